@@ -1,0 +1,175 @@
+"""The ledger: the public, append-only record of everything a run did and saw.
+
+One row per event, modelled on Jepsen operations. A send is an ``invoke`` row followed by exactly one
+completion row with the same ``msg_id``: ``ok`` (the server acknowledged), ``fail`` (the server refused:
+it definitely did not take the message) or ``info`` (unknown: ack timeout, or the connection dropped
+before the ack). A receipt is its own ``ok`` row with ``f == "recv"``. Connects, disconnects, faults and
+run phases are ``event`` rows. The full format is documented in docs/ledger.md; this module alone owns it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import LedgerError
+
+__all__ = [
+    "COLUMNS",
+    "OP_TYPES",
+    "FUNCTIONS",
+    "BadLine",
+    "LedgerLoad",
+    "to_frame",
+    "read_jsonl",
+    "read_ledger",
+    "write_parquet",
+]
+
+#: Column order of a ledger; every row carries every column (missing values are null).
+COLUMNS: tuple[str, ...] = (
+    "run_id",  # one id per run, shared by every row
+    "node",  # the load process that wrote the row ("local", "worker-1", ...)
+    "index",  # per-node counter, strictly increasing in file order
+    "t_ns",  # wall-clock time in ns since the epoch (time.time_ns()), comparable across processes on one host
+    "process",  # the actor: a user id such as "u1-0", or "controller"
+    "type",  # invoke | ok | fail | info | event
+    "f",  # send | recv | connect | disconnect | fault | phase
+    "msg_id",  # globally unique message id (send and recv rows)
+    "sender",  # user id of the sender (send and recv rows)
+    "recipient",  # intended recipient (send rows); the user who received it (recv rows)
+    "seq",  # per (sender, recipient) sequence number, from 1
+    "conn",  # connection epoch of `process`: 1 for its first connect, +1 on each reconnect
+    "error",  # why a send ended fail/info, or why a connection closed
+    "data",  # free-form JSON object: fault details, phase name, server-supplied delivery metadata
+)
+
+OP_TYPES = frozenset({"invoke", "ok", "fail", "info", "event"})
+FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "fault", "phase"})
+
+_DTYPES: dict[str, str] = {
+    "run_id": "string",
+    "node": "string",
+    "index": "Int64",
+    "t_ns": "Int64",
+    "process": "string",
+    "type": "string",
+    "f": "string",
+    "msg_id": "string",
+    "sender": "string",
+    "recipient": "string",
+    "seq": "Int64",
+    "conn": "Int64",
+    "error": "string",
+}
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A ledger line that could not be used, and why."""
+
+    path: str
+    line: int
+    reason: str
+
+
+@dataclass
+class LedgerLoad:
+    """Rows read from one or more ledger files plus every line that had to be skipped."""
+
+    frame: pd.DataFrame
+    bad_lines: list[BadLine] = field(default_factory=list)
+
+
+def _check_row(row: Any) -> str | None:
+    """Return why a decoded JSON value is not a usable ledger row, or None if it is."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    if row.get("type") not in OP_TYPES:
+        return f"type must be one of {sorted(OP_TYPES)}, got {row.get('type')!r}"
+    if row.get("f") not in FUNCTIONS:
+        return f"f must be one of {sorted(FUNCTIONS)}, got {row.get('f')!r}"
+    if not isinstance(row.get("t_ns"), int):
+        return "t_ns must be an integer"
+    if row["f"] in ("send", "recv") and not isinstance(row.get("msg_id"), str):
+        return "send and recv rows need a string msg_id"
+    seq = row.get("seq")
+    if seq is not None and not isinstance(seq, int):
+        return "seq must be an integer or null"
+    return None
+
+
+def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Build a ledger DataFrame with the canonical columns and dtypes from row dicts."""
+    records = [{c: r.get(c) for c in COLUMNS} for r in rows]
+    frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    for column, dtype in _DTYPES.items():
+        frame[column] = frame[column].astype(dtype)
+    frame["data"] = frame["data"].astype(object)
+    return frame
+
+
+def read_jsonl(path: str | Path) -> LedgerLoad:
+    """Read a JSON Lines ledger, keeping every good row and naming every bad line.
+
+    A torn last line (an interrupted write) and garbled lines are reported, never fatal: the checker
+    decides what the damage means.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise LedgerError(f"{path}: no such ledger file")
+    rows: list[dict[str, Any]] = []
+    bad: list[BadLine] = []
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                torn = not line.endswith("\n")
+                reason = "torn last line (interrupted write)" if torn else f"invalid JSON: {exc.msg}"
+                bad.append(BadLine(str(path), number, reason))
+                continue
+            problem = _check_row(row)
+            if problem is not None:
+                bad.append(BadLine(str(path), number, problem))
+                continue
+            rows.append(row)
+    return LedgerLoad(to_frame(rows), bad)
+
+
+def read_ledger(path: str | Path) -> LedgerLoad:
+    """Read a ledger from a .jsonl or .parquet file, or from a run folder holding ledger files."""
+    path = Path(path)
+    if path.is_dir():
+        parts = sorted(path.glob("ledger*.jsonl"))
+        if not parts:
+            parquet = path / "ledger.parquet"
+            if parquet.exists():
+                return read_ledger(parquet)
+            raise LedgerError(f"{path}: no ledger*.jsonl or ledger.parquet in this folder")
+        loads = [read_jsonl(p) for p in parts]
+        frames = [load.frame for load in loads if not load.frame.empty]
+        frame = pd.concat(frames, ignore_index=True) if frames else to_frame([])
+        return LedgerLoad(frame, [b for load in loads for b in load.bad_lines])
+    if path.suffix == ".parquet":
+        if not path.exists():
+            raise LedgerError(f"{path}: no such ledger file")
+        frame = pd.read_parquet(path)
+        frame["data"] = frame["data"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
+        return LedgerLoad(to_frame(frame.to_dict("records")))
+    return read_jsonl(path)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a ledger frame to Parquet; the free-form ``data`` column is stored as JSON text."""
+    out = frame.copy()
+    out["data"] = out["data"].map(lambda v: None if v is None else json.dumps(v, sort_keys=True)).astype("string")
+    out.to_parquet(path, index=False)

@@ -1,0 +1,69 @@
+"""Hand-built ledgers for checker tests: each call appends one row with the next time and index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.ledger import to_frame
+
+
+class History:
+    """A tiny ledger builder; times are milliseconds from 0 and become t_ns."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self._t_ms = 0
+
+    def _add(self, at_ms: int | None = None, node: str = "local", **row: Any) -> History:
+        self._t_ms = at_ms if at_ms is not None else self._t_ms + 1
+        row.setdefault("run_id", "r")
+        self.rows.append({"node": node, "index": len(self.rows) + 1, "t_ns": self._t_ms * 1_000_000, **row})
+        return self
+
+    @staticmethod
+    def _mid(sender: str, recipient: str, seq: int) -> str:
+        return f"{sender}>{recipient}#{seq}"
+
+    def invoke(self, sender: str, recipient: str, seq: int, at_ms: int | None = None) -> History:
+        return self._add(at_ms, process=sender, type="invoke", f="send", msg_id=self._mid(sender, recipient, seq),
+                         sender=sender, recipient=recipient, seq=seq)
+
+    def complete(self, kind: str, sender: str, recipient: str, seq: int, at_ms: int | None = None) -> History:
+        return self._add(at_ms, process=sender, type=kind, f="send", msg_id=self._mid(sender, recipient, seq),
+                         sender=sender, recipient=recipient, seq=seq)
+
+    def ok(self, sender: str, recipient: str, seq: int, at_ms: int | None = None) -> History:
+        return self.complete("ok", sender, recipient, seq, at_ms)
+
+    def info(self, sender: str, recipient: str, seq: int, at_ms: int | None = None) -> History:
+        return self.complete("info", sender, recipient, seq, at_ms)
+
+    def fail(self, sender: str, recipient: str, seq: int, at_ms: int | None = None) -> History:
+        return self.complete("fail", sender, recipient, seq, at_ms)
+
+    def send(self, sender: str, recipient: str, seq: int, outcome: str = "ok") -> History:
+        return self.invoke(sender, recipient, seq).complete(outcome, sender, recipient, seq)
+
+    def recv(self, receiver: str, sender: str, recipient: str, seq: int, at_ms: int | None = None,
+             msg_id: str | None = None) -> History:
+        return self._add(at_ms, process=receiver, type="ok", f="recv",
+                         msg_id=msg_id or self._mid(sender, recipient, seq), sender=sender, recipient=receiver,
+                         seq=seq)
+
+    def connect(self, user: str, at_ms: int | None = None) -> History:
+        return self._add(at_ms, process=user, type="event", f="connect")
+
+    def disconnect(self, user: str, at_ms: int | None = None) -> History:
+        return self._add(at_ms, process=user, type="event", f="disconnect", error="transport error")
+
+    def phase(self, name: str, at_ms: int | None = None, **data: Any) -> History:
+        return self._add(at_ms, process="controller", type="event", f="phase", data={"phase": name, **data})
+
+    def finished(self) -> History:
+        """Close the run the way the controller does: drain ended quiescent, then end."""
+        return self.phase("drain_end", quiescent=True).phase("end")
+
+    def frame(self) -> pd.DataFrame:
+        return to_frame(self.rows)
