@@ -1,0 +1,203 @@
+"""The toxic plug-in interface: one small class per fault, registered by name.
+
+A toxic sits in one direction of a connection (``upstream`` = client→server, ``downstream`` =
+server→client). Each live connection runs its own copy of the chain; a toxic sees that copy through a
+:class:`Stub`: ``read()`` the next chunk, ``write()`` it on, ``sleep()`` interruptibly, ``close()`` the
+connection. Contract (as Toxiproxy's CREATING_TOXICS.md): every chunk read is written on unless the
+fault's purpose is to drop it, and when ``read``/``sleep`` report an interrupt the toxic writes any chunk
+it holds and returns, so removing or updating a toxic never loses bytes.
+
+    @register("noop")
+    class Noop(Toxic):
+        async def pipe(self, stub: Stub) -> None:
+            while (chunk := await stub.read()) is not None:
+                stub.write(chunk)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from harness.faults.proxy import Link
+
+__all__ = ["Chunk", "Stub", "Toxic", "register", "registry", "ToxicValidationError", "STREAMS"]
+
+STREAMS = ("upstream", "downstream")
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One read from a socket, stamped with its arrival time (monotonic seconds)."""
+
+    data: bytes
+    t: float
+
+
+class _Eof:
+    """Queue marker: the source side of the link has closed."""
+
+
+EOF = _Eof()
+
+
+class ToxicValidationError(ValueError):
+    """An attribute value the API must reject with 400."""
+
+
+@dataclass
+class Toxic:
+    """Base of every toxic. Subclasses add integer attributes as dataclass fields (units in comments)."""
+
+    name: str = ""
+    stream: str = "downstream"
+    toxicity: float = 1.0
+    type: ClassVar[str] = ""
+    #: Toxics whose removal must close their connections (Toxiproxy's CleanupToxic), e.g. ``timeout``.
+    closes_on_remove: ClassVar[bool] = False
+
+    async def pipe(self, stub: Stub) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        """Raise ToxicValidationError for attribute values that would break the data path."""
+
+    @classmethod
+    def attribute_names(cls) -> list[str]:
+        base = {"name", "stream", "toxicity"}
+        return [f.name for f in fields(cls) if f.name not in base]
+
+    def attributes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.attribute_names()}
+
+    def apply_attributes(self, values: dict[str, Any]) -> None:
+        """Merge a partial attribute update; every value must be a JSON integer (as in Toxiproxy)."""
+        known = set(self.attribute_names())
+        staged = {}
+        for key, value in values.items():
+            if key not in known:
+                continue  # unknown attributes are ignored, as upstream does
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ToxicValidationError(
+                    f"bad request body: json: cannot unmarshal {type(value).__name__} {value!r} into Go struct "
+                    f"field {type(self).__name__}.{key} of type int64"
+                )
+            staged[key] = value
+        previous = self.attributes()
+        for key, value in staged.items():
+            setattr(self, key, value)
+        try:
+            self.validate()
+        except ToxicValidationError:
+            for key, value in previous.items():
+                setattr(self, key, value)
+            raise
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "attributes": self.attributes(),
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": self.toxicity,
+        }
+
+
+_REGISTRY: dict[str, type[Toxic]] = {}
+
+
+def register(name: str) -> Callable[[type[Toxic]], type[Toxic]]:
+    """Class decorator: make a toxic available to the API under ``name``."""
+
+    def wrap(cls: type[Toxic]) -> type[Toxic]:
+        cls.type = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def registry() -> dict[str, type[Toxic]]:
+    """Registered toxic types by name (a copy)."""
+    return dict(_REGISTRY)
+
+
+@dataclass(eq=False)
+class Stub:
+    """A toxic's handle on one link: its input queue, its output, and per-link state."""
+
+    link: Link
+    state: dict[str, Any] = field(default_factory=dict)
+    """Per-link state of a stateful toxic (e.g. bytes counted); kept across restarts, dropped on removal."""
+    _queue: deque[Chunk | _Eof] = field(default_factory=deque)
+    _waiter: asyncio.Future[None] | None = None
+    interrupted: bool = False
+    eof: bool = False
+
+    def put(self, item: Chunk | _Eof) -> None:
+        self._queue.append(item)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def interrupt(self) -> None:
+        """Ask the running ``pipe`` to hand over what it holds and return."""
+        self.interrupted = True
+        self._wake()
+
+    async def read(self) -> Chunk | None:
+        """The next chunk, or None when interrupted or when the source closed (then ``eof`` is set)."""
+        while not self._queue:
+            if self.interrupted:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+        if self.interrupted:
+            return None
+        item = self._queue.popleft()
+        if isinstance(item, _Eof):
+            self.eof = True
+            return None
+        return item
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep unless interrupted first; True if the full time passed."""
+        if self.interrupted:
+            return False
+        if seconds <= 0:
+            return True
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        handle = loop.call_later(seconds, self._wake)
+        try:
+            await self._waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+        return not self.interrupted
+
+    async def sleep_until(self, deadline: float) -> bool:
+        """Sleep until a monotonic deadline unless interrupted; True if reached."""
+        return await self.sleep(deadline - time.monotonic())
+
+    def write(self, chunk: Chunk) -> None:
+        """Pass a chunk to the next stage (or the destination socket)."""
+        self.link.forward_from(self, chunk)
+
+    def close(self, reset: bool = False) -> None:
+        """Close the whole connection, both sockets; ``reset`` sends an RST (SO_LINGER 0) instead of a FIN."""
+        self.link.connection.close(reset=reset)
+
+    def drain(self) -> list[Chunk | _Eof]:
+        """Take every queued item (used when the stage is spliced out)."""
+        items = list(self._queue)
+        self._queue.clear()
+        return items
