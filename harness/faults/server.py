@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -36,10 +37,26 @@ async def _serve(host: str, port: int, config: Path | None, ready_file: Path | N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watch = loop.create_task(_watch_parent(stop))
     await stop.wait()
+    watch.cancel()
     for proxy in list(collection.proxies.values()):
         await proxy.stop()
     await runner.cleanup()
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """Stop when the harness process that started us is gone (no orphan proxy after a crash)."""
+    parent = os.environ.get("HARNESS_PARENT_PID")
+    if not parent:
+        return
+    while not stop.is_set():
+        await asyncio.sleep(1.0)
+        try:
+            os.kill(int(parent), 0)
+        except OSError:
+            log.warning("parent %s gone; stopping", parent)
+            stop.set()
 
 
 def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None,

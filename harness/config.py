@@ -1,0 +1,201 @@
+"""Scenario files: frozen, validated value objects (pydantic), loaded once at the edge.
+
+A scenario is a TOML file (see scenarios/heartbeat-timeout.toml and docs/scenarios.md). Every error
+names the file, the field (dotted path) and the reason.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import ScenarioError
+
+__all__ = [
+    "Heartbeat",
+    "Load",
+    "Drain",
+    "Cohort",
+    "FaultSpec",
+    "Expectation",
+    "TargetDef",
+    "Scenario",
+    "load_scenario",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Heartbeat(_Frozen):
+    """Engine.IO heartbeat the targets are started with (real defaults are 25 s + 20 s)."""
+
+    ping_interval_s: float = Field(1.0, gt=0)
+    ping_timeout_s: float = Field(1.0, gt=0)
+
+
+class Load(_Frozen):
+    """How users send. Every loop is bounded by ``duration_s`` and ``max_messages_per_user``."""
+
+    duration_s: float = Field(10.0, gt=0, le=24 * 3600)
+    """Sending window, from the moment every user is connected."""
+    rate_per_user: float = Field(10.0, gt=0, le=10_000)
+    """Messages per second each user sends, round-robin over the other users."""
+    max_messages_per_user: int = Field(100_000, gt=0)
+    ack_timeout_s: float = Field(3.0, gt=0)
+    """A send with no server ack after this long ends ``info`` (outcome unknown)."""
+    connect_timeout_s: float = Field(20.0, gt=0)
+    """How long to wait for every user's first connect before the sending window opens anyway."""
+
+
+class Drain(_Frozen):
+    """After sending stops: wait until every acked send is delivered (quiescence) or the timeout."""
+
+    timeout_s: float = Field(10.0, ge=0)
+    settle_s: float = Field(0.5, ge=0)
+    """Quiet time after quiescence, to catch late duplicates."""
+
+
+class Cohort(_Frozen):
+    """A group of users sharing one fault-proxy listener, so a fault can hit this group alone."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    users: int = Field(1, ge=1, le=20_000)
+
+
+class FaultSpec(_Frozen):
+    """A Toxiproxy toxic on one cohort's listener from ``at_s`` for ``duration_s`` (healed at drain at latest)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    type: str
+    cohort: str
+    stream: Literal["upstream", "downstream", "both"] = "both"
+    at_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    toxicity: float = Field(1.0, ge=0, le=1)
+    attributes: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known_toxic(cls, value: str) -> str:
+        from harness.faults import toxics as _builtin  # noqa: F401
+        from harness.faults.base import registry
+
+        if value not in registry():
+            raise ValueError(f"unknown fault type '{value}'; known: {', '.join(sorted(registry()))}")
+        return value
+
+    @property
+    def streams(self) -> list[str]:
+        return ["upstream", "downstream"] if self.stream == "both" else [self.stream]
+
+
+class Expectation(_Frozen):
+    """What the scenario expects of a target (used by ``harness run --expect``)."""
+
+    valid: bool | Literal["unknown"]
+    min_lost: int | None = Field(None, ge=0)
+    max_lost: int | None = Field(None, ge=0)
+
+
+class TargetDef(_Frozen):
+    """A user-supplied target: a command to start (``{port}``, ``{ping_interval}``, ``{ping_timeout}``,
+    ``{secret}`` are substituted) or the URL of a server that is already running."""
+
+    command: list[str] | None = None
+    url: str | None = None
+    ordered: bool = False
+    """The target claims per-stream order (a reordered receipt then invalidates the verdict)."""
+    delivery: Literal["at-most-once", "at-least-once", "effectively-once"] = "at-least-once"
+
+    @model_validator(mode="after")
+    def _one_way_to_reach_it(self) -> TargetDef:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of 'command' or 'url'")
+        return self
+
+
+class Scenario(_Frozen):
+    """One scenario file."""
+
+    name: str
+    description: str = ""
+    targets: list[str] = Field(default_factory=lambda: ["naive", "ackmap"], min_length=1)
+    seed: int = 1
+    heartbeat: Heartbeat = Heartbeat()
+    load: Load = Load()
+    drain: Drain = Drain()
+    cohorts: list[Cohort] = Field(min_length=1)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    expect: dict[str, Expectation] = Field(default_factory=dict)
+    target: dict[str, TargetDef] = Field(default_factory=dict)
+    """User-defined targets by name, in addition to the built-in ones."""
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        names = [c.name for c in self.cohorts]
+        if len(set(names)) != len(names):
+            raise ValueError("cohort names must be unique")
+        if sum(c.users for c in self.cohorts) < 2:
+            raise ValueError("need at least two users in total: messages go from one user to another")
+        for index, fault in enumerate(self.faults):
+            if fault.cohort not in names:
+                raise _FieldError(f"faults.{index}.cohort", f"unknown cohort '{fault.cohort}'; known: {', '.join(names)}")
+        fault_names = [f.name for f in self.faults]
+        if len(set(fault_names)) != len(fault_names):
+            raise ValueError("fault names must be unique")
+        from harness.target_specs import builtin_targets
+
+        known = set(builtin_targets()) | set(self.target)
+        for index, name in enumerate(self.targets):
+            if name not in known:
+                raise _FieldError(f"targets.{index}", f"unknown target '{name}'; known: {', '.join(sorted(known))}")
+        return self
+
+    @property
+    def total_users(self) -> int:
+        return sum(c.users for c in self.cohorts)
+
+    def user_ids(self) -> list[tuple[str, str]]:
+        """(user_id, cohort) for every user, in slot order: u1-0, u1-1, …, u2-0, …"""
+        return [(f"{c.name}-{i}", c.name) for c in self.cohorts for i in range(c.users)]
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error.get("loc", ())) or "(top level)"
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Parse and validate a scenario file; raise ScenarioError naming file, field and reason."""
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError(str(path), "(file)", "no such file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), "(syntax)", f"not valid TOML: {exc}") from None
+    raw.setdefault("name", path.stem)
+    for key, value in (overrides or {}).items():
+        raw[key] = value
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        ctx_error = (first.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            raise ScenarioError(str(path), ctx_error.field, ctx_error.reason) from None
+        reason = first["msg"]
+        if first["type"] == "extra_forbidden":
+            reason = "unknown field"
+        raise ScenarioError(str(path), _field_of(first), reason) from None

@@ -1,0 +1,163 @@
+"""Locust event listeners that turn a Locust run into a verified delivery run.
+
+Flags (also shown in the web UI's start form): ``--scenario``, ``--target``, ``--out``, ``--seed``.
+``init`` resolves the scenario and starts the stack (fault proxy, target, one listener per cohort);
+``test_start`` spawns the run controller; ``quitting`` closes the ledger, writes the verdict and sets
+Locust's exit code (0 held, 1 violated, 3 unknown/incomplete). A startup failure exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from harness.checker import exit_code
+from harness.config import Scenario, load_scenario
+from harness.controller import RunController
+from harness.drivers.socketio import SocketIODeliveryUser
+from harness.errors import HarnessError
+from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
+from harness.recorder import LedgerWriter
+from harness.report import finalize, summary_lines
+from harness.run_context import RunContext, Slot
+from harness.stack import Stack
+from harness.target_specs import TargetSpec, resolve_target
+from harness.timeline import ToxicFault
+from targets.auth import sign
+
+__all__: list[str] = []
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    scenario: Scenario
+    target: TargetSpec
+    run_dir: Path
+    stack: Stack
+    ctx: RunContext
+    controller: RunController
+    started: bool = False
+
+
+_RUN: _Run | None = None
+
+
+@events.init_command_line_parser.add_listener
+def _add_flags(parser: Any, **_: Any) -> None:
+    parser.add_argument("--scenario", default=str(DEFAULT_SCENARIO), include_in_web_ui=True,
+                        help="Scenario TOML file (delivery harness)")
+    parser.add_argument("--target", default="", include_in_web_ui=True,
+                        help="Target name; default: the scenario's first target")
+    parser.add_argument("--out", default="", help="Run folder for ledger, verdict and reports")
+    parser.add_argument("--seed", type=int, default=None, help="Override the scenario's seed")
+
+
+def _fail_startup(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def _versions() -> dict[str, str]:
+    names = ("locust", "python-socketio", "python-engineio", "pandas", "pyarrow", "delivery-harness")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    global _RUN
+    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
+        return
+    options = environment.parsed_options
+    overrides = {"seed": options.seed} if options.seed is not None else {}
+    try:
+        scenario = load_scenario(options.scenario, overrides)
+    except HarnessError as exc:
+        _fail_startup(str(exc))
+        return
+    target_name = options.target or scenario.targets[0]
+    try:
+        target = resolve_target(target_name, scenario.target)
+    except KeyError:
+        _fail_startup(f"{options.scenario}: field 'targets': unknown target '{target_name}'")
+        return
+    run_id = uuid.uuid4().hex[:8]
+    run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-{target_name}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(16)
+    stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"))
+    try:
+        stack.start()
+    except Exception as exc:  # any startup failure must stop the run with exit code 2, not be logged and ignored
+        stack.stop()
+        _fail_startup(str(exc) if isinstance(exc, HarnessError) else f"starting the stack failed: {exc!r}")
+        return
+    slots = [Slot(uid, cohort, stack.cohort_url(cohort), sign(uid, secret)) for uid, cohort in scenario.user_ids()]
+    writer = LedgerWriter(run_dir / "ledger.jsonl", run_id, node="local")
+    ctx = RunContext(scenario, target_name, run_id, writer, slots)
+    manifest = {
+        "run_id": run_id, "scenario": scenario.name, "scenario_file": str(Path(options.scenario).resolve()),
+        "target": target_name, "claims": {"delivery": target.claims.delivery, "ordered": target.claims.ordered},
+        "seed": scenario.seed, "config": scenario.model_dump(mode="json"), "versions": _versions(),
+        "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
+        "target_address": stack.target_address, "python": sys.version.split()[0],
+    }
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    assert stack.proxy_client is not None
+    faults = [ToxicFault(spec, stack.proxy_client, stack.proxy_names[spec.cohort], writer) for spec in scenario.faults]
+    runner = environment.runner
+    controller = RunController(ctx, faults, quit_runner=lambda: runner.quit() if runner else None)
+    SocketIODeliveryUser.context = ctx
+    _RUN = _Run(scenario, target, run_dir, stack, ctx, controller)
+    print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    if _RUN is None or _RUN.started:
+        return
+    _RUN.started = True
+    gevent.spawn(_RUN.controller.run)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    run = _RUN
+    if run is None:
+        return
+    run.ctx.stopped = True
+    reasons = []
+    if not run.controller.finished:
+        run.ctx.writer.append(process="controller", type="event", f="phase",
+                              data={"phase": "interrupted", "during": run.controller.phase})
+        reasons.append(f"interrupted during phase '{run.controller.phase}'")
+    run.ctx.writer.close()
+    try:
+        verdict = finalize(run.run_dir, target=run.ctx.target, scenario=run.scenario.name,
+                           ordered=run.target.claims.ordered, extra_reasons=reasons)
+        for line in summary_lines(verdict):
+            print(line, flush=True)
+        environment.process_exit_code = exit_code(verdict)
+    finally:
+        run.stack.stop()

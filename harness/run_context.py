@@ -1,0 +1,86 @@
+"""State one load process shares between its users and the run controller (no Locust import here)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.config import Scenario
+from harness.recorder import LedgerWriter
+
+__all__ = ["Slot", "DeliveryTracker", "RunContext"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One scenario user: its id, its cohort, and the URL of its cohort's proxy listener."""
+
+    user_id: str
+    cohort: str
+    url: str
+    token: str
+
+
+@dataclass
+class DeliveryTracker:
+    """Live counts for the drain and the UI; the verdict never uses these, only the ledger."""
+
+    in_flight: set[str] = field(default_factory=set)
+    outstanding: dict[str, str] = field(default_factory=dict)
+    received: set[str] = field(default_factory=set)
+    connected: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "acked": 0, "failed": 0, "info": 0, "received": 0, "reconnects": 0}
+    )
+
+    def invoked(self, msg_id: str) -> None:
+        self.in_flight.add(msg_id)
+        self.counts["sent"] += 1
+
+    def completed(self, msg_id: str, kind: str, recipient: str) -> None:
+        self.in_flight.discard(msg_id)
+        self.counts["acked" if kind == "ok" else kind] += 1
+        if kind == "ok" and msg_id not in self.received:
+            self.outstanding[msg_id] = recipient
+
+    def receipt(self, msg_id: str) -> None:
+        self.counts["received"] += 1
+        self.received.add(msg_id)
+        self.outstanding.pop(msg_id, None)
+
+    def quiescent(self) -> bool:
+        """Nothing in flight and every acked send delivered."""
+        return not self.in_flight and not self.outstanding
+
+
+@dataclass
+class RunContext:
+    """Everything a load process needs: the scenario, the ledger writer, the user slots."""
+
+    scenario: Scenario
+    target: str
+    run_id: str
+    writer: LedgerWriter
+    slots: list[Slot]
+    tracker: DeliveryTracker = field(default_factory=DeliveryTracker)
+    sending: bool = False
+    stopped: bool = False
+    _next_slot: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def claim_slot(self) -> Slot | None:
+        """The next unclaimed scenario user, or None when every slot is taken."""
+        with self._lock:
+            if self._next_slot >= len(self.slots):
+                return None
+            slot = self.slots[self._next_slot]
+            self._next_slot += 1
+            return slot
+
+    def recipients_for(self, user_id: str) -> list[str]:
+        return [s.user_id for s in self.slots if s.user_id != user_id]
+
+    def message_id(self, sender: str, recipient: str, seq: int) -> str:
+        return f"{self.run_id}:{sender}>{recipient}#{seq}"

@@ -1,0 +1,75 @@
+"""Targets (systems under test) by name: how to start one and what it claims.
+
+A target is any server reachable over loopback. Built-in reference targets live in ``targets/`` (they
+never import the harness); a scenario adds its own under ``[target.NAME]`` with a command or a URL.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from harness.config import Heartbeat, TargetDef
+
+__all__ = ["Claims", "TargetSpec", "builtin_targets", "resolve_target"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What a target promises; the verdict is judged against it and the report states both."""
+
+    delivery: Literal["at-most-once", "at-least-once", "effectively-once"]
+    ordered: bool
+    """Per sender→recipient order of first receipts."""
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """How to reach a target: a command to start (placeholders below) or a running server's URL."""
+
+    name: str
+    claims: Claims
+    command: tuple[str, ...] | None = None
+    url: str | None = None
+    description: str = ""
+
+    def argv(self, port: int, heartbeat: Heartbeat, secret: str) -> list[str]:
+        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {secret} filled in."""
+        assert self.command is not None
+        values = {
+            "python": sys.executable,
+            "port": str(port),
+            "ping_interval": str(heartbeat.ping_interval_s),
+            "ping_timeout": str(heartbeat.ping_timeout_s),
+            "secret": secret,
+        }
+        return [part.format(**values) for part in self.command]
+
+
+def _module_command(module: str) -> tuple[str, ...]:
+    return ("{python}", "-m", module, "--port", "{port}", "--ping-interval", "{ping_interval}",
+            "--ping-timeout", "{ping_timeout}", "--secret", "{secret}")
+
+
+def builtin_targets() -> dict[str, TargetSpec]:
+    """The reference targets shipped in ``targets/``."""
+    return {
+        "naive": TargetSpec(
+            "naive", Claims("at-most-once", ordered=True), _module_command("targets.naive_app"),
+            description="emits straight to the recipient's current socket; no acks, no buffer",
+        ),
+        "ackmap": TargetSpec(
+            "ackmap", Claims("at-least-once", ordered=False), _module_command("targets.ackmap_app"),
+            description="pending map per user keyed by emit id; unconfirmed emits resent on reconnect",
+        ),
+    }
+
+
+def resolve_target(name: str, user_defined: dict[str, TargetDef]) -> TargetSpec:
+    """A built-in or scenario-defined target by name (scenario definitions win)."""
+    if name in user_defined:
+        d = user_defined[name]
+        return TargetSpec(name, Claims(d.delivery, d.ordered), tuple(d.command) if d.command else None, d.url)
+    return builtin_targets()[name]

@@ -1,0 +1,65 @@
+"""Faults in a scenario's timeline: each one is injected, later healed, and both go into the ledger.
+
+A timeline fault is a small object with ``inject()`` and ``heal()``. ``ToxicFault`` adds Toxiproxy toxics
+to one cohort's listener (one per direction for ``stream = "both"``); process faults (kill/restart a
+target or the store) plug in behind the same two methods.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from harness.config import FaultSpec
+from harness.recorder import LedgerWriter
+from harness.toxiproxy_client import ToxiproxyClient
+
+__all__ = ["TimelineFault", "ToxicFault"]
+
+
+class TimelineFault(Protocol):
+    spec: FaultSpec
+
+    def inject(self) -> None: ...
+
+    def heal(self) -> None: ...
+
+
+class ToxicFault:
+    """A toxic on one cohort's proxy listener; ``heal`` is idempotent."""
+
+    def __init__(self, spec: FaultSpec, client: ToxiproxyClient, proxy_name: str, writer: LedgerWriter) -> None:
+        self.spec = spec
+        self.client = client
+        self.proxy_name = proxy_name
+        self.writer = writer
+        self.active = False
+        self._lock = threading.Lock()
+
+    def _toxic_name(self, stream: str) -> str:
+        return f"{self.spec.name}_{stream}"
+
+    def _record(self, action: str) -> None:
+        self.writer.append(process="controller", type="event", f="fault", data={
+            "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": self.spec.cohort,
+            "stream": self.spec.stream, "attributes": dict(self.spec.attributes), "toxicity": self.spec.toxicity,
+        })
+
+    def inject(self) -> None:
+        with self._lock:
+            if self.active:
+                return
+            for stream in self.spec.streams:
+                self.client.add_toxic(self.proxy_name, self.spec.type, stream=stream, name=self._toxic_name(stream),
+                                      toxicity=self.spec.toxicity, attributes=dict(self.spec.attributes))
+            self.active = True
+            self._record("inject")
+
+    def heal(self) -> None:
+        with self._lock:
+            if not self.active:
+                return
+            for stream in self.spec.streams:
+                self.client.remove_toxic(self.proxy_name, self._toxic_name(stream))
+            self.active = False
+            self._record("heal")

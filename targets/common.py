@@ -1,0 +1,88 @@
+"""What every reference Socket.IO target shares: command line, payload checks, serving, parent watch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+__all__ = ["parse_args", "make_server", "validate_send", "serve", "MAX_BODY_BYTES"]
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ping-interval", type=float, default=25.0)
+    parser.add_argument("--ping-timeout", type=float, default=20.0)
+    parser.add_argument("--secret", required=True)
+    return parser.parse_args()
+
+
+def make_server(args: argparse.Namespace) -> socketio.AsyncServer:
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
+        max_http_buffer_size=MAX_BODY_BYTES,
+        cors_allowed_origins=[],
+        # Send CONNECT before running the connect handler, so replays emitted from it arrive after it.
+        always_connect=True,
+    )
+
+
+def validate_send(data: Any) -> str | None:
+    """Why a ``send`` event payload is malformed, or None. Shape: {id: str, to: str, seq: int, body?: str}."""
+    if not isinstance(data, dict):
+        return "payload must be an object"
+    if not isinstance(data.get("id"), str) or not data["id"]:
+        return "id must be a non-empty string"
+    if not isinstance(data.get("to"), str) or not data["to"]:
+        return "to must be a non-empty string"
+    if isinstance(data.get("seq"), bool) or not isinstance(data.get("seq"), int):
+        return "seq must be an integer"
+    if "body" in data and not isinstance(data["body"], str):
+        return "body must be a string"
+    return None
+
+
+async def _watch_parent() -> None:
+    """Exit when the harness that started us is gone, so a crashed run leaves no orphan server."""
+    parent = os.environ.get("HARNESS_PARENT_PID")
+    if not parent:
+        return
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            os.kill(int(parent), 0)
+        except OSError:
+            logging.warning("parent %s gone; exiting", parent)
+            os._exit(0)
+
+
+def serve(sio: socketio.AsyncServer, args: argparse.Namespace) -> None:
+    """Serve ``sio`` on aiohttp with a /healthz route until SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    app = web.Application()
+    sio.attach(app)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def start_watch(app: web.Application) -> None:
+        app[_WATCH] = asyncio.get_running_loop().create_task(_watch_parent())
+
+    app.router.add_get("/healthz", healthz)
+    app.on_startup.append(start_watch)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+
+
+_WATCH = web.AppKey("parent_watch", asyncio.Task)
