@@ -160,11 +160,12 @@ def proxy(
     port: Annotated[int, typer.Option(help="API port (0 = any free port)")] = 8474,
     config: Annotated[Path | None, typer.Option(help="JSON list of proxies to create at start")] = None,
     ready_file: Annotated[Path | None, typer.Option(help="Write the API URL here once listening")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for toxicity draws and jitter (reproducible runs)")] = None,
 ) -> None:
     """Run the embedded Toxiproxy-compatible fault proxy on its own."""
     from harness.faults.server import serve
 
-    serve(host, port, config, ready_file)
+    serve(host, port, config, ready_file, seed)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import secrets
 import sys
 import time
@@ -102,6 +103,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     except KeyError:
         _fail_startup(f"{options.scenario}: field 'targets': unknown target '{target_name}'")
         return
+    random.seed(scenario.seed)  # client-side randomness (reconnect jitter); the proxy gets the same seed
     run_id = uuid.uuid4().hex[:8]
     run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-{target_name}"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from targets.auth import verify
-from targets.common import make_server, parse_args, serve, validate_send
+from targets.common import make_server, message_for, parse_args, serve, validate_send
 
 log = logging.getLogger("ackmap")
 
@@ -61,7 +61,7 @@ def main() -> None:
             log.warning("rejected send from %s: %s", sid, problem)
             return {"ok": False, "error": problem}
         sender = (await sio.get_session(sid))["user"]
-        message = {"id": data["id"], "from": sender, "seq": data["seq"], "body": data.get("body", "")}
+        message = message_for(sender, data)
         emit_id = next(emit_ids)
         pending.setdefault(data["to"], {})[emit_id] = message
         await deliver(data["to"], emit_id, message, resent=False)

@@ -11,7 +11,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-__all__ = ["parse_args", "make_server", "validate_send", "serve", "MAX_BODY_BYTES"]
+__all__ = ["parse_args", "make_server", "validate_send", "message_for", "serve", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -39,7 +39,11 @@ def make_server(args: argparse.Namespace) -> socketio.AsyncServer:
 
 
 def validate_send(data: Any) -> str | None:
-    """Why a ``send`` event payload is malformed, or None. Shape: {id: str, to: str, seq: int, body?: str}."""
+    """Why a ``send`` event payload is malformed, or None.
+
+    Shape: ``{id: str, to: str, seq: int, body?: str, sent_ns?: int}``; ``body`` and ``sent_ns`` are opaque
+    to the server and forwarded unchanged to the recipient.
+    """
     if not isinstance(data, dict):
         return "payload must be an object"
     if not isinstance(data.get("id"), str) or not data["id"]:
@@ -50,7 +54,17 @@ def validate_send(data: Any) -> str | None:
         return "seq must be an integer"
     if "body" in data and not isinstance(data["body"], str):
         return "body must be a string"
+    if "sent_ns" in data and (isinstance(data["sent_ns"], bool) or not isinstance(data["sent_ns"], int)):
+        return "sent_ns must be an integer"
     return None
+
+
+def message_for(sender: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The delivery payload: the sender comes from the authenticated session, never from the event."""
+    message = {"id": data["id"], "from": sender, "seq": data["seq"], "body": data.get("body", "")}
+    if "sent_ns" in data:
+        message["sent_ns"] = data["sent_ns"]
+    return message
 
 
 async def _watch_parent() -> None:

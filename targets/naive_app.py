@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from targets.auth import verify
-from targets.common import make_server, parse_args, serve, validate_send
+from targets.common import make_server, message_for, parse_args, serve, validate_send
 
 log = logging.getLogger("naive")
 
@@ -44,7 +44,7 @@ def main() -> None:
         sender = (await sio.get_session(sid))["user"]
         target_sid = sid_of_user.get(data["to"])
         if target_sid is not None:
-            message = {"id": data["id"], "from": sender, "seq": data["seq"], "body": data.get("body", "")}
+            message = message_for(sender, data)
             await sio.emit("msg", message, to=target_sid)
         return {"ok": True}
 

@@ -46,7 +46,7 @@ class SocketIODeliveryUser(User):
         self.sent = 0
         self.epoch = 0
         self.connected = False
-        self.pending: dict[str, tuple[str, int, float]] = {}  # msg_id -> (recipient, seq, deadline)
+        self.pending: dict[str, tuple[str, int, float, int]] = {}  # msg_id -> (recipient, seq, deadline, t_ns)
         load = self.ctx.scenario.load
         self.interval = 1.0 / load.rate_per_user
         self.sio = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0,
@@ -105,7 +105,17 @@ class SocketIODeliveryUser(User):
             data=extra or None,
         )
         self.ctx.tracker.receipt(msg_id)
+        sent_ns = data.get("sent_ns")
+        if isinstance(sent_ns, int):
+            self._stat("deliver", (t_ns - sent_ns) / 1e6, None)
         return True  # the ack a buffering server waits for
+
+    def _stat(self, name: str, ms: float, error: str | None) -> None:
+        """A row in Locust's own statistics (low-cardinality names), so its CSV and HTML carry our latencies."""
+        self.environment.events.request.fire(
+            request_type="SIO", name=name, response_time=ms, response_length=0,
+            exception=RuntimeError(error) if error else None, context={},
+        )
 
     # -- sending -------------------------------------------------------------------------------------------
     @task
@@ -123,11 +133,11 @@ class SocketIODeliveryUser(User):
         seq = self.seq[recipient]
         msg_id = ctx.message_id(self.slot.user_id, recipient, seq)
         self.sent += 1
-        ctx.writer.append(process=self.slot.user_id, type="invoke", f="send", msg_id=msg_id,
+        invoked_ns = ctx.writer.append(process=self.slot.user_id, type="invoke", f="send", msg_id=msg_id,
                           sender=self.slot.user_id, recipient=recipient, seq=seq, conn=self.epoch)
         ctx.tracker.invoked(msg_id)
-        self.pending[msg_id] = (recipient, seq, time.monotonic() + ctx.scenario.load.ack_timeout_s)
-        payload = {"id": msg_id, "to": recipient, "seq": seq}
+        self.pending[msg_id] = (recipient, seq, time.monotonic() + ctx.scenario.load.ack_timeout_s, invoked_ns)
+        payload = {"id": msg_id, "to": recipient, "seq": seq, "sent_ns": invoked_ns}
         try:
             self.sio.emit("send", payload, callback=lambda *ack: self._on_ack(msg_id, ack))
         except Exception as exc:  # never left this process: definitely not delivered
@@ -147,16 +157,18 @@ class SocketIODeliveryUser(User):
         entry = self.pending.pop(msg_id, None)
         if entry is None:
             return  # already completed (e.g. an ack arriving after its timeout): one completion per send
-        recipient, seq, _ = entry
-        self.ctx.writer.append(process=self.slot.user_id, type=kind, f="send", msg_id=msg_id,
-                               sender=self.slot.user_id, recipient=recipient, seq=seq, conn=self.epoch, error=error)
+        recipient, seq, _, invoked_ns = entry
+        done_ns = self.ctx.writer.append(process=self.slot.user_id, type=kind, f="send", msg_id=msg_id,
+                                         sender=self.slot.user_id, recipient=recipient, seq=seq, conn=self.epoch,
+                                         error=error)
         self.ctx.tracker.completed(msg_id, kind, recipient)
+        self._stat("send→ack", (done_ns - invoked_ns) / 1e6, None if kind == "ok" else f"{kind}: {error}")
 
     def _sweep_ack_timeouts(self) -> None:
         while True:
             gevent.sleep(0.1)
             now = time.monotonic()
-            for msg_id, (_, _, deadline) in list(self.pending.items()):
+            for msg_id, (_, _, deadline, _) in list(self.pending.items()):
                 if deadline <= now:
                     self._complete(msg_id, "info", "no ack within ack_timeout_s")
 

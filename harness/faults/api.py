@@ -42,9 +42,11 @@ def _error(message: str, status: int) -> web.Response:
 class ProxyCollection:
     """All proxies by name, with the operations the API exposes. One lock serialises control changes."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int | None = None) -> None:
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()
+        self.seed = seed
+        """Seeds each proxy's random source (toxicity draws, jitter) from (seed, proxy name)."""
 
     def get(self, name: str) -> Proxy:
         try:
@@ -71,6 +73,8 @@ class ProxyCollection:
             raise ApiError("proxy already exists", 409)
         proxy = Proxy(spec["name"], spec.get("listen") or "127.0.0.1:0", spec["upstream"],
                       enabled=spec.get("enabled", True) is not False)
+        if self.seed is not None:
+            proxy.rng.seed(f"{self.seed}:{proxy.name}")
         if proxy.enabled:
             await self._start(proxy)
         self.proxies[proxy.name] = proxy

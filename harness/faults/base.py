@@ -17,6 +17,7 @@ it holds and returns, so removing or updating a toxic never loses bytes.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -187,6 +188,11 @@ class Stub:
     async def sleep_until(self, deadline: float) -> bool:
         """Sleep until a monotonic deadline unless interrupted; True if reached."""
         return await self.sleep(deadline - time.monotonic())
+
+    @property
+    def rng(self) -> random.Random:
+        """The proxy's seeded random source: use it (not the ``random`` module) so runs are reproducible."""
+        return self.link.rng
 
     def write(self, chunk: Chunk) -> None:
         """Pass a chunk to the next stage (or the destination socket)."""

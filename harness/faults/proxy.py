@@ -59,7 +59,7 @@ class Link:
         self.stages: list[_Stage] = []
         self.dest: asyncio.Transport | None = None
         self._pending: list[bytes] = []
-        self._rng = rng
+        self.rng = rng
         self._closed = False
         self.bytes_in = 0
         self.bytes_out = 0
@@ -123,7 +123,7 @@ class Link:
         try:
             while not self._closed:
                 stub.interrupted = False
-                if self._rng.random() < stage.toxic.toxicity:
+                if self.rng.random() < stage.toxic.toxicity:
                     await stage.toxic.pipe(stub)
                 else:
                     while (chunk := await stub.read()) is not None:

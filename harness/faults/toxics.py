@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import dataclass
 
 from harness.faults.base import Stub, Toxic, register
@@ -31,7 +30,7 @@ class Latency(Toxic):
 
     async def pipe(self, stub: Stub) -> None:
         while (chunk := await stub.read()) is not None:
-            delay_ms = self.latency + (random.randrange(-self.jitter, self.jitter) if self.jitter > 0 else 0)
+            delay_ms = self.latency + (stub.rng.randrange(-self.jitter, self.jitter) if self.jitter > 0 else 0)
             if not await stub.sleep_until(chunk.t + delay_ms / 1000):
                 stub.write(chunk)  # interrupted: release the held chunk now, never drop it
                 return

@@ -1,0 +1,66 @@
+"""Scenario validation: every error names the file, the field and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import load_scenario
+from harness.errors import ScenarioError
+from harness.paths import DEFAULT_SCENARIO
+
+BASE = DEFAULT_SCENARIO.read_text()
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_scenario_loads() -> None:
+    scenario = load_scenario(DEFAULT_SCENARIO)
+    assert scenario.name == "heartbeat-timeout"
+    assert scenario.user_ids() == [("u1-0", "u1"), ("u2-0", "u2")]
+    assert scenario.faults[0].streams == ["upstream", "downstream"]
+    assert scenario.expect["naive"].valid is False
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (("[drain]\n", "[drain]\ncolour = 1\n"), "drain.colour", "unknown field"),
+        (("rate_per_user = 20.0", "rate_per_user = -1"), "load.rate_per_user", "greater than 0"),
+        (('cohort = "u1"', 'cohort = "u9"'), "faults.0.cohort", "unknown cohort 'u9'; known: u1, u2"),
+        (('type = "timeout"', 'type = "meteor"'), "faults.0.type", "unknown fault type 'meteor'"),
+        (('targets = ["naive", "ackmap"]', 'targets = ["x"]'), "targets.0", "unknown target 'x'"),
+        (('stream = "both"', 'stream = "sideways"'), "faults.0.stream", "Input should be"),
+        (("timeout = 0 }", "timeout = 0.5 }"), "faults.0.attributes.timeout", "integer"),
+        (("[[cohorts]]\nname = \"u2\"\nusers = 1\n", ""), "(top level)", "at least two users"),
+    ],
+)
+def test_errors_name_file_field_and_reason(tmp_path: Path, change: tuple[str, str], field: str, reason: str) -> None:
+    assert change[0] in BASE
+    path = _write(tmp_path, BASE.replace(*change))
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(path)
+    assert error.value.path == str(path)
+    assert error.value.field == field
+    assert reason in error.value.reason
+    assert str(error.value).startswith(f"{path}: field '{field}': ")
+
+
+def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(_write(tmp_path, "name = [unclosed"))
+    with pytest.raises(ScenarioError, match="no such file"):
+        load_scenario(tmp_path / "absent.toml")
+
+
+def test_user_defined_target_needs_command_or_url(tmp_path: Path) -> None:
+    text = BASE.replace('targets = ["naive", "ackmap"]', 'targets = ["mine"]') + "\n[target.mine]\nordered = true\n"
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_write(tmp_path, text))
+    assert error.value.field == "target.mine"
+    assert "exactly one of 'command' or 'url'" in error.value.reason
