@@ -161,11 +161,12 @@ def proxy(
     config: Annotated[Path | None, typer.Option(help="JSON list of proxies to create at start")] = None,
     ready_file: Annotated[Path | None, typer.Option(help="Write the API URL here once listening")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for toxicity draws and jitter (reproducible runs)")] = None,
+    metrics: Annotated[bool, typer.Option("--metrics", help="Serve /metrics in Prometheus text")] = False,
 ) -> None:
-    """Run the embedded Toxiproxy-compatible fault proxy on its own."""
+    """Run the embedded Toxiproxy-compatible fault proxy on its own (like toxiproxy-server)."""
     from harness.faults.server import serve
 
-    serve(host, port, config, ready_file, seed)
+    serve(host, port, config, ready_file, seed, metrics)
 
 
 def main() -> None:

@@ -42,8 +42,10 @@ def _error(message: str, status: int) -> web.Response:
 class ProxyCollection:
     """All proxies by name, with the operations the API exposes. One lock serialises control changes."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, metrics: bool = False) -> None:
         self.proxies: dict[str, Proxy] = {}
+        self.metrics = metrics
+        """Serve /metrics (Prometheus text); off by default, as upstream without -proxy-metrics."""
         self.lock = asyncio.Lock()
         self.seed = seed
         """Seeds each proxy's random source (toxicity draws, jitter) from (seed, proxy name)."""
@@ -97,7 +99,7 @@ class ProxyCollection:
         enabled = spec.get("enabled", proxy.enabled)
         if not isinstance(enabled, bool):
             raise ApiError("bad request body: json: cannot unmarshal into Go struct field proxy.enabled", 400)
-        if listen != proxy.listen or upstream != proxy.upstream:
+        if not _same_listen(listen, proxy.listen) or upstream != proxy.upstream:
             await proxy.stop()
             proxy.listen, proxy.upstream = listen, upstream
         proxy.enabled = enabled
@@ -320,7 +322,22 @@ def create_app(collection: ProxyCollection | None = None) -> web.Application:
     app.router.add_patch("/proxies/{proxy}/toxics/{toxic}", update_toxic)
     app.router.add_delete("/proxies/{proxy}/toxics/{toxic}", delete_toxic)
     app.router.add_post("/reset", reset)
+    async def metrics(request: web.Request) -> web.Response:
+        if not proxies.metrics:
+            return web.Response(status=404, text="404 page not found\n")
+        lines = []
+        for metric, position in (("received", 0), ("sent", 1)):
+            name = f"toxiproxy_proxy_{metric}_bytes_total"
+            lines += [f"# HELP {name} The total bytes {metric} by the proxy, per direction", f"# TYPE {name} counter"]
+            for proxy in sorted(proxies.proxies.values(), key=lambda p: p.name):
+                for stream, counts in proxy.byte_counts().items():
+                    labels = (f'direction="{stream}",listener="{proxy.listen}",proxy="{proxy.name}",'
+                              f'upstream="{proxy.upstream}"')
+                    lines.append(f"{name}{{{labels}}} {counts[position]}")
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
     app.router.add_get("/version", version)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

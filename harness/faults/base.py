@@ -139,6 +139,8 @@ class Stub:
     _waiter: asyncio.Future[None] | None = None
     interrupted: bool = False
     eof: bool = False
+    timed_out: bool = False
+    """Set by ``read(timeout=…)`` when the time ran out before a chunk came."""
 
     def put(self, item: Chunk | _Eof) -> None:
         self._queue.append(item)
@@ -148,19 +150,33 @@ class Stub:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _expire(self) -> None:
+        self.timed_out = True
+        self._wake()
+
     def interrupt(self) -> None:
         """Ask the running ``pipe`` to hand over what it holds and return."""
         self.interrupted = True
         self._wake()
 
-    async def read(self) -> Chunk | None:
-        """The next chunk, or None when interrupted or when the source closed (then ``eof`` is set)."""
-        while not self._queue:
-            if self.interrupted:
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+    async def read(self, timeout: float | None = None) -> Chunk | None:
+        """The next chunk; None when interrupted, when the source closed (``eof`` set) or when ``timeout``
+        seconds passed without a chunk (``timed_out`` set)."""
+        self.timed_out = False
+        handle: asyncio.TimerHandle | None = None
+        loop = asyncio.get_running_loop()
+        if timeout is not None:
+            handle = loop.call_later(max(0.0, timeout), self._expire)
+        try:
+            while not self._queue:
+                if self.interrupted or self.timed_out:
+                    return None
+                self._waiter = loop.create_future()
+                await self._waiter
+                self._waiter = None
+        finally:
+            if handle is not None:
+                handle.cancel()
         if self.interrupted:
             return None
         item = self._queue.popleft()

@@ -30,7 +30,7 @@ __all__ = ["Proxy", "Connection", "Link", "parse_address"]
 
 log = logging.getLogger(__name__)
 
-_HIGH_WATER = 1 << 20
+_REMOVE_WAIT_S = 2.0
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -153,7 +153,11 @@ class Link:
         stage.removing = True
         stage.stub.interrupt()
         if stage.task is not None and not stage.task.done():
-            await asyncio.shield(stage.task)
+            # Every built-in toxic returns promptly on interrupt; a misbehaving plug-in must not hang the API.
+            done, _ = await asyncio.wait({stage.task}, timeout=_REMOVE_WAIT_S)
+            if not done:
+                log.warning("toxic %s ignored its interrupt; cancelling it", toxic.name)
+                stage.task.cancel()
         index = self.stages.index(stage)
         remnants = stage.stub.drain()
         del self.stages[index]
@@ -209,6 +213,7 @@ class Connection:
         self.client: _Side | None = None
         self.server: _Side | None = None
         self.closed = False
+        self.opened = time.monotonic()
         for toxic in proxy.toxics.values():
             self.links[toxic.stream].add(toxic)
 
@@ -283,7 +288,11 @@ class Connection:
                 side.transport.abort()
             else:
                 side.transport.close()
-        self.proxy.connections.discard(self)
+        if self in self.proxy.connections:
+            self.proxy.connections.discard(self)
+            for stream, link in self.links.items():
+                self.proxy.closed_bytes[stream][0] += link.bytes_in
+                self.proxy.closed_bytes[stream][1] += link.bytes_out
 
 
 @dataclass(eq=False)
@@ -297,6 +306,8 @@ class Proxy:
     toxics: dict[str, Toxic] = field(default_factory=dict)
     connections: set[Connection] = field(default_factory=set)
     rng: random.Random = field(default_factory=random.Random)
+    closed_bytes: dict[str, list[int]] = field(default_factory=lambda: {s: [0, 0] for s in STREAMS})
+    """Per direction [received, sent] bytes of connections that have ended (for /metrics)."""
     _server: asyncio.base_events.Server | None = None
 
     @property
@@ -328,7 +339,6 @@ class Proxy:
             self._server = None
         for connection in list(self.connections):
             connection.close()
-        self.connections.clear()
 
     def add_toxic(self, toxic: Toxic) -> None:
         self.toxics[toxic.name] = toxic
@@ -342,6 +352,17 @@ class Proxy:
     async def remove_toxic(self, name: str) -> None:
         toxic = self.toxics.pop(name)
         await asyncio.gather(*(c.links[toxic.stream].remove(toxic) for c in list(self.connections)))
+
+    def byte_counts(self) -> dict[str, tuple[int, int]]:
+        """Per direction (received, sent) bytes, ended connections plus live ones."""
+        counts = {}
+        for stream in STREAMS:
+            received, sent = self.closed_bytes[stream]
+            for connection in self.connections:
+                received += connection.links[stream].bytes_in
+                sent += connection.links[stream].bytes_out
+            counts[stream] = (received, sent)
+        return counts
 
     def to_json(self) -> dict[str, Any]:
         ordered = [t for s in STREAMS for t in self.toxics.values() if t.stream == s]

@@ -18,8 +18,9 @@ __all__ = ["serve"]
 log = logging.getLogger(__name__)
 
 
-async def _serve(host: str, port: int, config: Path | None, ready_file: Path | None, seed: int | None) -> None:
-    collection = ProxyCollection(seed)
+async def _serve(host: str, port: int, config: Path | None, ready_file: Path | None, seed: int | None,
+                 metrics: bool) -> None:
+    collection = ProxyCollection(seed, metrics)
     if config is not None:
         for spec in json.loads(config.read_text()):
             await collection.create(spec)
@@ -60,7 +61,7 @@ async def _watch_parent(stop: asyncio.Event) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8474, config: Path | None = None,
-          ready_file: Path | None = None, seed: int | None = None) -> None:
+          ready_file: Path | None = None, seed: int | None = None, metrics: bool = False) -> None:
     """Serve the Toxiproxy API until SIGTERM/SIGINT; writes the API URL to ``ready_file`` once bound."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(host, port, config, ready_file, seed))
+    asyncio.run(_serve(host, port, config, ready_file, seed, metrics))

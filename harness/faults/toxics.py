@@ -1,13 +1,15 @@
-"""The built-in toxics, one small class each (Toxiproxy names and attribute units)."""
+"""The built-in toxics, one small class each. Names, attributes and units are Toxiproxy's, plus two
+extensions users asked Toxiproxy for: ``limit_time`` and ``slow_open`` (docs/proxy.md)."""
 
 from __future__ import annotations
 
-import asyncio
+import time
 from dataclasses import dataclass
 
-from harness.faults.base import Stub, Toxic, register
+from harness.faults.base import Chunk, Stub, Toxic, ToxicValidationError, register
 
-__all__ = ["Noop", "Latency", "Timeout", "ResetPeer"]
+__all__ = ["Noop", "Latency", "Bandwidth", "SlowClose", "Timeout", "ResetPeer", "Slicer", "LimitData",
+           "LimitTime", "SlowOpen"]
 
 
 @register("noop")
@@ -23,7 +25,8 @@ class Noop(Toxic):
 @register("latency")
 @dataclass
 class Latency(Toxic):
-    """Delay each chunk by ``latency`` ms ± ``jitter`` ms from its arrival; order is kept."""
+    """Delay each chunk by ``latency`` ms ± ``jitter`` ms from its arrival; order is kept. Stacked latency
+    toxics add up: a released chunk is re-stamped with its release time."""
 
     latency: int = 0  # ms
     jitter: int = 0  # ms
@@ -31,10 +34,65 @@ class Latency(Toxic):
     async def pipe(self, stub: Stub) -> None:
         while (chunk := await stub.read()) is not None:
             delay_ms = self.latency + (stub.rng.randrange(-self.jitter, self.jitter) if self.jitter > 0 else 0)
-            if not await stub.sleep_until(chunk.t + delay_ms / 1000):
+            release = chunk.t + delay_ms / 1000
+            if not await stub.sleep_until(release):
                 stub.write(chunk)  # interrupted: release the held chunk now, never drop it
                 return
+            chunk.t = max(chunk.t, release)
             stub.write(chunk)
+
+
+@register("bandwidth")
+@dataclass
+class Bandwidth(Toxic):
+    """Limit throughput to ``rate`` KB/s (1 KB = 1000 B), per connection. rate 0 stalls without dropping."""
+
+    rate: int = 0  # KB/s
+
+    def validate(self) -> None:
+        if self.rate < 0:
+            raise ToxicValidationError("rate must be >= 0 (upstream crashes on a negative rate)")
+
+    async def pipe(self, stub: Stub) -> None:
+        debt = 0.0  # seconds of sleep owed
+        while (chunk := await stub.read()) is not None:
+            if self.rate == 0:
+                held = [chunk]  # stall: keep reading so the sender is not blocked, release on interrupt
+                while (more := await stub.read()) is not None:
+                    held.append(more)
+                for piece in held:
+                    stub.write(piece)
+                return
+            debt += len(chunk.data) / (self.rate * 1000)
+            step = self.rate * 100  # bytes per 100 ms
+            data = chunk.data
+            while len(data) > step:
+                if not await stub.sleep(0.1):
+                    stub.write(Chunk(data, chunk.t))
+                    return
+                stub.write(Chunk(data[:step], chunk.t))
+                data = data[step:]
+                debt -= 0.1
+            started = time.monotonic()
+            if not await stub.sleep(debt):
+                stub.write(Chunk(data, chunk.t))
+                return
+            debt -= time.monotonic() - started
+            stub.write(Chunk(data, chunk.t))
+
+
+@register("slow_close")
+@dataclass
+class SlowClose(Toxic):
+    """Pass-through; when the source closes, wait ``delay`` ms before closing."""
+
+    delay: int = 0  # ms
+
+    async def pipe(self, stub: Stub) -> None:
+        while (chunk := await stub.read()) is not None:
+            stub.write(chunk)
+        if stub.eof:
+            await stub.sleep(self.delay / 1000)
 
 
 @register("timeout")
@@ -47,20 +105,11 @@ class Timeout(Toxic):
     closes_on_remove = True
 
     async def pipe(self, stub: Stub) -> None:
-        while True:
-            if self.timeout > 0:
-                reader = stub.read()
-                try:
-                    chunk = await asyncio.wait_for(reader, self.timeout / 1000)
-                except TimeoutError:
-                    stub.close()
-                    return
-            else:
-                chunk = await stub.read()
-            if chunk is None:
-                if stub.eof:
-                    stub.close()
-                return
+        limit = self.timeout / 1000 if self.timeout > 0 else None
+        while (await stub.read(timeout=limit)) is not None:
+            pass  # dropped on the floor: that is the fault
+        if stub.eof or stub.timed_out:
+            stub.close()
 
 
 @register("reset_peer")
@@ -77,3 +126,92 @@ class ResetPeer(Toxic):
         # Deviation from upstream: this wait is interruptible, so the API never blocks on it.
         if await stub.sleep(self.timeout / 1000):
             stub.close(reset=True)
+
+
+@register("slicer")
+@dataclass
+class Slicer(Toxic):
+    """Split each chunk into pieces of about ``average_size`` ± ``size_variation`` bytes, ``delay`` µs apart."""
+
+    average_size: int = 0  # bytes
+    size_variation: int = 0  # bytes
+    delay: int = 0  # microseconds
+
+    def validate(self) -> None:
+        if self.average_size + self.size_variation < 1:
+            raise ToxicValidationError("average_size + size_variation must be >= 1 (upstream recurses forever)")
+        if self.average_size < 0 or self.size_variation < 0 or self.delay < 0:
+            raise ToxicValidationError("slicer attributes must be >= 0")
+
+    def boundaries(self, stub: Stub, start: int, end: int) -> list[int]:
+        """Recursive bisection as upstream, with the jittered midpoint kept strictly inside (no inversions)."""
+        if (end - start) - self.average_size <= self.size_variation:
+            return [start, end]
+        mid = start + (end - start) // 2
+        if self.size_variation > 0:
+            mid += stub.rng.randrange(self.size_variation * 2) - self.size_variation
+        mid = min(max(mid, start + 1), end - 1)
+        left = self.boundaries(stub, start, mid)
+        right = self.boundaries(stub, mid, end)
+        return left + right[1:]
+
+    async def pipe(self, stub: Stub) -> None:
+        while (chunk := await stub.read()) is not None:
+            cuts = self.boundaries(stub, 0, len(chunk.data))
+            for index in range(1, len(cuts)):
+                if index > 1 and not await stub.sleep(self.delay / 1_000_000):
+                    stub.write(Chunk(chunk.data[cuts[index - 1]:], chunk.t))
+                    return
+                stub.write(Chunk(chunk.data[cuts[index - 1]:cuts[index]], chunk.t))
+
+
+@register("limit_data")
+@dataclass
+class LimitData(Toxic):
+    """Forward at most ``bytes`` bytes on this link (the crossing chunk is cut exactly), then close."""
+
+    bytes: int = 0
+
+    async def pipe(self, stub: Stub) -> None:
+        stub.state.setdefault("bytes_transmitted", 0)  # survives restarts (updates), dropped on removal
+        while (chunk := await stub.read()) is not None:
+            remaining = max(0, self.bytes - stub.state["bytes_transmitted"])
+            data = chunk.data[:remaining]
+            if data:
+                stub.write(Chunk(data, chunk.t))
+                stub.state["bytes_transmitted"] += len(data)
+            if self.bytes - stub.state["bytes_transmitted"] <= 0:
+                stub.close()
+                return
+
+
+@register("limit_time")
+@dataclass
+class LimitTime(Toxic):
+    """Extension: close the connection ``time`` ms after it opened, even while data flows (e.g. WebSocket
+    pings keep a ``timeout`` toxic from ever firing). Connections already older than that close at once."""
+
+    time: int = 0  # ms
+
+    async def pipe(self, stub: Stub) -> None:
+        deadline = stub.link.connection.opened + self.time / 1000
+        while (chunk := await stub.read(timeout=deadline - time.monotonic())) is not None:
+            stub.write(chunk)
+        if stub.timed_out:
+            stub.close()
+
+
+@register("slow_open")
+@dataclass
+class SlowOpen(Toxic):
+    """Extension: hold the first bytes of each new connection until ``delay`` ms after it opened."""
+
+    delay: int = 0  # ms
+
+    async def pipe(self, stub: Stub) -> None:
+        opened = stub.link.connection.opened
+        while (chunk := await stub.read()) is not None:
+            if not await stub.sleep_until(opened + self.delay / 1000):
+                stub.write(chunk)
+                return
+            stub.write(chunk)
