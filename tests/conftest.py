@@ -10,18 +10,27 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from harness.faults.api import PROXIES, create_app
+from harness.faults.api import PROXIES, ProxyCollection, create_app
 
 
 @pytest.fixture
 def proxy_api() -> Iterator[str]:
     """A real embedded proxy API on a loopback port, served from its own event-loop thread."""
+    yield from _serve(ProxyCollection(seed=1))
+
+
+@pytest.fixture
+def proxy_api_with_metrics() -> Iterator[str]:
+    yield from _serve(ProxyCollection(seed=1, metrics=True))
+
+
+def _serve(collection: ProxyCollection) -> Iterator[str]:
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, object] = {}
 
     async def start() -> None:
-        runner = web.AppRunner(create_app(), access_log=None)
+        runner = web.AppRunner(create_app(collection), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -79,5 +88,41 @@ class EchoServer:
 @pytest.fixture
 def echo_server() -> Iterator[EchoServer]:
     server = EchoServer()
+    yield server
+    server.close()
+
+
+class SinkServer:
+    """Accepts connections and records everything each one sends until EOF."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self.done = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        data = bytearray()
+        with conn:
+            try:
+                while chunk := conn.recv(65536):
+                    data += chunk
+            except OSError:
+                pass
+        self.received.append(bytes(data))
+        self.done.set()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def sink_server() -> Iterator[SinkServer]:
+    server = SinkServer()
     yield server
     server.close()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +22,8 @@ from harness.faults.base import STREAMS, ToxicValidationError, registry
 from harness.faults.proxy import Proxy
 
 __all__ = ["VERSION", "PROXIES", "ApiError", "ProxyCollection", "create_app"]
+
+log = logging.getLogger(__name__)
 
 VERSION = "2.12.0"
 _MAX_BODY = 1 << 20
@@ -86,10 +90,11 @@ class ProxyCollection:
     async def _start(proxy: Proxy) -> None:
         try:
             await proxy.start()
-        except ValueError as exc:
-            raise ApiError(str(exc), 500) from None
+        except ValueError as exc:  # deviation: a malformed address is a bad request (upstream answers 500)
+            raise ApiError(str(exc), 400) from None
         except OSError as exc:
-            raise ApiError(f"listen tcp {proxy.listen}: bind: {exc.strerror or exc}", 500) from None
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise ApiError(f"listen tcp {proxy.listen}: bind: {reason}", 500) from None
 
     async def update(self, proxy: Proxy, spec: dict[str, Any]) -> Proxy:
         if not isinstance(spec, dict):
@@ -198,12 +203,19 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
                 response = _error("bad request body: http: request body too large", 413)
             else:
                 raise
+        except Exception as exc:  # never a traceback to the client; logged here, 500 as upstream
+            log.exception("unexpected error serving %s %s", request.method, request.path)
+            response = _error(str(exc) or type(exc).__name__, 500)
     response.headers["X-Toxiproxy-Request-Id"] = request_id
     return response
 
 
 async def _body(request: web.Request) -> Any:
-    text = await request.text()
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(f"bad request body: invalid UTF-8 at byte {exc.start}", 400) from None
     if not text.strip():
         raise ApiError("bad request body: EOF", 400)
     try:

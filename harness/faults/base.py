@@ -136,7 +136,8 @@ class Stub:
     state: dict[str, Any] = field(default_factory=dict)
     """Per-link state of a stateful toxic (e.g. bytes counted); kept across restarts, dropped on removal."""
     _queue: deque[Chunk | _Eof] = field(default_factory=deque)
-    _waiter: asyncio.Future[None] | None = None
+    _waiter: asyncio.Future[None] | None = None  # a read waiting for input
+    _sleeper: asyncio.Future[None] | None = None  # a sleep; only its timer or an interrupt ends it
     interrupted: bool = False
     eof: bool = False
     timed_out: bool = False
@@ -158,6 +159,11 @@ class Stub:
         """Ask the running ``pipe`` to hand over what it holds and return."""
         self.interrupted = True
         self._wake()
+        self._end_sleep()
+
+    def _end_sleep(self) -> None:
+        if self._sleeper is not None and not self._sleeper.done():
+            self._sleeper.set_result(None)
 
     async def read(self, timeout: float | None = None) -> Chunk | None:
         """The next chunk; None when interrupted, when the source closed (``eof`` set) or when ``timeout``
@@ -192,13 +198,13 @@ class Stub:
         if seconds <= 0:
             return True
         loop = asyncio.get_running_loop()
-        self._waiter = loop.create_future()
-        handle = loop.call_later(seconds, self._wake)
+        self._sleeper = loop.create_future()
+        handle = loop.call_later(seconds, self._end_sleep)
         try:
-            await self._waiter
+            await self._sleeper
         finally:
             handle.cancel()
-            self._waiter = None
+            self._sleeper = None
         return not self.interrupted
 
     async def sleep_until(self, deadline: float) -> bool:

@@ -36,8 +36,10 @@ _REMOVE_WAIT_S = 2.0
 def parse_address(text: str) -> tuple[str, int]:
     """Split "host:port" (IPv6 in brackets); raise ValueError with Go-like text when malformed."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not port:
         raise ValueError(f"address {text}: missing port in address")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"address {text}: invalid port")
     host = host.strip("[]")
     return host, int(port)
 

@@ -229,3 +229,15 @@ def test_attributes_must_be_integers_and_merge_partially() -> None:
         with pytest.raises(ToxicValidationError):
             toxic.apply_attributes({"latency": bad})
     assert toxic.attributes() == {"latency": 50, "jitter": 10}
+
+
+async def test_new_input_does_not_cut_a_sleep_short() -> None:
+    d = Driven(Latency(latency=100))
+    start = time.monotonic()
+    d.feed(b"first")
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+        d.feed(b"more")  # arrivals during the first chunk's delay must not release it early
+    await asyncio.sleep(0.2)
+    assert d.link.out_times[0] - start >= 0.1 - 0.005
+    await d.interrupt()
