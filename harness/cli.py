@@ -162,9 +162,19 @@ def proxy(
     ready_file: Annotated[Path | None, typer.Option(help="Write the API URL here once listening")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for toxicity draws and jitter (reproducible runs)")] = None,
     metrics: Annotated[bool, typer.Option("--metrics", help="Serve /metrics in Prometheus text")] = False,
+    plugin: Annotated[list[str] | None, typer.Option(help="Import this module first (it registers your own "
+                                                          "toxics); repeatable")] = None,
 ) -> None:
     """Run the embedded Toxiproxy-compatible fault proxy on its own (like toxiproxy-server)."""
+    import importlib
+
     from harness.faults.server import serve
+
+    for module in plugin or []:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            _fail(f"--plugin {module}: cannot import it: {exc}")
 
     serve(host, port, config, ready_file, seed, metrics)
 
