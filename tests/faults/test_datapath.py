@@ -182,3 +182,70 @@ def test_metrics_count_bytes_per_direction(proxy_api_with_metrics: str, echo_ser
     for metric in ("received", "sent"):
         for direction in ("upstream", "downstream"):
             assert f'toxiproxy_proxy_{metric}_bytes_total{{direction="{direction}",{labels}}} 5' in text
+
+
+def test_upstream_down_gives_the_client_eof_quickly(client: ToxiproxyClient) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    proxy = client.create_proxy("down", f"127.0.0.1:{dead}")
+    with _connect(proxy.port) as sock:
+        start = time.monotonic()
+        sock.settimeout(2)
+        assert sock.recv(10) == b""
+        assert time.monotonic() - start < 0.5
+
+
+def test_echo_round_trips_stay_correct_under_toxic_churn(client: ToxiproxyClient, echo_server: EchoServer) -> None:
+    proxy = client.create_proxy("rt", f"127.0.0.1:{echo_server.port}")
+    with _connect(proxy.port) as sock:
+        for i in range(100):
+            if i % 2 == 0:
+                client.add_toxic("rt", "noop", stream="upstream" if i % 4 else "downstream", name=f"n{i}")
+            else:
+                client.remove_toxic("rt", f"n{i - 1}")
+            payload = f"message {i}".encode() * 50
+            _echo_rtt(sock, payload)
+
+
+def test_add_dial_write_close_remove_rounds_are_race_free(client: ToxiproxyClient, echo_server: EchoServer) -> None:
+    proxy = client.create_proxy("race", f"127.0.0.1:{echo_server.port}")
+    for _ in range(200):
+        client.add_toxic("race", "latency", stream="downstream", attributes={"latency": 0})
+        with _connect(proxy.port) as sock:
+            _echo_rtt(sock, b"x")
+        client.remove_toxic("race", "latency_downstream")
+    assert client.get_proxy("race").toxics == []
+
+
+def test_throughput_through_a_100ms_latency_toxic(client: ToxiproxyClient, sink_server: SinkServer) -> None:
+    proxy = client.create_proxy("fat", f"127.0.0.1:{sink_server.port}")
+    client.add_toxic("fat", "latency", stream="upstream", attributes={"latency": 100})
+    block = b"f" * (1 << 20)
+    start = time.monotonic()
+    with _connect(proxy.port) as sock:
+        for _ in range(64):
+            sock.sendall(block)
+    assert sink_server.done.wait(20)
+    assert len(sink_server.received[0]) == 64 << 20
+    assert (64 * 1.048576) / (time.monotonic() - start) >= 100  # MB/s, upstream's TestLatencyToxicBandwidth
+
+
+def test_reset_peer_with_no_wait(client: ToxiproxyClient, echo_server: EchoServer) -> None:
+    proxy = client.create_proxy("rst0", f"127.0.0.1:{echo_server.port}")
+    client.add_toxic("rst0", "reset_peer", stream="upstream", attributes={"timeout": 0})
+    with _connect(proxy.port) as sock:
+        sock.sendall(b"x")
+        with pytest.raises(ConnectionResetError):
+            sock.recv(10)
+
+
+def test_toxicity_is_drawn_per_connection(client: ToxiproxyClient, echo_server: EchoServer) -> None:
+    proxy = client.create_proxy("half", f"127.0.0.1:{echo_server.port}")
+    client.add_toxic("half", "latency", stream="downstream", toxicity=0.5, attributes={"latency": 80})
+    slow = 0
+    for _ in range(40):
+        with _connect(proxy.port) as sock:
+            if _echo_rtt(sock, b"t") >= 0.075:
+                slow += 1
+    assert 8 <= slow <= 32  # both outcomes occur; with 40 fair draws this fails with p < 1e-4
