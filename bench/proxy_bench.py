@@ -14,7 +14,6 @@ Run: .venv/bin/python bench/proxy_bench.py [--rounds 20000] [--bulk-mb 512]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal

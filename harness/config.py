@@ -7,6 +7,7 @@ names the file, the field (dotted path) and the reason.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,9 +127,9 @@ class Scenario(_Frozen):
     description: str = ""
     targets: list[str] = Field(default_factory=lambda: ["naive", "ackmap"], min_length=1)
     seed: int = 1
-    heartbeat: Heartbeat = Heartbeat()
-    load: Load = Load()
-    drain: Drain = Drain()
+    heartbeat: Heartbeat = Field(default_factory=Heartbeat)
+    load: Load = Field(default_factory=Load)
+    drain: Drain = Field(default_factory=Drain)
     cohorts: list[Cohort] = Field(min_length=1)
     faults: list[FaultSpec] = Field(default_factory=list)
     expect: dict[str, Expectation] = Field(default_factory=dict)
@@ -144,7 +145,8 @@ class Scenario(_Frozen):
             raise ValueError("need at least two users in total: messages go from one user to another")
         for index, fault in enumerate(self.faults):
             if fault.cohort not in names:
-                raise _FieldError(f"faults.{index}.cohort", f"unknown cohort '{fault.cohort}'; known: {', '.join(names)}")
+                raise _FieldError(f"faults.{index}.cohort",
+                                  f"unknown cohort '{fault.cohort}'; known: {', '.join(names)}")
         fault_names = [f.name for f in self.faults]
         if len(set(fault_names)) != len(fault_names):
             raise ValueError("fault names must be unique")
@@ -172,7 +174,7 @@ class _FieldError(ValueError):
         self.reason = reason
 
 
-def _field_of(error: dict[str, Any]) -> str:
+def _field_of(error: Mapping[str, Any]) -> str:
     return ".".join(str(part) for part in error.get("loc", ())) or "(top level)"
 
 

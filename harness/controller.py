@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import gevent
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class RunController:
     """Runs the phases once; ``finished`` is True only if the run reached ``end``."""
 
-    def __init__(self, ctx: RunContext, faults: list[TimelineFault], quit_runner: Callable[[], None]) -> None:
+    def __init__(self, ctx: RunContext, faults: Sequence[TimelineFault], quit_runner: Callable[[], None]) -> None:
         self.ctx = ctx
         self.faults = faults
         self.quit_runner = quit_runner

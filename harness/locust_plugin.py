@@ -105,7 +105,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     random.seed(scenario.seed)  # client-side randomness (reconnect jitter); the proxy gets the same seed
     run_id = uuid.uuid4().hex[:8]
-    run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario.name}-{target_name}"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{stamp}-{scenario.name}-{target_name}"
     run_dir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(16)
     stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"))
@@ -130,7 +131,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     faults = [ToxicFault(spec, stack.proxy_client, stack.proxy_names[spec.cohort], writer) for spec in scenario.faults]
     runner = environment.runner
     controller = RunController(ctx, faults, quit_runner=lambda: runner.quit() if runner else None)
-    SocketIODeliveryUser.context = ctx
+    SocketIODeliveryUser.run_context = ctx
     _RUN = _Run(scenario, target, run_dir, stack, ctx, controller)
     print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
 

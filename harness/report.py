@@ -12,9 +12,13 @@ from harness.ledger import BadLine, read_ledger, write_parquet
 __all__ = ["finalize", "summary_lines", "render_markdown"]
 
 
+def _label(verdict: Verdict) -> str:
+    return "PASS" if verdict.valid is True else "FAIL" if verdict.valid is False else "UNKNOWN"
+
+
 def render_markdown(verdict: Verdict, bad_lines: list[BadLine]) -> str:
     """A summary that reads well in a CI log or a PR comment."""
-    icon = {True: "PASS", False: "FAIL"}.get(verdict.valid, "UNKNOWN")  # type: ignore[call-overload]
+    icon = _label(verdict)
     lines = [f"# {icon}: {verdict.scenario or 'ledger'} on {verdict.target or 'unknown target'}", ""]
     if verdict.reason:
         lines += [f"**Why:** {verdict.reason}", ""]
@@ -36,7 +40,7 @@ def summary_lines(verdict: Verdict) -> list[str]:
     """A short human summary for the terminal."""
     c = verdict.counts
     q = verdict.latency_ms["delivery"]
-    head = {True: "PASS", False: "FAIL"}.get(verdict.valid, "UNKNOWN")  # type: ignore[call-overload]
+    head = _label(verdict)
     lines = [
         f"[{head}] {verdict.target}: valid={json.dumps(verdict.valid)}"
         f"  attempted={c['attempted']} acknowledged={c['acknowledged']} delivered={c['delivered']}"

@@ -55,8 +55,9 @@ class Stack:
             return
         ready = self.run_dir / "proxy.url"
         ready.unlink(missing_ok=True)
-        proc = ManagedProcess("fault-proxy", [sys.executable, "-m", "harness", "proxy", "--port", "0",
-                                              "--ready-file", str(ready), "--seed", str(self.scenario.seed)], self.run_dir / "proxy.log")
+        argv = [sys.executable, "-m", "harness", "proxy", "--port", "0", "--ready-file", str(ready),
+                "--seed", str(self.scenario.seed)]
+        proc = ManagedProcess("fault-proxy", argv, self.run_dir / "proxy.log")
         proc.start()
         self.processes.append(proc)
         proc.wait_ready(lambda: ready.exists() and bool(ready.read_text()), timeout_s=20)

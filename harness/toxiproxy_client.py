@@ -28,7 +28,8 @@ class ProxyInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProxyInfo:
-        return cls(data["name"], data["listen"], data["upstream"], bool(data["enabled"]), list(data.get("toxics") or []))
+        toxics = list(data.get("toxics") or [])
+        return cls(data["name"], data["listen"], data["upstream"], bool(data["enabled"]), toxics)
 
     @property
     def port(self) -> int:

@@ -22,7 +22,8 @@ def verify(auth: Any, secret: str) -> str | None:
     """The user id if ``auth`` is ``{"token": <valid token>}``, else None."""
     if not isinstance(auth, dict) or not isinstance(auth.get("token"), str):
         return None
-    user_id, _, digest = auth["token"].rpartition(".")
-    if not user_id or not hmac.compare_digest(sign(user_id, secret), auth["token"]):
+    token: str = auth["token"]
+    user_id, _, _digest = token.rpartition(".")
+    if not user_id or not hmac.compare_digest(sign(user_id, secret), token):
         return None
     return user_id

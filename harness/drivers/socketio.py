@@ -30,10 +30,10 @@ class SocketIODeliveryUser(User):
     """One scenario user over python-socketio's client (websocket transport, automatic reconnects)."""
 
     abstract = True
-    context: RunContext | None = None  # set by harness.locust_plugin at init
+    run_context: RunContext | None = None  # set by harness.locust_plugin at init
 
     def on_start(self) -> None:
-        self.ctx = type(self).context
+        self.ctx = type(self).run_context
         assert self.ctx is not None, "harness.locust_plugin did not set up a run context"
         slot = self.ctx.claim_slot()
         if slot is None:

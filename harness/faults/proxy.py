@@ -147,7 +147,7 @@ class Link:
 
     async def remove(self, toxic: Toxic) -> None:
         """Interrupt, flush and splice out a toxic; returns once the chain no longer holds it."""
-        for index, stage in enumerate(self.stages):
+        for stage in self.stages:
             if stage.toxic is toxic:
                 break
         else:

@@ -71,7 +71,9 @@ def test_65535_ordered_writes_survive_toxic_churn(client: ToxiproxyClient, sink_
     assert list(struct.unpack(f">{65_535}H", data)) == list(range(65_535))
 
 
-def test_timeout_toxicity_zero_passes_then_update_to_one_closes(client: ToxiproxyClient, echo_server: EchoServer) -> None:
+def test_timeout_toxicity_zero_passes_then_update_to_one_closes(
+    client: ToxiproxyClient, echo_server: EchoServer
+) -> None:
     proxy = client.create_proxy("tx", f"127.0.0.1:{echo_server.port}")
     client.add_toxic("tx", "timeout", stream="downstream", toxicity=0.0, attributes={"timeout": 100})
     with _connect(proxy.port) as sock:

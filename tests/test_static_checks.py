@@ -1,0 +1,21 @@
+"""Lint and type checks run with the suite, so CI enforces them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_is_clean() -> None:
+    run = subprocess.run([sys.executable, "-m", "ruff", "check", "harness", "targets", "tests", "bench"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    run = subprocess.run([sys.executable, "-m", "mypy", "harness", "targets"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
