@@ -45,6 +45,7 @@ COLUMNS: tuple[str, ...] = (
     "recipient",  # intended recipient (send rows); the user who received it (recv rows)
     "seq",  # per (sender, recipient) sequence number, from 1
     "conn",  # connection epoch of `process`: 1 for its first connect, +1 on each reconnect
+    "offset",  # recv rows: the server's delivery offset / id for this copy, when the target supplies one
     "error",  # why a send ended fail/info, or why a connection closed
     "data",  # free-form JSON object: fault details, phase name, server-supplied delivery metadata
 )
@@ -65,6 +66,7 @@ _DTYPES: dict[str, str] = {
     "recipient": "string",
     "seq": "Int64",
     "conn": "Int64",
+    "offset": "string",
     "error": "string",
 }
 
@@ -84,6 +86,20 @@ class LedgerLoad:
 
     frame: pd.DataFrame
     bad_lines: list[BadLine] = field(default_factory=list)
+    node_of_file: dict[str, str] = field(default_factory=dict)
+    """Which node wrote each file (from its readable rows), to attribute bad lines to a load process."""
+
+    def damaged_nodes(self) -> tuple[dict[str, str], int]:
+        """Nodes with unreadable lines (node → reason) and the count of bad lines no node can be blamed for."""
+        per_node: dict[str, int] = {}
+        orphans = 0
+        for bad in self.bad_lines:
+            node = self.node_of_file.get(bad.path)
+            if node is None:
+                orphans += 1
+            else:
+                per_node[node] = per_node.get(node, 0) + 1
+        return {n: f"{k} unreadable ledger line(s)" for n, k in per_node.items()}, orphans
 
 
 def _check_row(row: Any) -> str | None:
@@ -142,7 +158,9 @@ def read_jsonl(path: str | Path) -> LedgerLoad:
                 bad.append(BadLine(str(path), number, problem))
                 continue
             rows.append(row)
-    return LedgerLoad(to_frame(rows), bad)
+    nodes = {str(r.get("node")) for r in rows if r.get("node") is not None}
+    owner = {str(path): nodes.pop()} if len(nodes) == 1 else {}
+    return LedgerLoad(to_frame(rows), bad, owner)
 
 
 def read_ledger(path: str | Path) -> LedgerLoad:
@@ -158,13 +176,23 @@ def read_ledger(path: str | Path) -> LedgerLoad:
         loads = [read_jsonl(p) for p in parts]
         frames = [load.frame for load in loads if not load.frame.empty]
         frame = pd.concat(frames, ignore_index=True) if frames else to_frame([])
-        return LedgerLoad(frame, [b for load in loads for b in load.bad_lines])
+        owners = {k: v for load in loads for k, v in load.node_of_file.items()}
+        return LedgerLoad(frame, [b for load in loads for b in load.bad_lines], owners)
     if path.suffix == ".parquet":
         if not path.exists():
             raise LedgerError(f"{path}: no such ledger file")
         frame = pd.read_parquet(path)
-        frame["data"] = frame["data"].map(lambda v: json.loads(v) if isinstance(v, str) else None)
-        return LedgerLoad(to_frame(frame.to_dict("records")))
+        for column in COLUMNS:
+            if column not in frame.columns:
+                frame[column] = None
+        frame = frame[list(COLUMNS)]
+        for column, dtype in _DTYPES.items():
+            frame[column] = frame[column].astype(dtype)
+        data = frame["data"].astype(object)
+        present = data.notna()
+        data[present] = [json.loads(v) for v in data[present]]
+        frame["data"] = data.where(present, None)
+        return LedgerLoad(frame)
     return read_jsonl(path)
 
 

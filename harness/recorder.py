@@ -51,8 +51,9 @@ class LedgerWriter:
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
-        """Flush, fsync and close; later appends are ignored."""
+        """Mark the node's record complete (``node_closed`` phase), fsync and close; later appends are ignored."""
         if self._file is not None:
+            self.append(process="node", type="event", f="phase", data={"phase": "node_closed"})
             self.flush()
             self._file.close()
             self._file = None

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.checker import CheckOptions, Verdict, check, exit_code
+from harness.checker import CheckOptions, Verdict, check_safe, exit_code
 from harness.ledger import BadLine, read_ledger, write_parquet
 
 __all__ = ["finalize", "summary_lines", "render_markdown"]
@@ -68,9 +68,13 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     load = read_ledger(source)
     meta = _manifest(run_dir)
-    verdict = check(load.frame, CheckOptions(
-        ordered=ordered if meta is None else bool(meta.get("claims", {}).get("ordered", ordered)),
-        bad_lines=len(load.bad_lines),
+    damaged, orphan_lines = load.damaged_nodes()
+    claims = (meta or {}).get("claims", {})
+    verdict = check_safe(load.frame, CheckOptions(
+        delivery=claims.get("delivery", "at-least-once"),
+        ordered=bool(claims.get("ordered", ordered)),
+        bad_lines=orphan_lines,
+        damaged_nodes=damaged,
         target=target or (meta or {}).get("target"),
         scenario=scenario or (meta or {}).get("scenario"),
     ))

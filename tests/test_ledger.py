@@ -28,7 +28,8 @@ def test_rows_are_on_disk_before_close(tmp_path: Path) -> None:
     assert load.frame["data"].iloc[2] == {"resent": True}
     writer.close()
     writer.append(process="a", type="event", f="phase")  # ignored after close
-    assert len(read_ledger(tmp_path / "ledger.jsonl").frame) == 3
+    rows = read_ledger(tmp_path / "ledger.jsonl").frame
+    assert len(rows) == 4 and rows["data"].iloc[3] == {"phase": "node_closed"}
 
 
 def test_parquet_round_trip(tmp_path: Path) -> None:
@@ -48,12 +49,13 @@ def test_bad_lines_are_named_and_the_rest_is_kept(tmp_path: Path) -> None:
         handle.write('{"type": "ok", "f": "recv", "t_ns": 1}\n')
         handle.write('{"type": "ok", "f": "recv", "t_ns": 5, "msg_id": "m9"')  # torn last line
     load = read_ledger(path)
-    assert len(load.frame) == 3
+    assert len(load.frame) == 4
+    assert load.damaged_nodes() == ({"local": "4 unreadable ledger line(s)"}, 0)
     assert [(b.line, b.reason) for b in load.bad_lines] == [
-        (4, "invalid JSON: Expecting value"),
-        (5, "f must be one of ['connect', 'disconnect', 'fault', 'phase', 'recv', 'send'], got 'teleport'"),
-        (6, "send and recv rows need a string msg_id"),
-        (7, "torn last line (interrupted write)"),
+        (5, "invalid JSON: Expecting value"),
+        (6, "f must be one of ['connect', 'disconnect', 'fault', 'phase', 'recv', 'send'], got 'teleport'"),
+        (7, "send and recv rows need a string msg_id"),
+        (8, "torn last line (interrupted write)"),
     ]
 
 

@@ -1,85 +1,155 @@
 """The checker: a pure function from a ledger to a verdict. No I/O, no clock, no network.
 
-``check(frame, options)`` returns a :class:`Verdict` whose keys are listed in ``checker.base``.
+``analyse(frame, options)`` computes every category with full id lists; ``check(frame, options)`` turns
+that into a :class:`Verdict` (capped example lists) whose keys are defined in ``checker.base``.
 Same ledger, same options ⇒ same verdict.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, Validity, Verdict, merge_validity
 from harness.checker.delivery import analyse_delivery
-from harness.checker.latency import quantiles_ms
-from harness.checker.ordering import reordered_ids
-from harness.checker.run_state import run_state
+from harness.checker.latency import catch_up, classify_replayed, latency_summary
+from harness.checker.ordering import analyse_order
+from harness.checker.run_state import RunState, run_state
+from harness.checker.timeline import counts_over_time
 
-__all__ = ["CheckOptions", "check", "exit_code", "Verdict", "Quantiles", "UNKNOWN"]
+__all__ = ["CheckOptions", "Analysis", "analyse", "check", "check_safe", "exit_code", "Verdict", "Quantiles",
+           "UNKNOWN"]
+
+DeliveryClaim = Literal["at-most-once", "at-least-once", "effectively-once"]
 
 
 @dataclass(frozen=True)
 class CheckOptions:
     """What the checker needs to know besides the ledger."""
 
+    delivery: DeliveryClaim = "at-least-once"
+    """What the target claims; effectively-once makes duplicates invalidate, at-most-once allows loss
+    in the claim check (``claim.held``) though ``valid`` still reports the loss."""
     ordered: bool = False
-    """The target claims per-stream order, so a reordered receipt invalidates the verdict."""
+    """The target claims per-stream order, so a nonmonotonic receipt invalidates the verdict."""
     bad_lines: int = 0
-    """Ledger lines that could not be read; they could hide receipts, so loss becomes unknown."""
+    """Unreadable ledger lines not attributable to a node: they could hide receipts anywhere."""
+    damaged_nodes: dict[str, str] = field(default_factory=dict)
+    """Nodes whose ledger had unreadable lines, with the reason: their users' messages are unknown."""
     target: str | None = None
     scenario: str | None = None
 
 
-def _capped(ids: list[str]) -> list[str]:
-    return sorted(ids)[:EXAMPLE_CAP]
+@dataclass(frozen=True)
+class Analysis:
+    """Every category with its full id list (the report uses these; the verdict caps them)."""
+
+    state: RunState
+    messages: pd.DataFrame
+    ids: dict[str, list[str]]
+    counts: dict[str, int]
+    latency: dict[str, Quantiles]
+    replayed: pd.DataFrame
+    catch_up: list[dict[str, Any]]
+    over_time: pd.DataFrame
+    unseen_reasons: list[str]
+
+
+def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysis:
+    """All categories for one ledger (pure)."""
+    options = options or CheckOptions()
+    state = run_state(frame, options.damaged_nodes)
+    delivery = analyse_delivery(frame)
+    msgs = delivery.messages
+    order = analyse_order(msgs, delivery.good_receipts)
+
+    acked = (msgs["outcome"] == "ok").to_numpy()
+    delivered = (msgs["receipts"] > 0).to_numpy()
+    undelivered = msgs[acked & ~delivered]
+    recipients = [str(r) for r in undelivered["recipient"]]
+    unseen_reasons: list[str] = []
+    if not state.complete:
+        unjudgeable = np.ones(len(recipients), dtype=bool)
+        unseen_reasons.append("run incomplete")
+    elif options.bad_lines:
+        unjudgeable = np.ones(len(recipients), dtype=bool)
+        unseen_reasons.append("unreadable ledger lines")
+    else:
+        offline = np.array([not state.connected_at_end.get(r, True) for r in recipients], dtype=bool)
+        sick = np.array([state.node_of.get(r) in state.unhealthy_nodes for r in recipients], dtype=bool)
+        unjudgeable = offline | sick
+        if offline.any():
+            who = sorted({r for r, o in zip(recipients, offline, strict=True) if o})
+            unseen_reasons.append(f"recipient(s) {', '.join(who)} not connected when the drain ended")
+        if sick.any():
+            nodes = sorted({state.node_of[r] for r, s in zip(recipients, sick, strict=True) if s})
+            unseen_reasons.append("observed by unhealthy load process(es) "
+                                  + "; ".join(f"{n}: {state.unhealthy_nodes[n]}" for n in nodes))
+    lost = undelivered[~unjudgeable]
+    unseen = undelivered[unjudgeable]
+
+    extra = (msgs["receipts"] - msgs["attempts"]).clip(lower=0)
+    outcome = msgs["outcome"].to_numpy()
+    ids = {
+        "lost": [str(m) for m in lost.sort_values("invoke_ns").index],
+        "unseen": [str(m) for m in unseen.sort_values("invoke_ns").index],
+        "duplicated": [str(m) for m in msgs.index[(extra > 0).to_numpy()]],
+        "unexpected": [str(m) for m in delivery.unexpected["msg_id"]],
+        "recovered": [str(m) for m in msgs.index[delivered & (outcome == "info")]],
+        "delivered_after_fail": [str(m) for m in msgs.index[delivered & (outcome == "fail")]],
+        "reordered": order.nonmonotonic,
+        "skipped": order.skipped,
+        "gap": order.gap,
+        "duplicate_offsets": order.duplicate_offsets,
+    }
+    counts = {
+        "attempted": int(msgs["attempts"].sum()),
+        "acknowledged": int(acked.sum()),
+        "failed": int((outcome == "fail").sum()),
+        "indeterminate": int((outcome == "info").sum()),
+        "delivered": int(delivered.sum()),
+        "lost": len(ids["lost"]),
+        "unseen": len(ids["unseen"]),
+        "duplicated": int(extra.sum()),
+        "unexpected": len(ids["unexpected"]),
+        "recovered": len(ids["recovered"]),
+        "delivered_after_fail": len(ids["delivered_after_fail"]),
+        "reordered": len(ids["reordered"]),
+        "skipped": len(ids["skipped"]),
+        "gap": len(ids["gap"]),
+        "duplicate_offsets": len(ids["duplicate_offsets"]),
+    }
+    replayed = classify_replayed(msgs, state)
+    counts["replayed"] = int(replayed["replayed"].sum())
+    return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
+                    counts_over_time(msgs, state.start_ns), unseen_reasons)
+
+
+def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool) -> dict[str, Any]:
+    """Judge the observation against what the target claims."""
+    checks = {"unexpected": 0, "delivered_after_fail": 0}
+    if options.delivery != "at-most-once":
+        checks["lost"] = 0
+    if options.delivery != "at-least-once":
+        checks["duplicated"] = 0
+    if options.ordered:
+        checks["reordered"] = 0
+    violations = [f"{name}={counts[name]}" for name, limit in checks.items() if counts[name] > limit]
+    held: Validity = False if violations else (True if judgeable else UNKNOWN)
+    return {"delivery": options.delivery, "ordered": options.ordered, "held": held, "violations": violations}
 
 
 def check(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
     """Judge one ledger. See checker.base for every term and key."""
     options = options or CheckOptions()
-    state = run_state(frame)
-    delivery = analyse_delivery(frame)
-    msgs = delivery.messages
-
-    acked = msgs["outcome"] == "ok"
-    delivered = msgs["receipts"] > 0
-    undelivered_acked = msgs[acked & ~delivered]
-    readable = undelivered_acked["recipient"].map(lambda r: state.connected_at_end.get(str(r), True))
-    judgeable = state.complete and options.bad_lines == 0
-    if judgeable:
-        lost = undelivered_acked[readable.astype(bool)]
-        unseen = undelivered_acked[~readable.astype(bool)]
-    else:
-        lost = undelivered_acked.iloc[0:0]
-        unseen = undelivered_acked
-
-    extra = (msgs["receipts"] - msgs["attempts"]).clip(lower=0)
-    duplicated_ids = [str(m) for m in msgs.index[extra > 0]]
-    recovered = msgs[delivered & (msgs["outcome"] == "info")]
-    after_fail = msgs[delivered & (msgs["outcome"] == "fail")]
-    reordered = reordered_ids(delivery.good_receipts)
-    unexpected_ids = [str(m) for m in delivery.unexpected["msg_id"]]
-
-    counts = {
-        "attempted": int(msgs["attempts"].sum()),
-        "acknowledged": int(acked.sum()),
-        "failed": int((msgs["outcome"] == "fail").sum()),
-        "indeterminate": int((msgs["outcome"] == "info").sum()),
-        "delivered": int(delivered.sum()),
-        "lost": len(lost),
-        "unseen": len(unseen),
-        "duplicated": int(extra.sum()),
-        "unexpected": len(delivery.unexpected),
-        "recovered": len(recovered),
-        "delivered_after_fail": len(after_fail),
-        "reordered": len(reordered),
-    }
-    latency = {"delivery": quantiles_ms(msgs["first_recv_ns"] - msgs["invoke_ns"])}
-
+    a = analyse(frame, options)
+    counts = a.counts
     reasons: list[str] = []
     verdicts: list[Validity] = [True]
-    if not state.complete:
+    if not a.state.complete:
         verdicts.append(UNKNOWN)
         reasons.append("run incomplete: no 'end' phase in the ledger (interrupted or crashed); loss not judged")
     if options.bad_lines:
@@ -88,11 +158,9 @@ def check(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
     if counts["acknowledged"] == 0:
         verdicts.append(UNKNOWN)
         reasons.append("no acknowledged sends: nothing to judge")
-    if judgeable and len(unseen):
+    if a.state.complete and not options.bad_lines and counts["unseen"]:
         verdicts.append(UNKNOWN)
-        who = sorted({str(r) for r in unseen["recipient"]})
-        reasons.append(f"{len(unseen)} acknowledged message(s) unseen: recipient(s) {', '.join(who)} not connected "
-                       "when the drain ended")
+        reasons.append(f"{counts['unseen']} acknowledged message(s) unseen: " + "; ".join(a.unseen_reasons))
     if counts["lost"]:
         verdicts.append(False)
         reasons.append(f"{counts['lost']} acknowledged message(s) lost")
@@ -102,36 +170,45 @@ def check(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
     if counts["delivered_after_fail"]:
         verdicts.append(False)
         reasons.append(f"{counts['delivered_after_fail']} message(s) delivered although the server refused them")
+    if options.delivery == "effectively-once" and counts["duplicated"]:
+        verdicts.append(False)
+        reasons.append(f"{counts['duplicated']} duplicate receipt(s) on a target that claims effectively-once")
     if options.ordered and counts["reordered"]:
         verdicts.append(False)
         reasons.append(f"{counts['reordered']} message(s) out of order on a target that claims ordering")
 
-    examples = {
-        "lost": _capped([str(m) for m in lost.index]),
-        "unseen": _capped([str(m) for m in unseen.index]),
-        "duplicated": _capped(duplicated_ids),
-        "unexpected": _capped(unexpected_ids),
-        "recovered": _capped([str(m) for m in recovered.index]),
-        "delivered_after_fail": _capped([str(m) for m in after_fail.index]),
-        "reordered": _capped(reordered),
-    }
+    judgeable = a.state.complete and not options.bad_lines and not counts["unseen"]
     return Verdict(
         valid=merge_validity(*verdicts),
         counts=counts,
-        latency_ms=latency,
-        lost_ids=_capped([str(m) for m in lost.index]),
-        examples=examples,
+        latency_ms=a.latency,
+        lost_ids=a.ids["lost"][:EXAMPLE_CAP],
+        examples={name: values[:EXAMPLE_CAP] for name, values in a.ids.items()},
         reasons=reasons,
-        complete=state.complete,
+        complete=a.state.complete,
         target=options.target,
         scenario=options.scenario,
         details={
-            "drain_quiescent": state.quiescent,
-            "connected_at_end": dict(sorted(state.connected_at_end.items())),
+            "claim": _claim(counts, options, judgeable),
+            "drain_quiescent": a.state.quiescent,
+            "connected_at_end": dict(sorted(a.state.connected_at_end.items())),
+            "unhealthy_nodes": dict(sorted(a.state.unhealthy_nodes.items())),
             "bad_lines": options.bad_lines,
-            "ordered_claimed": options.ordered,
+            "catch_up": a.catch_up,
+            "unseen_max": int(a.over_time["unseen"].max()) if len(a.over_time) else 0,
         },
     )
+
+
+def check_safe(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
+    """``check`` that never passes on a crash: an exception becomes valid "unknown" with the error."""
+    try:
+        return check(frame, options)
+    except Exception as exc:  # a checker bug must never read as "0 lost"
+        options = options or CheckOptions()
+        return Verdict(valid=UNKNOWN, counts={}, latency_ms={"delivery": Quantiles()}, lost_ids=[], examples={},
+                       reasons=[f"checker crashed: {type(exc).__name__}: {exc}"], complete=False,
+                       target=options.target, scenario=options.scenario)
 
 
 def exit_code(verdict: Verdict) -> int:

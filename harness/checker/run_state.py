@@ -1,12 +1,25 @@
-"""What the ledger says about the run itself: did it finish, when did the drain end, who was connected."""
+"""What the ledger says about the run itself (pure): did it finish, when did the drain end, who was
+connected, which load processes are healthy, and when faults were active."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["RunState", "run_state"]
+__all__ = ["RunState", "FaultWindow", "run_state"]
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """One injected fault: when it started and (if it did) when it healed."""
+
+    fault: str
+    cohort: str | None
+    type: str | None
+    inject_ns: int
+    heal_ns: int | None
 
 
 @dataclass(frozen=True)
@@ -21,34 +34,85 @@ class RunState:
     """Whether the drain reached quiescence (every acked send delivered) before its timeout."""
     connected_at_end: dict[str, bool]
     """Per process with connection rows: was its last connect/disconnect before the drain end a connect."""
+    node_of: dict[str, str] = field(default_factory=dict)
+    """The load process (node) that observed each user (its connects and receipts)."""
+    unhealthy_nodes: dict[str, str] = field(default_factory=dict)
+    """Nodes whose record cannot be trusted to be complete, with the reason."""
+    cohort_of: dict[str, str] = field(default_factory=dict)
+    connects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every connect row: process, conn, t_ns (sorted by t_ns)."""
+    faults: list[FaultWindow] = field(default_factory=list)
+    start_ns: int | None = None
+    """When sending started (``start`` phase), else the first row's time."""
 
 
-def _phase_time(phases: pd.DataFrame, name: str) -> int | None:
-    rows = phases[phases["phase"] == name]
-    return None if rows.empty else int(rows["t_ns"].iloc[-1])
+def _data_field(rows: pd.DataFrame, key: str) -> list[Any]:
+    return [d.get(key) if isinstance(d, dict) else None for d in rows["data"]]
 
 
-def run_state(frame: pd.DataFrame) -> RunState:
-    """Read phases and connection events from a ledger frame (pure)."""
+def _fault_windows(frame: pd.DataFrame) -> list[FaultWindow]:
+    rows = frame[frame["f"] == "fault"].sort_values(["t_ns", "index"], kind="stable")
+    open_faults: dict[str, tuple[int, dict[str, Any]]] = {}
+    windows: list[FaultWindow] = []
+    for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
+        if not isinstance(data, dict):
+            continue
+        name = str(data.get("fault"))
+        if data.get("action") == "inject":
+            open_faults[name] = (int(t_ns), data)
+        elif data.get("action") == "heal" and name in open_faults:
+            start, spec = open_faults.pop(name)
+            windows.append(FaultWindow(name, spec.get("cohort"), spec.get("type"), start, int(t_ns)))
+    for name, (start, spec) in open_faults.items():
+        windows.append(FaultWindow(name, spec.get("cohort"), spec.get("type"), start, None))
+    return sorted(windows, key=lambda w: w.inject_ns)
+
+
+def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) -> RunState:
+    """Read phases, connections, node health and faults from a ledger frame.
+
+    ``damaged_nodes``: nodes whose ledger file had unreadable lines (from the reader), with the reason.
+    A node that wrote rows but no ``node_closed`` phase, while another node did, stopped without closing
+    its ledger (a crashed load process): it is unhealthy too.
+    """
     phase_rows = frame[frame["f"] == "phase"]
-    phases = pd.DataFrame(
-        {
-            "t_ns": phase_rows["t_ns"].to_numpy(),
-            "phase": [d.get("phase") if isinstance(d, dict) else None for d in phase_rows["data"]],
-            "quiescent": [d.get("quiescent") if isinstance(d, dict) else None for d in phase_rows["data"]],
-        }
-    )
+    phases = pd.DataFrame({"t_ns": phase_rows["t_ns"].to_numpy(), "node": phase_rows["node"].to_numpy(),
+                           "phase": _data_field(phase_rows, "phase"),
+                           "quiescent": _data_field(phase_rows, "quiescent")})
     complete = bool((phases["phase"] == "end").any())
-    drain_end = _phase_time(phases, "drain_end")
+
+    def last_time(name: str) -> int | None:
+        rows = phases[phases["phase"] == name]
+        return None if rows.empty else int(rows["t_ns"].iloc[-1])
+
+    drain_end = last_time("drain_end")
     if drain_end is None:
-        drain_end = _phase_time(phases, "end")
+        drain_end = last_time("end")
     quiescent_rows = phases[phases["phase"] == "drain_end"]
     quiescent = None if quiescent_rows.empty else bool(quiescent_rows["quiescent"].iloc[-1])
+    start = last_time("start")
+    if start is None and not frame.empty:
+        start = int(frame["t_ns"].min())
 
     conn = frame[frame["f"].isin(["connect", "disconnect"])]
-    if drain_end is not None:
-        conn = conn[conn["t_ns"] <= drain_end]
-    conn = conn.sort_values(["t_ns", "index"], kind="stable")
-    last = conn.groupby("process", sort=True)["f"].last()
+    judged = conn[conn["t_ns"] <= drain_end] if drain_end is not None else conn
+    judged = judged.sort_values(["t_ns", "index"], kind="stable")
+    last = judged.groupby("process", sort=True)["f"].last()
     connected = {str(p): f == "connect" for p, f in last.items()}
-    return RunState(complete, drain_end, quiescent, connected)
+
+    observed = frame[frame["f"].isin(["connect", "disconnect", "recv"])]
+    node_of = {str(p): str(n) for p, n in observed.groupby("process", sort=True)["node"].first().items()}
+    connect_rows = conn[conn["f"] == "connect"]
+    cohort_of = {str(p): str(c) for p, c in zip(connect_rows["process"], _data_field(connect_rows, "cohort"),
+                                                strict=True) if c is not None}
+
+    unhealthy = dict(damaged_nodes or {})
+    closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
+    if closed:
+        for node in set(frame["node"].dropna().astype(str)) - closed:
+            unhealthy.setdefault(node, "its ledger was never closed (the load process stopped abruptly)")
+
+    connects = pd.DataFrame({"process": connect_rows["process"].to_numpy(), "conn": connect_rows["conn"].to_numpy(),
+                             "t_ns": connect_rows["t_ns"].to_numpy(dtype="int64")}).sort_values("t_ns", kind="stable")
+    return RunState(complete, drain_end, quiescent, connected, node_of, unhealthy, cohort_of, connects,
+                    _fault_windows(frame), start)

@@ -97,12 +97,13 @@ class SocketIODeliveryUser(User):
             data = {"id": f"malformed:{data!r:.80}"}
         msg_id = str(data.get("id"))
         seq = data.get("seq")
-        extra = {k: data[k] for k in ("emit_id", "resent", "offset") if k in data}
+        extra = {k: data[k] for k in ("emit_id", "resent") if k in data}
+        offset = data.get("offset", data.get("emit_id"))
         self.ctx.writer.append(
             t_ns=t_ns, process=self.slot.user_id, type="ok", f="recv", msg_id=msg_id,
             sender=data.get("from") if isinstance(data.get("from"), str) else None,
             recipient=self.slot.user_id, seq=seq if isinstance(seq, int) else None, conn=self.epoch,
-            data=extra or None,
+            offset=None if offset is None else str(offset), data=extra or None,
         )
         self.ctx.tracker.receipt(msg_id)
         sent_ns = data.get("sent_ns")

@@ -47,16 +47,26 @@ class History:
         return self.invoke(sender, recipient, seq).complete(outcome, sender, recipient, seq)
 
     def recv(self, receiver: str, sender: str, recipient: str, seq: int, at_ms: int | None = None,
-             msg_id: str | None = None) -> History:
-        return self._add(at_ms, process=receiver, type="ok", f="recv",
+             msg_id: str | None = None, offset: str | None = None, conn: int | None = None,
+             node: str = "local") -> History:
+        return self._add(at_ms, node=node, process=receiver, type="ok", f="recv",
                          msg_id=msg_id or self._mid(sender, recipient, seq), sender=sender, recipient=receiver,
-                         seq=seq)
+                         seq=seq, offset=offset, conn=conn)
 
-    def connect(self, user: str, at_ms: int | None = None) -> History:
-        return self._add(at_ms, process=user, type="event", f="connect")
+    def connect(self, user: str, at_ms: int | None = None, conn: int | None = None, cohort: str | None = None,
+                node: str = "local") -> History:
+        return self._add(at_ms, node=node, process=user, type="event", f="connect", conn=conn,
+                         data={"cohort": cohort} if cohort else None)
 
-    def disconnect(self, user: str, at_ms: int | None = None) -> History:
-        return self._add(at_ms, process=user, type="event", f="disconnect", error="transport error")
+    def disconnect(self, user: str, at_ms: int | None = None, node: str = "local") -> History:
+        return self._add(at_ms, node=node, process=user, type="event", f="disconnect", error="transport error")
+
+    def fault(self, action: str, name: str, cohort: str, at_ms: int | None = None) -> History:
+        return self._add(at_ms, process="controller", type="event", f="fault",
+                         data={"action": action, "fault": name, "cohort": cohort, "type": "timeout"})
+
+    def node_closed(self, node: str) -> History:
+        return self._add(None, node=node, process="node", type="event", f="phase", data={"phase": "node_closed"})
 
     def phase(self, name: str, at_ms: int | None = None, **data: Any) -> History:
         return self._add(at_ms, process="controller", type="event", f="phase", data={"phase": name, **data})

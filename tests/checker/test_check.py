@@ -10,6 +10,7 @@ from tests.checker.builders import History
 ZERO: dict[str, int] = {
     "attempted": 0, "acknowledged": 0, "failed": 0, "indeterminate": 0, "delivered": 0, "lost": 0,
     "unseen": 0, "duplicated": 0, "unexpected": 0, "recovered": 0, "delivered_after_fail": 0, "reordered": 0,
+    "skipped": 0, "gap": 0, "duplicate_offsets": 0, "replayed": 0,
 }
 
 
@@ -88,7 +89,8 @@ class TestPathological:
         h.recv("b", "x", "b", 99, msg_id="wtf")  # never attempted
         verdict = check(h.finished().frame())
         assert verdict.valid is False
-        assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, lost=1, duplicated=1, unexpected=1)
+        assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, lost=1, duplicated=1, unexpected=1,
+                                        skipped=1, gap=1)  # seq 2 arrived over the lost seq 1
         assert verdict.lost_ids == ["a>b#1"]
         assert verdict.examples["unexpected"] == ["wtf"]
         assert exit_code(verdict) == 1
@@ -116,7 +118,8 @@ class TestPathological:
         frame = h.finished().frame()
         unordered = check(frame)
         assert unordered.valid is True
-        assert unordered.counts == counts(attempted=5, acknowledged=5, delivered=5, reordered=1)
+        assert unordered.counts == counts(attempted=5, acknowledged=5, delivered=5, reordered=1, skipped=1)
+        assert unordered.examples["skipped"] == ["a>b#3"]
         assert unordered.examples["reordered"] == ["a>b#2"]
         ordered = check(frame, CheckOptions(ordered=True))
         assert ordered.valid is False

@@ -67,4 +67,4 @@ def test_sigterm_mid_run_keeps_the_ledger_and_says_unknown(tmp_path: Path) -> No
     assert "run incomplete" in result["reason"] and "interrupted" in result["reason"]
     assert ledger.read_text().count("\n") >= rows_before
     rows = [json.loads(line) for line in ledger.read_text().splitlines()]
-    assert rows[-1]["data"]["phase"] == "interrupted"
+    assert [r["data"]["phase"] for r in rows[-2:]] == ["interrupted", "node_closed"]
