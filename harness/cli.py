@@ -16,16 +16,25 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.checker import exit_code
-from harness.config import Expectation, Scenario, load_scenario
+from harness.config import Expectation, GatePolicy, Scenario, load_scenario
 from harness.errors import HarnessError
-from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR
-from harness.report import finalize, summary_lines
+from harness.gate import gate as apply_gate
+from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
+from harness.report import finalize, read_manifest, summary_lines
+from harness.report.compare import RunCell, load_cell, matrix_markdown, write_comparison
+from harness.target_specs import builtin_targets
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Prove whether a realtime server delivers every message across faults.")
+
+MaxLost = Annotated[int | None, typer.Option("--max-lost", help="Gate: most lost messages allowed")]
+MaxUnexpected = Annotated[int | None, typer.Option("--max-unexpected", help="Gate: most unexpected receipts")]
+MaxDupRatio = Annotated[float | None, typer.Option("--max-duplicated-ratio", help="Gate: extra receipts / delivered")]
+MaxReordered = Annotated[int | None, typer.Option("--max-reordered", help="Gate: most reordered messages")]
+MaxP99 = Annotated[float | None, typer.Option("--max-p99-delivery-ms", help="Gate: p99 delivery latency")]
+MaxP99Re = Annotated[float | None, typer.Option("--max-p99-redelivery-ms", help="Gate: p99 redelivery latency")]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -33,12 +42,33 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _overrides(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _load(path: Path) -> Scenario:
+    try:
+        return load_scenario(path)
+    except HarnessError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _check_targets(scenario: Scenario, names: list[str]) -> None:
+    known = set(builtin_targets()) | set(scenario.target)
+    for name in names:
+        if name not in known:
+            _fail(f"unknown target '{name}'; known: {', '.join(sorted(known))}")
+
+
 def _run_budget_s(scenario: Scenario) -> float:
     """Wall-clock cap for one load process: every phase's own bound plus start/stop slack."""
     return scenario.load.connect_timeout_s + scenario.load.duration_s + scenario.drain.timeout_s + 60
 
 
-def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, seed: int | None) -> dict[str, Any]:
+def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, seed: int | None,
+             overrides: dict[str, Any]) -> dict[str, Any]:
+    """One target in its own Locust process; returns its verdict.json (``startup_error`` if it never ran)."""
     out.mkdir(parents=True, exist_ok=True)
     users = str(scenario.total_users)
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", users, "-r", users,
@@ -70,24 +100,29 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    verdict_path = out / "verdict.json"
     if not (out / "ledger.jsonl").exists():  # never got as far as recording: a startup failure
         return {"startup_error": True, "exit_code": 2, "interrupted": interrupted}
-    if not verdict_path.exists():
-        verdict = finalize(out, target=target, scenario=scenario.name,
-                           extra_reasons=[f"load process ended (code {proc.returncode}) before writing a verdict"])
-        for line in summary_lines(verdict):
+    if not (out / "verdict.json").exists() or overrides:
+        reasons = [] if (out / "verdict.json").exists() else [
+            f"load process ended (code {proc.returncode}) before writing a verdict"]
+        final = finalize(out, target=target, scenario=scenario.name, extra_reasons=reasons,
+                         gate_overrides=overrides)
+        for line in summary_lines(final):
             typer.echo(line)
-    doc: dict[str, Any] = json.loads(verdict_path.read_text())
+    doc: dict[str, Any] = json.loads((out / "verdict.json").read_text())
     doc["interrupted"] = interrupted
     return doc
 
 
 def _meets(expect: Expectation, doc: dict[str, Any]) -> bool:
-    lost = doc["counts"]["lost"]
-    return (doc["valid"] == expect.valid
+    lost = (doc.get("counts") or {}).get("lost", 0)
+    return (doc.get("valid") == expect.valid
             and (expect.min_lost is None or lost >= expect.min_lost)
             and (expect.max_lost is None or lost <= expect.max_lost))
+
+
+def _worst(codes: list[int]) -> int:
+    return 1 if 1 in codes else 3 if 3 in codes else 2 if 2 in codes else 0
 
 
 @app.command()
@@ -98,27 +133,23 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
     expect: Annotated[bool, typer.Option("--expect", help="Exit 0 iff every verdict matches the scenario's "
                                                              "[expect] table")] = False,
+    max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
+    max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
-    """Run a scenario against one or more targets and print the verdicts."""
-    try:
-        loaded = load_scenario(scenario)
-    except HarnessError as exc:
-        _fail(str(exc))
-        return
+    """Run a scenario against one or more targets, print the verdicts, exit with the gate's decision."""
+    loaded = _load(scenario)
     names = [target] if target else loaded.targets
-    known = set(loaded.targets) | set(loaded.target)
-    from harness.target_specs import builtin_targets
-
-    for name in names:
-        if name not in known and name not in builtin_targets():
-            _fail(f"unknown target '{name}'; known: {', '.join(sorted(known | set(builtin_targets())))}")
+    _check_targets(loaded, names)
+    overrides = _overrides(max_lost=max_lost, max_unexpected=max_unexpected,
+                           max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
+                           max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)
     base = out or REPORTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{loaded.name}"
     codes: list[int] = []
     matches: list[bool] = []
     for name in names:
         folder = base if len(names) == 1 else base / name
         typer.echo(f"== {loaded.name} on {name} (folder {folder})")
-        doc = _run_one(scenario, loaded, name, folder, seed)
+        doc = _run_one(scenario, loaded, name, folder, seed, overrides)
         if doc.get("startup_error"):
             raise typer.Exit(2)
         codes.append(int(doc["exit_code"]))
@@ -130,28 +161,118 @@ def run(
         if doc.get("interrupted"):
             typer.echo("interrupted: remaining targets skipped", err=True)
             raise typer.Exit(3)
+    if len(names) > 1:
+        write_comparison(base, loaded.name, [load_cell(loaded.name, n, base / n) for n in names])
+        typer.echo(f"comparison: {base / 'comparison.html'}")
     if expect:
         raise typer.Exit(0 if matches and all(matches) and len(matches) == len(names) else 1)
-    worst = 1 if 1 in codes else (3 if 3 in codes else 0)
-    raise typer.Exit(worst)
+    raise typer.Exit(_worst(codes))
 
 
 @app.command()
 def check(
     ledger: Annotated[Path, typer.Argument(help="ledger.jsonl, ledger.parquet or a run folder")],
-    out: Annotated[Path | None, typer.Option(help="Where to write verdict.json and report.md")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write verdict.json and the reports")] = None,
     target: Annotated[str | None, typer.Option(help="Target name for the report")] = None,
     ordered: Annotated[bool, typer.Option(help="Judge per-stream order (when no manifest says so)")] = False,
+    max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
+    max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
     """Recompute the verdict from a ledger alone; the same ledger always gives the same verdict."""
+    overrides = _overrides(max_lost=max_lost, max_unexpected=max_unexpected,
+                           max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
+                           max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)
     try:
-        verdict = finalize(ledger, target=target, ordered=ordered, out_dir=out)
+        doc = finalize(ledger, target=target, ordered=ordered, out_dir=out, gate_overrides=overrides)
     except HarnessError as exc:
         _fail(str(exc))
         return
-    for line in summary_lines(verdict):
+    for line in summary_lines(doc):
         typer.echo(line)
-    raise typer.Exit(exit_code(verdict))
+    raise typer.Exit(int(doc["exit_code"]))
+
+
+@app.command("gate")
+def gate_command(
+    verdict: Annotated[Path, typer.Argument(help="verdict.json or a run folder")],
+    max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
+    max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
+) -> None:
+    """Apply the gate (the scenario's [gate], overridden by these flags) to a saved verdict."""
+    path = verdict / "verdict.json" if verdict.is_dir() else verdict
+    if not path.exists():
+        _fail(f"{path}: no such verdict file")
+    doc = json.loads(path.read_text())
+    base = ((read_manifest(path.parent) or {}).get("config") or {}).get("gate") or {}
+    policy = GatePolicy.model_validate({**base, **_overrides(
+        max_lost=max_lost, max_unexpected=max_unexpected, max_duplicated_ratio=max_duplicated_ratio,
+        max_reordered=max_reordered, max_p99_delivery_ms=max_p99_delivery_ms,
+        max_p99_redelivery_ms=max_p99_redelivery_ms)})
+    result = apply_gate(doc, policy)
+    for check_ in result.checks:
+        typer.echo(f"{'ok  ' if check_.passed else 'FAIL'} {check_.name}: {check_.observed} (limit {check_.limit})")
+    typer.echo(f"gate: exit {result.exit_code}" + (f" — {'; '.join(result.reasons)}" if result.reasons else ""))
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def compare(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
+    targets: Annotated[str, typer.Option(help="Comma-separated target names")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the runs and comparison.html/.md")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
+) -> None:
+    """Run one scenario against several targets and write a side-by-side comparison."""
+    loaded = _load(scenario)
+    names = [t.strip() for t in targets.split(",") if t.strip()]
+    _check_targets(loaded, names)
+    base = out or REPORTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-compare-{loaded.name}"
+    codes = []
+    for name in names:
+        typer.echo(f"== {loaded.name} on {name}")
+        doc = _run_one(scenario, loaded, name, base / name, seed, {})
+        codes.append(int(doc["exit_code"]))
+        if doc.get("interrupted"):
+            raise typer.Exit(3)
+    cells = [load_cell(loaded.name, n, base / n) for n in names]
+    write_comparison(base, loaded.name, cells)
+    typer.echo((base / "comparison.md").read_text())
+    typer.echo(f"comparison: {base / 'comparison.html'}")
+    raise typer.Exit(_worst(codes))
+
+
+@app.command()
+def matrix(
+    scenarios: Annotated[str | None, typer.Option(help="Comma-separated scenario files or names "
+                                                        "(default: every scenarios/*.toml)")] = None,
+    targets: Annotated[str | None, typer.Option(help="Comma-separated targets (default: each scenario's)")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the runs and matrix.md/.html")] = REPORTS_DIR / "matrix",
+    seed: Annotated[int | None, typer.Option(help="Override every scenario's seed")] = None,
+) -> None:
+    """Run scenarios × targets and write matrix.md (cells: lost / duplicated / reordered / p99 redelivery)."""
+    if scenarios:
+        paths = [Path(s) if s.endswith(".toml") else SCENARIOS_DIR / f"{s}.toml" for s in scenarios.split(",")]
+    else:
+        paths = sorted(SCENARIOS_DIR.glob("*.toml"))
+    loaded = [(p, _load(p)) for p in paths]
+    wanted = [t.strip() for t in targets.split(",")] if targets else None
+    all_targets: list[str] = []
+    cells: dict[tuple[str, str], RunCell] = {}
+    for path, scenario in loaded:
+        names = [t for t in scenario.targets if wanted is None or t in wanted]
+        for name in names:
+            if name not in all_targets:
+                all_targets.append(name)
+            typer.echo(f"== {scenario.name} on {name}")
+            doc = _run_one(path, scenario, name, out / scenario.name / name, seed, {})
+            cells[(scenario.name, name)] = load_cell(scenario.name, name, out / scenario.name / name)
+            if doc.get("interrupted"):
+                raise typer.Exit(3)
+        write_comparison(out / scenario.name, scenario.name, [cells[(scenario.name, n)] for n in names])
+    table = matrix_markdown([s.name for _, s in loaded], all_targets, cells)
+    (out / "matrix.md").write_text("# Which design survives what\n\nEach cell: lost / duplicated / reordered / "
+                                   "p99 redelivery ms · claim check.\n\n" + table)
+    typer.echo(table)
 
 
 @app.command()
@@ -175,7 +296,6 @@ def proxy(
             importlib.import_module(module)
         except ImportError as exc:
             _fail(f"--plugin {module}: cannot import it: {exc}")
-
     serve(host, port, config, ready_file, seed, metrics)
 
 

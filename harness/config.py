@@ -22,6 +22,7 @@ __all__ = [
     "Cohort",
     "FaultSpec",
     "Expectation",
+    "GatePolicy",
     "TargetDef",
     "Scenario",
     "load_scenario",
@@ -103,6 +104,22 @@ class Expectation(_Frozen):
     max_lost: int | None = Field(None, ge=0)
 
 
+class GatePolicy(_Frozen):
+    """Thresholds the CI gate applies to a verdict (``[gate]`` in a scenario; CLI flags override).
+
+    Unset fields follow the verdict: no loss, nothing unexpected, nothing delivered after a refusal, no
+    duplicates when the target claims effectively-once, no reordering when it claims order.
+    """
+
+    max_lost: int | None = Field(None, ge=0)
+    max_unexpected: int | None = Field(None, ge=0)
+    max_duplicated_ratio: float | None = Field(None, ge=0)
+    """Extra receipts / delivered messages."""
+    max_reordered: int | None = Field(None, ge=0)
+    max_p99_delivery_ms: float | None = Field(None, gt=0)
+    max_p99_redelivery_ms: float | None = Field(None, gt=0)
+
+
 class TargetDef(_Frozen):
     """A user-supplied target: a command to start (``{port}``, ``{ping_interval}``, ``{ping_timeout}``,
     ``{secret}`` are substituted) or the URL of a server that is already running."""
@@ -133,6 +150,7 @@ class Scenario(_Frozen):
     cohorts: list[Cohort] = Field(min_length=1)
     faults: list[FaultSpec] = Field(default_factory=list)
     expect: dict[str, Expectation] = Field(default_factory=dict)
+    gate: GatePolicy = Field(default_factory=GatePolicy)
     target: dict[str, TargetDef] = Field(default_factory=dict)
     """User-defined targets by name, in addition to the built-in ones."""
 

@@ -26,7 +26,6 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from harness.checker import exit_code
 from harness.config import Scenario, load_scenario
 from harness.controller import RunController
 from harness.drivers.socketio import SocketIODeliveryUser
@@ -157,10 +156,10 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         reasons.append(f"interrupted during phase '{run.controller.phase}'")
     run.ctx.writer.close()
     try:
-        verdict = finalize(run.run_dir, target=run.ctx.target, scenario=run.scenario.name,
-                           ordered=run.target.claims.ordered, extra_reasons=reasons)
-        for line in summary_lines(verdict):
+        doc = finalize(run.run_dir, target=run.ctx.target, scenario=run.scenario.name,
+                       ordered=run.target.claims.ordered, extra_reasons=reasons)
+        for line in summary_lines(doc):
             print(line, flush=True)
-        environment.process_exit_code = exit_code(verdict)
+        environment.process_exit_code = int(doc["exit_code"])
     finally:
         run.stack.stop()

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the harness needs at run time (redis-server: the store target and its faults).
-APT_PACKAGES=(redis-server)
+# Debian packages: redis-server (the store target and its faults), chromium (browser tests of the reports
+# and of Locust's web UI; headless, never downloaded at run time).
+APT_PACKAGES=(redis-server chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

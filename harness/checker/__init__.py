@@ -20,8 +20,8 @@ from harness.checker.ordering import analyse_order
 from harness.checker.run_state import RunState, run_state
 from harness.checker.timeline import counts_over_time
 
-__all__ = ["CheckOptions", "Analysis", "analyse", "check", "check_safe", "exit_code", "Verdict", "Quantiles",
-           "UNKNOWN"]
+__all__ = ["CheckOptions", "Analysis", "analyse", "judge", "check", "check_safe", "crashed_verdict", "exit_code",
+           "Verdict", "Quantiles", "UNKNOWN"]
 
 DeliveryClaim = Literal["at-most-once", "at-least-once", "effectively-once"]
 
@@ -145,7 +145,11 @@ def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool) -> di
 def check(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
     """Judge one ledger. See checker.base for every term and key."""
     options = options or CheckOptions()
-    a = analyse(frame, options)
+    return judge(analyse(frame, options), options)
+
+
+def judge(a: Analysis, options: CheckOptions) -> Verdict:
+    """The verdict for an analysis (split from ``check`` so reports reuse one analysis)."""
     counts = a.counts
     reasons: list[str] = []
     verdicts: list[Validity] = [True]
@@ -202,13 +206,18 @@ def check(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
 
 def check_safe(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
     """``check`` that never passes on a crash: an exception becomes valid "unknown" with the error."""
+    options = options or CheckOptions()
     try:
         return check(frame, options)
     except Exception as exc:  # a checker bug must never read as "0 lost"
-        options = options or CheckOptions()
-        return Verdict(valid=UNKNOWN, counts={}, latency_ms={"delivery": Quantiles()}, lost_ids=[], examples={},
-                       reasons=[f"checker crashed: {type(exc).__name__}: {exc}"], complete=False,
-                       target=options.target, scenario=options.scenario)
+        return crashed_verdict(exc, options)
+
+
+def crashed_verdict(exc: BaseException, options: CheckOptions) -> Verdict:
+    """The verdict when the checker itself failed: unknown, with the error, never a pass."""
+    return Verdict(valid=UNKNOWN, counts={}, latency_ms={"delivery": Quantiles()}, lost_ids=[], examples={},
+                   reasons=[f"checker crashed: {type(exc).__name__}: {exc}"], complete=False,
+                   target=options.target, scenario=options.scenario)
 
 
 def exit_code(verdict: Verdict) -> int:

@@ -1,0 +1,79 @@
+"""Text summaries of a verdict: the terminal lines and report.md (reads well in a CI log or PR comment)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["label", "held", "summary_lines", "render_markdown"]
+
+
+def label(valid: Any) -> str:
+    return "PASS" if valid is True else "FAIL" if valid is False else "UNKNOWN"
+
+
+def held(value: Any) -> str:
+    """A claim's ``held`` value in words."""
+    return "held" if value is True else "violated" if value is False else "unknown"
+
+
+def summary_lines(doc: dict[str, Any]) -> list[str]:
+    """A short human summary of a verdict.json document for the terminal."""
+    c = doc.get("counts") or {}
+    q = (doc.get("latency_ms") or {}).get("delivery") or {}
+    lines = [
+        f"[{label(doc.get('valid'))}] {doc.get('target')}: valid={json.dumps(doc.get('valid'))}"
+        f"  attempted={c.get('attempted')} acknowledged={c.get('acknowledged')} delivered={c.get('delivered')}"
+        f" lost={c.get('lost')} duplicated={c.get('duplicated')} unexpected={c.get('unexpected')}"
+        f" recovered={c.get('recovered')} reordered={c.get('reordered')} unseen={c.get('unseen')}",
+        f"        delivery latency ms p50={q.get('p50')} p99={q.get('p99')} max={q.get('max')}",
+    ]
+    if doc.get("reason"):
+        lines.append(f"        reason: {doc['reason']}")
+    lost_ids = doc.get("lost_ids") or []
+    if lost_ids:
+        more = f" (+{c['lost'] - 5} more in verdict.json/report.html)" if c.get("lost", 0) > 5 else ""
+        lines.append(f"        lost ids: {', '.join(lost_ids[:5])}{more}")
+    for bad in (doc.get("bad_lines") or [])[:5]:
+        lines.append(f"        unreadable: {bad['path']}:{bad['line']}: {bad['reason']}")
+    gate = doc.get("gate") or {}
+    if gate.get("reasons") and gate.get("exit_code") != 0:
+        lines.append(f"        gate (exit {gate['exit_code']}): {'; '.join(gate['reasons'])}")
+    return lines
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """report.md: verdict, claim, gate, counts, latency and example ids."""
+    c = doc.get("counts") or {}
+    claim = (doc.get("details") or {}).get("claim") or {}
+    gate = doc.get("gate") or {}
+    lines = [f"# {label(doc.get('valid'))}: {doc.get('scenario') or 'ledger'} on {doc.get('target') or '?'}", ""]
+    if doc.get("reason"):
+        lines += [f"**Why:** {doc['reason']}", ""]
+    if claim:
+        ordered = "ordered" if claim.get("ordered") else "unordered"
+        lines += [f"**Claim:** {claim.get('delivery')}, {ordered} — **{held(claim.get('held'))}**"
+                  + (f" ({', '.join(claim['violations'])})" if claim.get("violations") else ""), ""]
+    if gate:
+        lines += [f"**Gate:** exit {gate.get('exit_code')}"
+                  + (f" — {'; '.join(gate['reasons'])}" if gate.get("reasons") else " — all checks passed"), ""]
+    lines += ["| metric | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in c.items()]
+    lines += ["", "| latency (ms) | p50 | p95 | p99 | max | n |", "|---|---:|---:|---:|---:|---:|"]
+    for name, q in (doc.get("latency_ms") or {}).items():
+        values = " | ".join(str(q.get(k)) for k in ("p50", "p95", "p99", "max", "count"))
+        lines.append(f"| {name} | {values} |")
+    catch = (doc.get("details") or {}).get("catch_up") or []
+    if catch:
+        lines += ["", "| fault healed | cohort | pending at heal | never arrived | catch-up ms |",
+                  "|---|---|---:|---:|---:|"]
+        keys = ("fault", "cohort", "pending_at_heal", "never_arrived", "catch_up_ms")
+        lines += ["| " + " | ".join(str(x[k]) for k in keys) + " |" for x in catch]
+    lines.append("")
+    for name, ids in (doc.get("examples") or {}).items():
+        if ids:
+            shown = ", ".join(f"`{i}`" for i in ids)
+            lines += [f"**{name}** (first {len(ids)} of {c.get(name, len(ids))}): {shown}", ""]
+    bad = doc.get("bad_lines") or []
+    if bad:
+        lines += ["**Unreadable ledger lines:**", ""] + [f"- {b['path']}:{b['line']}: {b['reason']}" for b in bad[:50]]
+    return "\n".join(lines) + "\n"
