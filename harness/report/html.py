@@ -45,7 +45,8 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
     details = doc.get("details") or {}
     charts = charts_for(analysis, title)
     page = _ENV.get_template("report.html.j2").render(
-        doc=doc, badge=label(doc.get("valid")), held=held, bad_counts=_BAD_COUNTS, claim=details.get("claim") or {}, gate=doc.get("gate") or {},
+        doc=doc, badge=label(doc.get("valid")), held=held, bad_counts=_BAD_COUNTS,
+        claim=details.get("claim") or {}, gate=doc.get("gate") or {},
         charts=charts, anomalies=anomalies, forensics=forensics,
     )
     return page, charts
