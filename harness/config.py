@@ -129,6 +129,9 @@ class TargetDef(_Frozen):
     ordered: bool = False
     """The target claims per-stream order (a reordered receipt then invalidates the verdict)."""
     delivery: Literal["at-most-once", "at-least-once", "effectively-once"] = "at-least-once"
+    secret: str | None = None
+    """HMAC secret for the users' auth tokens. Default: random per run for a started target (passed as
+    ``{secret}``), ``"delivery-harness"`` for a target given by URL (configure your server with it)."""
 
     @model_validator(mode="after")
     def _one_way_to_reach_it(self) -> TargetDef:

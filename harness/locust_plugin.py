@@ -35,7 +35,7 @@ from harness.recorder import LedgerWriter
 from harness.report import finalize, summary_lines
 from harness.run_context import RunContext, Slot
 from harness.stack import Stack
-from harness.target_specs import TargetSpec, resolve_target
+from harness.target_specs import URL_TARGET_SECRET, TargetSpec, resolve_target
 from harness.timeline import ToxicFault
 from targets.auth import sign
 
@@ -107,7 +107,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{stamp}-{scenario.name}-{target_name}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(16)
+    secret = target.secret or (URL_TARGET_SECRET if target.url else secrets.token_hex(16))
     stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"))
     try:
         stack.start()

@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from harness.config import Heartbeat, TargetDef
 
-__all__ = ["Claims", "TargetSpec", "builtin_targets", "resolve_target"]
+__all__ = ["Claims", "TargetSpec", "builtin_targets", "resolve_target", "URL_TARGET_SECRET"]
+
+URL_TARGET_SECRET = "delivery-harness"
+"""Token secret used for a target reached by URL when its definition sets none."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class TargetSpec:
     command: tuple[str, ...] | None = None
     url: str | None = None
     description: str = ""
+    secret: str | None = None
+    """Fixed auth-token secret; None = random per run (started targets) or URL_TARGET_SECRET (URL targets)."""
 
     def argv(self, port: int, heartbeat: Heartbeat, secret: str) -> list[str]:
         """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {secret} filled in."""
@@ -71,5 +76,6 @@ def resolve_target(name: str, user_defined: dict[str, TargetDef]) -> TargetSpec:
     """A built-in or scenario-defined target by name (scenario definitions win)."""
     if name in user_defined:
         d = user_defined[name]
-        return TargetSpec(name, Claims(d.delivery, d.ordered), tuple(d.command) if d.command else None, d.url)
+        return TargetSpec(name, Claims(d.delivery, d.ordered), tuple(d.command) if d.command else None, d.url,
+                          secret=d.secret)
     return builtin_targets()[name]
