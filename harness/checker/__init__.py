@@ -8,6 +8,7 @@ Same ledger, same options ⇒ same verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -54,8 +55,12 @@ class Analysis:
     latency: dict[str, Quantiles]
     replayed: pd.DataFrame
     catch_up: list[dict[str, Any]]
-    over_time: pd.DataFrame
     unseen_reasons: list[str]
+
+    @cached_property
+    def over_time(self) -> pd.DataFrame:
+        """Sent / acked / delivered / unseen per 100 ms (computed on demand: reports need it, verdicts not)."""
+        return counts_over_time(self.messages, self.state.start_ns)
 
 
 def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysis:
@@ -64,7 +69,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     state = run_state(frame, options.damaged_nodes)
     delivery = analyse_delivery(frame)
     msgs = delivery.messages
-    order = analyse_order(msgs, delivery.good_receipts)
+    order = analyse_order(msgs, delivery.good)
 
     acked = (msgs["outcome"] == "ok").to_numpy()
     delivered = (msgs["receipts"] > 0).to_numpy()
@@ -97,7 +102,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
         "lost": [str(m) for m in lost.sort_values("invoke_ns").index],
         "unseen": [str(m) for m in unseen.sort_values("invoke_ns").index],
         "duplicated": [str(m) for m in msgs.index[(extra > 0).to_numpy()]],
-        "unexpected": [str(m) for m in delivery.unexpected["msg_id"]],
+        "unexpected": delivery.unexpected_ids,
         "recovered": [str(m) for m in msgs.index[delivered & (outcome == "info")]],
         "delivered_after_fail": [str(m) for m in msgs.index[delivered & (outcome == "fail")]],
         "reordered": order.nonmonotonic,
@@ -125,7 +130,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     replayed = classify_replayed(msgs, state)
     counts["replayed"] = int(replayed["replayed"].sum())
     return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
-                    counts_over_time(msgs, state.start_ns), unseen_reasons)
+                    unseen_reasons)
 
 
 def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool) -> dict[str, Any]:
@@ -199,7 +204,6 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
             "unhealthy_nodes": dict(sorted(a.state.unhealthy_nodes.items())),
             "bad_lines": options.bad_lines,
             "catch_up": a.catch_up,
-            "unseen_max": int(a.over_time["unseen"].max()) if len(a.over_time) else 0,
         },
     )
 

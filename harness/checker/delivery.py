@@ -3,6 +3,8 @@
 Per attempted message id: ``attempts`` (invoke rows), the send's outcome (ok / fail / info; a send with
 no completion counts as info), and the receipts by its intended recipient. A receipt of an id that was
 never attempted, or by someone other than the intended recipient, is ``unexpected``.
+
+Every string column is factorised once into integer codes; the rest is numpy (10M events in seconds).
 """
 
 from __future__ import annotations
@@ -12,11 +14,25 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["DeliveryAnalysis", "analyse_delivery", "OUTCOMES"]
+__all__ = ["Receipts", "DeliveryAnalysis", "analyse_delivery", "OUTCOMES"]
 
 OUTCOMES = np.array(["ok", "fail", "info", "info"], dtype=object)
-_RANK = {"ok": 0, "fail": 1, "info": 2}
 _NONE = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Receipts:
+    """Receipts of attempted messages by their intended recipient (every copy), as aligned arrays."""
+
+    code: np.ndarray
+    """Row in ``messages`` of the message received."""
+    order: np.ndarray
+    """Receive order: (node, ledger index) packed in one int64; smaller = earlier on that node."""
+    t_ns: np.ndarray
+    conn: np.ndarray
+    """Connection epoch (float, NaN when not recorded)."""
+    offset: pd.Series | None
+    """Server offsets (strings), None when no receipt carries one."""
 
 
 @dataclass(frozen=True)
@@ -24,24 +40,11 @@ class DeliveryAnalysis:
     """The message table plus the receipts it was built from."""
 
     messages: pd.DataFrame
-    """One row per attempted msg_id (index): sender, recipient, seq, attempts, outcome, invoke_ns, ack_ns,
-    receipts, first_recv_ns, first_recv_conn (null when never received)."""
-    good_receipts: pd.DataFrame
-    """Receipts of attempted messages by their intended recipient (every copy), with a ``code`` column."""
-    unexpected: pd.DataFrame
-    """Receipts of never-attempted ids or by the wrong user."""
-
-
-def _first_by_code(codes: np.ndarray, times: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per code: the smallest time and the row position holding it (−1 when the code has no row)."""
-    first_time = np.full(n, _NONE, dtype=np.int64)
-    first_pos = np.full(n, -1, dtype=np.int64)
-    if codes.size:
-        order = np.lexsort((times, codes))
-        unique_codes, starts = np.unique(codes[order], return_index=True)
-        first_time[unique_codes] = times[order][starts]
-        first_pos[unique_codes] = order[starts]
-    return first_time, first_pos
+    """One row per attempted msg_id (index): sender, recipient (categoricals), seq, attempts, outcome,
+    invoke_ns, ack_ns, receipts, first_recv_ns, first_recv_conn (null when never received)."""
+    good: Receipts
+    unexpected_ids: list[str]
+    """msg_id of each unexpected receipt (one entry per receipt)."""
 
 
 def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
@@ -49,59 +52,103 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray
     return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing.astype(bool))
 
 
+def _min_by_code(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    out = np.full(size, _NONE, dtype=np.int64)
+    np.minimum.at(out, codes, values)
+    return out
+
+
+def _first_row_by_code(codes: np.ndarray, size: int) -> np.ndarray:
+    """Position of each code's first row (−1 if none): the reversed assignment keeps the earliest."""
+    first = np.full(size, -1, dtype=np.int64)
+    positions = np.arange(codes.size, dtype=np.int64)
+    first[codes[::-1]] = positions[::-1]
+    return first
+
+
 def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     """Join sends and receipts by msg_id."""
     f = frame["f"]
     kind = frame["type"]
-    invokes = frame[(f == "send") & (kind == "invoke")]
-    completions = frame[(f == "send") & kind.isin(["ok", "fail", "info"])]
-    recvs = frame[(f == "recv") & (kind == "ok")]
+    send = (f == "send").to_numpy(dtype=bool, na_value=False)
+    invoke_mask = send & (kind == "invoke").to_numpy(dtype=bool, na_value=False)
+    rank = np.select([(kind == "ok").to_numpy(dtype=bool, na_value=False),
+                      (kind == "fail").to_numpy(dtype=bool, na_value=False),
+                      (kind == "info").to_numpy(dtype=bool, na_value=False)], [0, 1, 2], 3)
+    completion_mask = send & (rank < 3)
+    recv_mask = (f == "recv").to_numpy(dtype=bool, na_value=False) & (rank == 0)
 
-    ids = pd.Index(invokes["msg_id"].unique())
-    n = len(ids)
-    inv_code = ids.get_indexer(invokes["msg_id"])
-    inv_t = invokes["t_ns"].to_numpy(dtype=np.int64)
-    attempts = np.bincount(inv_code, minlength=n).astype(np.int64)
-    invoke_ns, inv_first = _first_by_code(inv_code, inv_t, n)
-    first_rows = invokes.iloc[inv_first] if n else invokes.iloc[0:0]
+    id_code, id_values = pd.factorize(frame["msg_id"])
+    t = frame["t_ns"].to_numpy(dtype=np.int64, na_value=0)
+    n_ids = len(id_values)
 
-    comp_code = ids.get_indexer(completions["msg_id"])
-    keep = comp_code >= 0
-    comp_code = comp_code[keep]
-    comp_rank = completions["type"].map(_RANK).to_numpy(dtype=np.int64)[keep]
+    # messages = ids with at least one invoke; msg_row maps id code -> message row (−1: never attempted)
+    inv_codes = id_code[invoke_mask]
+    attempts_by_id = np.bincount(inv_codes, minlength=n_ids)
+    attempted_ids = np.flatnonzero(attempts_by_id)
+    msg_row = np.full(n_ids + 1, -1, dtype=np.int64)  # +1: code −1 (no id) maps to the last slot, −1
+    msg_row[attempted_ids] = np.arange(attempted_ids.size)
+    n = attempted_ids.size
+
+    inv_rows = np.flatnonzero(invoke_mask)
+    inv_msg = msg_row[inv_codes]
+    first_inv = inv_rows[_first_row_by_code(inv_msg, n)]
+    invoke_ns = _min_by_code(inv_msg, t[inv_rows], n)
+
+    comp_rows = np.flatnonzero(completion_mask)
+    comp_msg = msg_row[id_code[comp_rows]]
+    keep = comp_msg >= 0
+    comp_rows, comp_msg = comp_rows[keep], comp_msg[keep]
     best = np.full(n, 3, dtype=np.int64)
-    np.minimum.at(best, comp_code, comp_rank)
-    ok_rows = comp_rank == 0
-    ack_ns, _ = _first_by_code(comp_code[ok_rows], completions["t_ns"].to_numpy(dtype=np.int64)[keep][ok_rows], n)
+    np.minimum.at(best, comp_msg, rank[comp_rows])
+    ok_rows = rank[comp_rows] == 0
+    ack_ns = _min_by_code(comp_msg[ok_rows], t[comp_rows][ok_rows], n)
 
-    users = pd.Index(pd.concat([first_rows["recipient"], recvs["recipient"]]).dropna().unique())
-    msg_recipient = users.get_indexer(first_rows["recipient"])
-    r_code = ids.get_indexer(recvs["msg_id"])
-    receiver = users.get_indexer(recvs["recipient"])
-    intended = np.where(r_code >= 0, msg_recipient[np.maximum(r_code, 0)] if n else -2, -2)
-    good_mask = (r_code >= 0) & (receiver == intended) & (receiver >= 0)
-    good = recvs[good_mask].assign(code=r_code[good_mask])
-    unexpected = recvs[~good_mask]
+    recv_rows = np.flatnonzero(recv_mask)
+    r_msg = msg_row[id_code[recv_rows]]
+    # recipients: one code space for the sends' intended recipients and the receivers
+    rcp_codes, rcp_values = pd.factorize(frame["recipient"].take(np.concatenate([first_inv, recv_rows])))
+    msg_rcp, receiver = rcp_codes[:first_inv.size], rcp_codes[first_inv.size:]
+    intended = np.where(r_msg >= 0, msg_rcp[np.maximum(r_msg, 0)] if n else -2, -2)
+    good_mask = (r_msg >= 0) & (receiver == intended) & (intended >= 0)
+    good_rows = recv_rows[good_mask]
+    good_msg = r_msg[good_mask]
+    unexpected_rows = recv_rows[~good_mask]
 
-    g_code = good["code"].to_numpy(dtype=np.int64)
-    receipts = np.bincount(g_code, minlength=n).astype(np.int64)
-    first_recv_ns, recv_first = _first_by_code(g_code, good["t_ns"].to_numpy(dtype=np.int64), n)
-    conn = good["conn"].to_numpy(dtype="float64", na_value=np.nan)
-    first_conn = np.where(recv_first >= 0, conn[np.maximum(recv_first, 0)] if len(conn) else np.nan, np.nan)
+    receipts = np.bincount(good_msg, minlength=n).astype(np.int64)
+    g_t = t[good_rows]
+    first_recv_ns = _min_by_code(good_msg, g_t, n)
+    conn = frame["conn"].take(good_rows).to_numpy(dtype="float64", na_value=np.nan)
+    at_first = g_t == first_recv_ns[good_msg]
+    first_conn = np.full(n, np.nan)
+    first_conn[good_msg[at_first][::-1]] = conn[at_first][::-1]
 
+    node_code, _ = pd.factorize(frame["node"].take(good_rows))
+    index = frame["index"].take(good_rows).to_numpy(dtype=np.int64, na_value=0)
+    order = (node_code.astype(np.int64) << 40) | index
+    offsets = frame["offset"].iloc[good_rows] if "offset" in frame else None
+    if offsets is not None and not offsets.notna().any():
+        offsets = None
+
+    ids = pd.Index(id_values[attempted_ids], name="msg_id")
+    senders, snd_values = pd.factorize(frame["sender"].take(first_inv))
+    recipients = msg_rcp
+    seq = frame["seq"].take(first_inv).to_numpy(dtype="float64", na_value=np.nan)
     messages = pd.DataFrame(
         {
-            "sender": first_rows["sender"].to_numpy(),
-            "recipient": first_rows["recipient"].to_numpy(),
-            "seq": first_rows["seq"].to_numpy(),
-            "attempts": attempts,
-            "outcome": OUTCOMES[best],
+            "sender": pd.Categorical.from_codes(senders, categories=pd.Index(snd_values)),
+            "recipient": pd.Categorical.from_codes(recipients, categories=pd.Index(rcp_values)),
+            "seq": _nullable(np.nan_to_num(seq).astype(np.int64), np.isnan(seq)),
+            "attempts": attempts_by_id[attempted_ids].astype(np.int64),
+            "outcome": pd.Categorical.from_codes(np.minimum(best, 2), categories=["ok", "fail", "info"]),
             "invoke_ns": invoke_ns,
             "ack_ns": _nullable(ack_ns, ack_ns == _NONE),
             "receipts": receipts,
             "first_recv_ns": _nullable(first_recv_ns, first_recv_ns == _NONE),
             "first_recv_conn": _nullable(np.nan_to_num(first_conn).astype(np.int64), np.isnan(first_conn)),
         },
-        index=pd.Index(ids, name="msg_id"),
+        index=ids,
     )
-    return DeliveryAnalysis(messages, good, unexpected)
+    good = Receipts(good_msg, order, g_t, conn, offsets)
+    unexpected_ids = [str(v) for v in frame["msg_id"].iloc[unexpected_rows]]
+    return DeliveryAnalysis(messages, good, unexpected_ids)

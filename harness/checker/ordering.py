@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.checker.delivery import Receipts
+
 __all__ = ["OrderAnalysis", "analyse_order"]
 
 
@@ -29,48 +31,65 @@ class OrderAnalysis:
     duplicate_offsets: list[str]
 
 
-def analyse_order(messages: pd.DataFrame, good_receipts: pd.DataFrame) -> OrderAnalysis:
-    """Find every ordering anomaly; ``messages`` and ``good_receipts`` come from analyse_delivery."""
-    empty = OrderAnalysis([], [], [], [])
-    if messages.empty:
-        return empty
-    pair = messages["sender"].astype("string") + "\x1f" + messages["recipient"].astype("string")
-    stream_codes, _ = pd.factorize(pair)
+def _first_receipts_in_order(good: Receipts, n: int) -> np.ndarray:
+    """Message rows of first receipts, in receive order (node, then ledger index)."""
+    order = good.order
+    if order.size > 1 and not bool(np.all(order[1:] >= order[:-1])):
+        sort = np.argsort(order, kind="stable")
+        codes = good.code[sort]
+    else:
+        codes = good.code
+    first = np.full(n, -1, dtype=np.int64)
+    positions = np.arange(codes.size, dtype=np.int64)
+    first[codes[::-1]] = positions[::-1]
+    keep = np.zeros(codes.size, dtype=bool)
+    keep[first[first >= 0]] = True
+    return codes[keep]
+
+
+def analyse_order(messages: pd.DataFrame, good: Receipts) -> OrderAnalysis:
+    """Find every ordering anomaly; ``messages`` and ``good`` come from analyse_delivery."""
+    n = len(messages)
+    if n == 0:
+        return OrderAnalysis([], [], [], [])
+    senders = messages["sender"].cat.codes.to_numpy(dtype=np.int64)
+    recipients = messages["recipient"].cat.codes.to_numpy(dtype=np.int64)
+    stream_codes = senders * (int(recipients.max()) + 2) + recipients
     seq = messages["seq"].to_numpy(dtype="float64", na_value=np.nan)
     has_seq = ~np.isnan(seq)
     seq_int = np.nan_to_num(seq).astype(np.int64)
-    ids = messages.index.to_numpy()
-    width = int(seq_int.max()) + 2 if len(seq_int) else 2
-    key = stream_codes.astype(np.int64) * width + seq_int  # orders messages by (stream, seq)
+    ids = messages.index
+    width = int(seq_int.max()) + 2
+    acked = (messages["outcome"] == "ok").to_numpy(dtype=bool) & has_seq
+    acked_keys = np.sort(stream_codes[acked] * width + seq_int[acked])
 
-    acked = (messages["outcome"] == "ok").to_numpy() & has_seq
-    acked_keys = np.sort(key[acked])
-
-    first = good_receipts.sort_values(["node", "index"], kind="stable").drop_duplicates("code", keep="first")
-    codes = first["code"].to_numpy(dtype=np.int64)
+    codes = _first_receipts_in_order(good, n)
     codes = codes[has_seq[codes]]
     nonmonotonic: list[str] = []
     skipped: list[str] = []
+    received = np.zeros(n, dtype=bool)
+    received[codes] = True
+    stream_top = np.zeros(int(stream_codes.max()) + 1, dtype=np.int64)
     if codes.size:
         stream = stream_codes[codes]
         s = seq_int[codes]
-        frame = pd.DataFrame({"stream": stream, "seq": s})
-        running_max = frame.groupby("stream", sort=False)["seq"].cummax()
-        prev = running_max.groupby(frame["stream"], sort=False).shift(1).fillna(0).to_numpy(dtype=np.int64)
-        nonmonotonic = [str(ids[c]) for c in codes[s < prev]]
-        # jumped: an acked key in the open interval (stream*width + prev, stream*width + seq)
-        low = np.searchsorted(acked_keys, stream * width + prev, side="right")
-        high = np.searchsorted(acked_keys, stream * width + s, side="left")
-        skipped = [str(ids[c]) for c in codes[(s > prev + 1) & (high > low)]]
-
-    received = np.zeros(len(messages), dtype=bool)
-    received[codes] = True
-    top = pd.Series(seq_int[codes]).groupby(stream_codes[codes]).max() if codes.size else pd.Series(dtype="int64")
-    stream_top = top.reindex(range(int(stream_codes.max()) + 1)).fillna(0).to_numpy(dtype=np.int64)
+        table = pd.DataFrame({"stream": stream, "seq": s})
+        running_max = table.groupby("stream", sort=False)["seq"].cummax()
+        prev = running_max.groupby(table["stream"], sort=False).shift(1).fillna(0).to_numpy(dtype=np.int64)
+        nonmonotonic = [str(i) for i in ids[codes[s < prev]]]
+        # jumped: an acked key in the open interval (stream*width + prev, stream*width + seq); only receipts
+        # that advance by more than one can have jumped, so only those are looked up
+        jump = np.flatnonzero(s > prev + 1)
+        low = np.searchsorted(acked_keys, stream[jump] * width + prev[jump], side="right")
+        high = np.searchsorted(acked_keys, stream[jump] * width + s[jump], side="left")
+        skipped = [str(i) for i in ids[codes[jump[high > low]]]]
+        np.maximum.at(stream_top, stream, s)
     gap_mask = acked & ~received & (seq_int < stream_top[stream_codes])
     gap = [str(i) for i in ids[gap_mask]]
 
-    offsets = good_receipts[good_receipts["offset"].notna()]
-    distinct = offsets.groupby("code")["offset"].nunique()
-    duplicate_offsets = [str(ids[c]) for c in distinct.index[distinct > 1]]
+    duplicate_offsets: list[str] = []
+    if good.offset is not None:
+        with_offset = pd.DataFrame({"code": good.code, "offset": good.offset.to_numpy()}).dropna()
+        distinct = with_offset.groupby("code")["offset"].nunique()
+        duplicate_offsets = [str(i) for i in ids[distinct.index[distinct > 1].to_numpy()]]
     return OrderAnalysis(nonmonotonic, skipped, gap, duplicate_offsets)

@@ -51,7 +51,8 @@ def _data_field(rows: pd.DataFrame, key: str) -> list[Any]:
 
 
 def _fault_windows(frame: pd.DataFrame) -> list[FaultWindow]:
-    rows = frame[frame["f"] == "fault"].sort_values(["t_ns", "index"], kind="stable")
+    rows = frame.loc[(frame["f"] == "fault").to_numpy(dtype=bool, na_value=False), ["t_ns", "index", "data"]]
+    rows = rows.sort_values(["t_ns", "index"], kind="stable")
     open_faults: dict[str, tuple[int, dict[str, Any]]] = {}
     windows: list[FaultWindow] = []
     for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
@@ -75,7 +76,7 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
     A node that wrote rows but no ``node_closed`` phase, while another node did, stopped without closing
     its ledger (a crashed load process): it is unhealthy too.
     """
-    phase_rows = frame[frame["f"] == "phase"]
+    phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "node", "data"]]
     phases = pd.DataFrame({"t_ns": phase_rows["t_ns"].to_numpy(), "node": phase_rows["node"].to_numpy(),
                            "phase": _data_field(phase_rows, "phase"),
                            "quiescent": _data_field(phase_rows, "quiescent")})
@@ -94,22 +95,26 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
     if start is None and not frame.empty:
         start = int(frame["t_ns"].min())
 
-    conn = frame[frame["f"].isin(["connect", "disconnect"])]
+    conn = frame.loc[frame["f"].isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False),
+                     ["t_ns", "index", "process", "f", "conn", "node", "data"]]
     judged = conn[conn["t_ns"] <= drain_end] if drain_end is not None else conn
     judged = judged.sort_values(["t_ns", "index"], kind="stable")
     last = judged.groupby("process", sort=True)["f"].last()
     connected = {str(p): f == "connect" for p, f in last.items()}
 
-    observed = frame[frame["f"].isin(["connect", "disconnect", "recv"])]
-    node_of = {str(p): str(n) for p, n in observed.groupby("process", sort=True)["node"].first().items()}
+    node_of = {str(p): str(n) for p, n in conn.groupby("process", sort=True)["node"].first().items()}
     connect_rows = conn[conn["f"] == "connect"]
     cohort_of = {str(p): str(c) for p, c in zip(connect_rows["process"], _data_field(connect_rows, "cohort"),
                                                 strict=True) if c is not None}
 
     unhealthy = dict(damaged_nodes or {})
+    if unhealthy:  # users seen only through receipts (ledgers without connect rows) still need their node
+        recv = frame.loc[(frame["f"] == "recv").to_numpy(dtype=bool, na_value=False), ["recipient", "node"]]
+        for user, node in recv.groupby("recipient", sort=True)["node"].first().items():
+            node_of.setdefault(str(user), str(node))
     closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
     if closed:
-        for node in set(frame["node"].dropna().astype(str)) - closed:
+        for node in {str(n) for n in frame["node"].dropna().unique()} - closed:
             unhealthy.setdefault(node, "its ledger was never closed (the load process stopped abruptly)")
 
     connects = pd.DataFrame({"process": connect_rows["process"].to_numpy(), "conn": connect_rows["conn"].to_numpy(),
