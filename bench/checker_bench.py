@@ -30,7 +30,7 @@ def peak_mb():
 OURS = PEAK + r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[2])
-start = time.perf_counter()
+NAMES = ("lost", "duplicated", "unexpected", "recovered", "reordered")
 from harness.checker import CheckOptions, analyse, judge
 from harness.ledger import read_ledger
 imported = time.perf_counter()
@@ -41,7 +41,7 @@ verdict = judge(analyse(load.frame, options), options)
 done = time.perf_counter()
 print(json.dumps({"seconds": done - imported, "read_s": read - imported, "check_s": done - read,
                   "rss_mb": peak_mb(),
-                  "counts": {k: verdict.counts[k] for k in ("lost", "duplicated", "unexpected", "recovered", "reordered")}}))
+                  "counts": {k: verdict.counts[k] for k in NAMES}}))
 """
 
 DUCKDB = PEAK + r"""
@@ -64,7 +64,8 @@ per AS (SELECT msg_id, count(*) receipts FROM rec WHERE good GROUP BY msg_id),
 msgs AS (SELECT inv.msg_id, inv.attempts, coalesce(outc.rank, 3) rank, coalesce(per.receipts, 0) receipts
          FROM inv LEFT JOIN outc USING (msg_id) LEFT JOIN per USING (msg_id)),
 firsts AS (SELECT s, recipient, seq, node, "index" FROM
-           (SELECT *, row_number() OVER (PARTITION BY msg_id ORDER BY node, "index") rn FROM rec WHERE good) WHERE rn = 1),
+           (SELECT *, row_number() OVER (PARTITION BY msg_id ORDER BY node, "index") rn FROM rec WHERE good)
+           WHERE rn = 1),
 ordered AS (SELECT seq, max(seq) OVER (PARTITION BY s, recipient ORDER BY node, "index"
                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) prev FROM firsts)
 SELECT

@@ -20,7 +20,9 @@ __all__ = [
     "Load",
     "Drain",
     "Cohort",
+    "Store",
     "FaultSpec",
+    "PROCESS_FAULTS",
     "Expectation",
     "GatePolicy",
     "TargetDef",
@@ -62,6 +64,13 @@ class Drain(_Frozen):
     """Quiet time after quiescence, to catch late duplicates."""
 
 
+class Store(_Frozen):
+    """The redis-server the harness starts for targets that need a store (one per run, on a free port)."""
+
+    persistence: Literal["none", "everysec", "always"] = "none"
+    """none: memory only; everysec / always: AOF with that fsync policy (survives a store restart)."""
+
+
 class Cohort(_Frozen):
     """A group of users sharing one fault-proxy listener, so a fault can hit this group alone."""
 
@@ -69,12 +78,24 @@ class Cohort(_Frozen):
     users: int = Field(1, ge=1, le=20_000)
 
 
+PROCESS_FAULTS: dict[str, str] = {
+    "kill_target": "SIGKILL the target; it is started again (same port) after duration_s",
+    "restart_target": "SIGTERM the target (graceful shutdown); started again (same port) after duration_s",
+    "kill_store": "SIGKILL the store (redis-server); started again after duration_s",
+    "restart_store": "SIGTERM the store; started again after duration_s",
+}
+
+
 class FaultSpec(_Frozen):
-    """A Toxiproxy toxic on one cohort's listener from ``at_s`` for ``duration_s`` (healed at drain at latest)."""
+    """One fault in the timeline, from ``at_s`` for ``duration_s`` (healed when the drain starts at the latest).
+
+    Either a Toxiproxy toxic on one cohort's proxy listener (``type`` = a toxic name, ``cohort`` required),
+    or a process fault (``type`` in PROCESS_FAULTS, no cohort): the process is down for ``duration_s``.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     type: str
-    cohort: str
+    cohort: str | None = None
     stream: Literal["upstream", "downstream", "both"] = "both"
     at_s: float = Field(ge=0)
     duration_s: float = Field(gt=0)
@@ -87,9 +108,14 @@ class FaultSpec(_Frozen):
         from harness.faults import toxics as _builtin  # noqa: F401
         from harness.faults.base import registry
 
-        if value not in registry():
-            raise ValueError(f"unknown fault type '{value}'; known: {', '.join(sorted(registry()))}")
+        if value not in registry() and value not in PROCESS_FAULTS:
+            known = sorted(registry()) + sorted(PROCESS_FAULTS)
+            raise ValueError(f"unknown fault type '{value}'; known: {', '.join(known)}")
         return value
+
+    @property
+    def is_process_fault(self) -> bool:
+        return self.type in PROCESS_FAULTS
 
     @property
     def streams(self) -> list[str]:
@@ -150,6 +176,7 @@ class Scenario(_Frozen):
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     load: Load = Field(default_factory=Load)
     drain: Drain = Field(default_factory=Drain)
+    store: Store = Field(default_factory=Store)
     cohorts: list[Cohort] = Field(min_length=1)
     faults: list[FaultSpec] = Field(default_factory=list)
     expect: dict[str, Expectation] = Field(default_factory=dict)
@@ -165,6 +192,13 @@ class Scenario(_Frozen):
         if sum(c.users for c in self.cohorts) < 2:
             raise ValueError("need at least two users in total: messages go from one user to another")
         for index, fault in enumerate(self.faults):
+            if fault.is_process_fault:
+                if fault.cohort is not None:
+                    raise _FieldError(f"faults.{index}.cohort", f"a {fault.type} fault hits the whole target; "
+                                      "remove the cohort")
+                continue
+            if fault.cohort is None:
+                raise _FieldError(f"faults.{index}.cohort", f"a {fault.type} toxic needs the cohort it hits")
             if fault.cohort not in names:
                 raise _FieldError(f"faults.{index}.cohort",
                                   f"unknown cohort '{fault.cohort}'; known: {', '.join(names)}")

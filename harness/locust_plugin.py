@@ -36,7 +36,7 @@ from harness.report import finalize, summary_lines
 from harness.run_context import RunContext, Slot
 from harness.stack import Stack
 from harness.target_specs import URL_TARGET_SECRET, TargetSpec, resolve_target
-from harness.timeline import ToxicFault
+from harness.timeline import build_faults
 from targets.auth import sign
 
 __all__: list[str] = []
@@ -126,8 +126,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         "target_address": stack.target_address, "python": sys.version.split()[0],
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    assert stack.proxy_client is not None
-    faults = [ToxicFault(spec, stack.proxy_client, stack.proxy_names[spec.cohort], writer) for spec in scenario.faults]
+    faults = build_faults(list(scenario.faults), stack, writer)
     runner = environment.runner
     controller = RunController(ctx, faults, quit_runner=lambda: runner.quit() if runner else None)
     SocketIODeliveryUser.run_context = ctx

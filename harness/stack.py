@@ -6,8 +6,8 @@ process. Every process started here is stopped here, by PID.
 
 from __future__ import annotations
 
+import signal
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +15,7 @@ import httpx
 from harness.config import Scenario
 from harness.errors import HarnessError
 from harness.process import ManagedProcess, free_port
+from harness.store import RedisServer
 from harness.target_specs import TargetSpec
 from harness.toxiproxy_client import ToxiproxyClient
 
@@ -32,14 +33,21 @@ class Stack:
         self.run_id = run_id
         self.secret = secret
         self.toxiproxy_url = toxiproxy_url
-        self.processes: list[ManagedProcess] = []
+        self.processes: list[ManagedProcess | RedisServer] = []
         self.proxy_client: ToxiproxyClient | None = None
         self.proxy_names: dict[str, str] = {}
         self.listeners: dict[str, str] = {}
         self.target_address = ""
+        self.store: RedisServer | None = None
+        self.target_process: ManagedProcess | None = None
+        self._target_port = 0
 
     def start(self) -> None:
         self._start_proxy()
+        if self.target.needs_store:
+            self.store = RedisServer(self.run_dir, self.scenario.store.persistence)
+            self.processes.append(self.store)
+            self.store.start()
         self._start_target()
         assert self.proxy_client is not None
         for cohort in self.scenario.cohorts:
@@ -67,10 +75,12 @@ class Stack:
         if self.target.url:
             self.target_address = self.target.url.split("://", 1)[-1].rstrip("/")
             return
-        port = free_port()
-        argv = self.target.argv(port, self.scenario.heartbeat, self.secret)
+        self._target_port = self._target_port or free_port()
+        port = self._target_port
+        argv = self.target.argv(port, self.scenario.heartbeat, self.secret, self.store.url if self.store else "")
         proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}.log")
         proc.start()
+        self.target_process = proc
         self.processes.append(proc)
         url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
 
@@ -82,6 +92,29 @@ class Stack:
 
         proc.wait_ready(healthy, timeout_s=20)
         self.target_address = f"127.0.0.1:{port}"
+
+    # -- process faults ------------------------------------------------------------------------------------
+    def stop_target(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the target (SIGTERM: graceful; SIGKILL: crash). Only a target the harness started."""
+        if self.target_process is None:
+            raise HarnessError(f"target '{self.target.name}' is given by URL: the harness cannot stop it")
+        self.target_process.stop(sig=sig)
+        self.processes.remove(self.target_process)
+        self.target_process = None
+
+    def start_target(self) -> None:
+        """Start the target again on the same port (after stop_target)."""
+        if self.target_process is None and self.target.command is not None:
+            self._start_target()
+
+    def stop_store(self, sig: int = signal.SIGTERM) -> None:
+        if self.store is None:
+            raise HarnessError(f"target '{self.target.name}' has no store to stop")
+        self.store.kill() if sig == signal.SIGKILL else self.store.stop()
+
+    def start_store(self) -> None:
+        if self.store is not None and not (self.store.process and self.store.process.alive()):
+            self.store.start()
 
     def cohort_url(self, cohort: str) -> str:
         return self.listeners[cohort]
@@ -97,4 +130,3 @@ class Stack:
         for proc in reversed(self.processes):
             proc.stop()
         self.processes.clear()
-        time.sleep(0)

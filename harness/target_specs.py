@@ -26,6 +26,8 @@ class Claims:
     delivery: Literal["at-most-once", "at-least-once", "effectively-once"]
     ordered: bool
     """Per sender→recipient order of first receipts."""
+    survives_restart: bool = False
+    """Acknowledged messages survive a restart of the target process (they live outside it)."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,11 @@ class TargetSpec:
     description: str = ""
     secret: str | None = None
     """Fixed auth-token secret; None = random per run (started targets) or URL_TARGET_SECRET (URL targets)."""
+    needs_store: bool = False
+    """Start the run's redis-server first and pass its URL as ``{redis_url}``."""
 
-    def argv(self, port: int, heartbeat: Heartbeat, secret: str) -> list[str]:
-        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {secret} filled in."""
+    def argv(self, port: int, heartbeat: Heartbeat, secret: str, redis_url: str = "") -> list[str]:
+        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {secret}, {redis_url} filled in."""
         assert self.command is not None
         values = {
             "python": sys.executable,
@@ -49,6 +53,7 @@ class TargetSpec:
             "ping_interval": str(heartbeat.ping_interval_s),
             "ping_timeout": str(heartbeat.ping_timeout_s),
             "secret": secret,
+            "redis_url": redis_url,
         }
         return [part.format(**values) for part in self.command]
 
@@ -68,6 +73,17 @@ def builtin_targets() -> dict[str, TargetSpec]:
         "ackmap": TargetSpec(
             "ackmap", Claims("at-least-once", ordered=False), _module_command("targets.ackmap_app"),
             description="pending map per user keyed by emit id; unconfirmed emits resent on reconnect",
+        ),
+        "memory-resume": TargetSpec(
+            "memory-resume", Claims("at-least-once", ordered=False), _module_command("targets.memory_resume_app"),
+            description="in-memory pending list per user; the client resumes from the last offset it saw",
+        ),
+        "redis-store": TargetSpec(
+            "redis-store", Claims("at-least-once", ordered=False, survives_restart=True),
+            (*_module_command("targets.redis_store_app"), "--redis-url", "{redis_url}"),
+            description="every message stored in a Redis stream per recipient before the sender's ack; "
+                        "resume with XRANGE from the last stream id",
+            needs_store=True,
         ),
     }
 

@@ -7,14 +7,18 @@ target or the store) plug in behind the same two methods.
 
 from __future__ import annotations
 
+import signal
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.config import FaultSpec
 from harness.recorder import LedgerWriter
 from harness.toxiproxy_client import ToxiproxyClient
 
-__all__ = ["TimelineFault", "ToxicFault"]
+if TYPE_CHECKING:
+    from harness.stack import Stack
+
+__all__ = ["TimelineFault", "ToxicFault", "ProcessFault", "build_faults"]
 
 
 class TimelineFault(Protocol):
@@ -63,3 +67,53 @@ class ToxicFault:
                 self.client.remove_toxic(self.proxy_name, self._toxic_name(stream))
             self.active = False
             self._record("heal")
+
+
+class ProcessFault:
+    """Stop the target or the store at inject (SIGKILL or SIGTERM), start it again at heal."""
+
+    def __init__(self, spec: FaultSpec, stack: Stack, writer: LedgerWriter) -> None:
+        self.spec = spec
+        self.stack = stack
+        self.writer = writer
+        self.active = False
+        self._lock = threading.Lock()
+
+    def _record(self, action: str) -> None:
+        self.writer.append(process="controller", type="event", f="fault", data={
+            "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": None})
+
+    def inject(self) -> None:
+        with self._lock:
+            if self.active:
+                return
+            self._record("inject")
+            sig = signal.SIGKILL if self.spec.type.startswith("kill") else signal.SIGTERM
+            if self.spec.type.endswith("_store"):
+                self.stack.stop_store(sig)
+            else:
+                self.stack.stop_target(sig)
+            self.active = True
+
+    def heal(self) -> None:
+        with self._lock:
+            if not self.active:
+                return
+            if self.spec.type.endswith("_store"):
+                self.stack.start_store()
+            else:
+                self.stack.start_target()
+            self.active = False
+            self._record("heal")
+
+
+def build_faults(specs: list[FaultSpec], stack: Stack, writer: LedgerWriter) -> list[TimelineFault]:
+    """One timeline fault per spec: toxics on the cohort's proxy, process faults on the stack."""
+    faults: list[TimelineFault] = []
+    for spec in specs:
+        if spec.is_process_fault:
+            faults.append(ProcessFault(spec, stack, writer))
+        else:
+            assert stack.proxy_client is not None and spec.cohort is not None
+            faults.append(ToxicFault(spec, stack.proxy_client, stack.proxy_names[spec.cohort], writer))
+    return faults

@@ -26,8 +26,9 @@ def parse_args(description: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
-def make_server(args: argparse.Namespace) -> socketio.AsyncServer:
+def make_server(args: argparse.Namespace, **options: Any) -> socketio.AsyncServer:
     return socketio.AsyncServer(
+        **options,
         async_mode="aiohttp",
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,

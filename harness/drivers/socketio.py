@@ -4,7 +4,10 @@ Sends: ``emit("send", {id, to, seq, body}, callback)``. The ledger gets an ``inv
 one completion: ``ok`` (server acked ``{"ok": true}``), ``fail`` (server answered ``{"ok": false}``, or the
 emit could not leave this process), ``info`` (no ack within ack_timeout_s, or the connection dropped first).
 Receipts: the ``msg`` handler stamps the time on its first line, before anything can yield, then
-confirms the delivery to the server by returning an ack. Drivers record; they never judge.
+confirms the delivery to the server by returning an ack. Resume: every (re)connect sends
+``auth = {"token", "last_seen"}``, where ``last_seen`` is the server ``offset`` of the last message received
+(None before the first); servers that replay "everything after X" use it, others ignore it.
+Drivers record; they never judge.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class SocketIODeliveryUser(User):
         self.sent = 0
         self.epoch = 0
         self.connected = False
+        self.last_offset: str | int | None = None
         self.pending: dict[str, tuple[str, int, float, int]] = {}  # msg_id -> (recipient, seq, deadline, t_ns)
         load = self.ctx.scenario.load
         self.interval = 1.0 / load.rate_per_user
@@ -62,12 +66,17 @@ class SocketIODeliveryUser(User):
         deadline = time.monotonic() + self.ctx.scenario.load.connect_timeout_s
         while time.monotonic() < deadline and not self.ctx.stopped:
             try:
-                self.sio.connect(self.slot.url, auth={"token": self.slot.token}, transports=["websocket"],
-                                 wait_timeout=5, retry=False)
+                self.sio.connect(self.slot.url, auth=self._auth, transports=["websocket"], wait_timeout=5,
+                                 retry=False)
                 return
             except socketio.exceptions.ConnectionError as exc:
                 log.info("%s: connect failed (%s); retrying", self.slot.user_id, exc)
                 gevent.sleep(0.5)
+
+    def _auth(self) -> dict[str, Any]:
+        """Evaluated by python-socketio on every (re)connect, so the resume point is always current."""
+        assert self.slot is not None
+        return {"token": self.slot.token, "last_seen": self.last_offset}
 
     # -- connection events -------------------------------------------------------------------------------
     def _on_connect(self) -> None:
@@ -99,6 +108,8 @@ class SocketIODeliveryUser(User):
         seq = data.get("seq")
         extra = {k: data[k] for k in ("emit_id", "resent") if k in data}
         offset = data.get("offset", data.get("emit_id"))
+        if "offset" in data and isinstance(data["offset"], str | int):
+            self.last_offset = data["offset"]
         self.ctx.writer.append(
             t_ns=t_ns, process=self.slot.user_id, type="ok", f="recv", msg_id=msg_id,
             sender=data.get("from") if isinstance(data.get("from"), str) else None,
@@ -106,6 +117,11 @@ class SocketIODeliveryUser(User):
             offset=None if offset is None else str(offset), data=extra or None,
         )
         self.ctx.tracker.receipt(msg_id)
+        if "offset" in data:  # offset-based servers trim on an explicit ack of that offset
+            try:
+                self.sio.emit("ack", {"offset": data["offset"]})
+            except Exception:  # disconnected meanwhile: the server will resend, which is its job
+                pass
         sent_ns = data.get("sent_ns")
         if isinstance(sent_ns, int):
             self._stat("deliver", (t_ns - sent_ns) / 1e6, None)
@@ -149,6 +165,8 @@ class SocketIODeliveryUser(User):
         reply = ack[0] if ack else None
         if isinstance(reply, dict) and reply.get("ok") is True:
             self._complete(msg_id, "ok", None)
+        elif isinstance(reply, dict) and "ok" in reply and reply["ok"] is None:  # the server does not know
+            self._complete(msg_id, "info", str(reply.get("error") or "server: outcome unknown"))
         else:
             error = reply.get("error") if isinstance(reply, dict) else None
             self._complete(msg_id, "fail", str(error or f"server refused: {reply!r:.80}"))

@@ -1,0 +1,91 @@
+"""Resume from the last message the client saw, out of an in-memory pending list per user.
+
+Every delivery carries a per-recipient ``offset`` (1, 2, 3, …). The client acks each offset (``ack``
+event) and the server trims it; on reconnect the client says ``auth.last_seen = X`` and the server drops
+everything up to X and resends everything after it, before any live message, so each user's stream
+stays in order. It survives reconnects; a server restart loses every pending message (memory only).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from targets.auth import verify
+from targets.common import make_server, message_for, parse_args, serve, validate_send
+
+log = logging.getLogger("memory-resume")
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    sio = make_server(args)
+    sid_of_user: dict[str, str] = {}
+    pending: dict[str, OrderedDict[int, dict[str, Any]]] = {}
+    next_offset: dict[str, int] = {}
+
+    @sio.event
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        user = verify(auth, args.secret)
+        if user is None:
+            raise ConnectionRefusedError("invalid token")
+        await sio.save_session(sid, {"user": user})
+        last_seen = auth.get("last_seen") if isinstance(auth, dict) else None
+        if last_seen is not None and (isinstance(last_seen, bool) or not isinstance(last_seen, int)):
+            log.warning("ignoring malformed last_seen %r from %s", last_seen, user)
+            last_seen = None
+        queue = pending.setdefault(user, OrderedDict())
+        if last_seen is not None:
+            for offset in [o for o in queue if o <= last_seen]:
+                del queue[offset]
+        # Replay until caught up, and only then route live messages here: no await between the last
+        # check and setting the sid, so nothing can slip in between (per-user order is kept).
+        sent = last_seen or 0
+        while True:
+            backlog = [(o, m) for o, m in queue.items() if o > sent]
+            if not backlog:
+                break
+            for offset, message in backlog:
+                await sio.emit("msg", {**message, "offset": offset, "resent": True}, to=sid)
+                sent = offset
+        sid_of_user[user] = sid
+
+    @sio.event
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        user = (await sio.get_session(sid)).get("user")
+        if user is not None and sid_of_user.get(user) == sid:
+            del sid_of_user[user]
+
+    @sio.on("ack")
+    async def ack(sid: str, data: Any) -> dict[str, Any]:
+        user = (await sio.get_session(sid))["user"]
+        offset = data.get("offset") if isinstance(data, dict) else None
+        if isinstance(offset, bool) or not isinstance(offset, int):
+            log.warning("malformed ack from %s: %r", user, data)
+            return {"ok": False, "error": "offset must be an integer"}
+        pending.get(user, OrderedDict()).pop(offset, None)  # only ever this user's own list
+        return {"ok": True}
+
+    @sio.on("send")
+    async def send(sid: str, data: Any) -> dict[str, Any]:
+        problem = validate_send(data)
+        if problem is not None:
+            log.warning("rejected send from %s: %s", sid, problem)
+            return {"ok": False, "error": problem}
+        sender = (await sio.get_session(sid))["user"]
+        to = data["to"]
+        offset = next_offset.get(to, 0) + 1
+        next_offset[to] = offset
+        message = message_for(sender, data)
+        pending.setdefault(to, OrderedDict())[offset] = message
+        target_sid = sid_of_user.get(to)
+        if target_sid is not None:
+            await sio.emit("msg", {**message, "offset": offset}, to=target_sid)
+        return {"ok": True}
+
+    serve(sio, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The data-store answer: every message goes into a Redis stream per recipient before the sender's ack.
+
+- send: ``XADD inbox:<recipient> * …`` → the stream id is the message's ``offset``; only then the sender
+  gets ``{"ok": true}``. Store unreachable → ``{"ok": false}`` (definitely not stored); any other store
+  error → ``{"ok": null}`` (outcome unknown: it may have been stored).
+- live delivery is a bonus: emitted to the room ``user:<id>`` through python-socketio's AsyncRedisManager,
+  so whichever instance holds the user's socket delivers it (several instances can serve at once).
+- resume: on connect the client sends ``auth.last_seen`` (the last stream id it saw); the server joins
+  the user's room first, then replays ``XRANGE inbox:<id> (last_seen +``. Joining first means a message
+  added meanwhile arrives live *and* in the replay (a duplicate), never in neither (a loss).
+- ack: the client acks each offset (``ack`` event); the server ``XDEL``s it from the user's own stream.
+
+Why Streams: ids are monotonic and stable (a client cursor stays valid while entries are deleted),
+``XRANGE (id`` resumes exactly after a cursor, and XADD is one atomic command. At-least-once, unordered
+(a live message can overtake the replay); acknowledged messages survive a restart of this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from typing import Any
+
+import redis.asyncio as aioredis
+import redis.exceptions
+import socketio
+
+from targets.auth import verify
+from targets.common import make_server, message_for, parse_args, serve, validate_send
+
+log = logging.getLogger("redis-store")
+STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+REPLAY_BATCH = 500
+
+
+def _args() -> tuple[argparse.Namespace, str]:
+    argv = sys.argv[1:]
+    if "--redis-url" not in argv:
+        raise SystemExit("--redis-url is required")
+    at = argv.index("--redis-url")
+    url = argv[at + 1]
+    sys.argv = [sys.argv[0], *argv[:at], *argv[at + 2:]]
+    return parse_args(__doc__ or ""), url
+
+
+def main() -> None:
+    args, url = _args()
+    store = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+    sio = make_server(args, client_manager=socketio.AsyncRedisManager(url))
+
+    def inbox(user: str) -> str:
+        return f"inbox:{user}"
+
+    @sio.event
+    async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        user = verify(auth, args.secret)
+        if user is None:
+            raise ConnectionRefusedError("invalid token")
+        await sio.save_session(sid, {"user": user})
+        await sio.enter_room(sid, f"user:{user}")
+        last_seen = auth.get("last_seen") if isinstance(auth, dict) else None
+        cursor = f"({last_seen}" if isinstance(last_seen, str) and STREAM_ID.match(last_seen) else "-"
+        if last_seen is not None and cursor == "-":
+            log.warning("ignoring malformed last_seen %r from %s", last_seen, user)
+        while True:
+            entries = await store.xrange(inbox(user), min=cursor, max="+", count=REPLAY_BATCH)
+            for offset, fields in entries:
+                await sio.emit("msg", {**_decode(fields), "offset": offset, "resent": True}, to=sid)
+            if len(entries) < REPLAY_BATCH:
+                break
+            cursor = f"({entries[-1][0]}"
+
+    @sio.on("ack")
+    async def ack(sid: str, data: Any) -> dict[str, Any]:
+        user = (await sio.get_session(sid))["user"]
+        offset = data.get("offset") if isinstance(data, dict) else None
+        if not isinstance(offset, str) or not STREAM_ID.match(offset):
+            log.warning("malformed ack from %s: %r", user, data)
+            return {"ok": False, "error": "offset must be a stream id"}
+        try:
+            await store.xdel(inbox(user), offset)  # only ever this user's own stream
+        except redis.exceptions.RedisError as exc:
+            return {"ok": False, "error": f"store unavailable: {exc}"}
+        return {"ok": True}
+
+    @sio.on("send")
+    async def send(sid: str, data: Any) -> dict[str, Any]:
+        problem = validate_send(data)
+        if problem is not None:
+            log.warning("rejected send from %s: %s", sid, problem)
+            return {"ok": False, "error": problem}
+        sender = (await sio.get_session(sid))["user"]
+        message = message_for(sender, data)
+        try:
+            offset = await store.xadd(inbox(data["to"]), _encode(message))
+        except redis.exceptions.ConnectionError as exc:
+            if "Timeout" in type(exc).__name__ or "timed out" in str(exc).lower():
+                return {"ok": None, "error": f"store timeout: {exc}"}  # may have been stored
+            return {"ok": False, "error": f"store unavailable: {exc}"}
+        except redis.exceptions.RedisError as exc:
+            return {"ok": None, "error": f"store error: {exc}"}
+        await sio.emit("msg", {**message, "offset": offset}, room=f"user:{data['to']}")
+        return {"ok": True}
+
+    serve(sio, args)
+
+
+def _encode(message: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in message.items()}
+
+
+def _decode(fields: dict[str, str]) -> dict[str, Any]:
+    message: dict[str, Any] = dict(fields)
+    for key in ("seq", "sent_ns"):
+        if key in message:
+            message[key] = int(message[key])
+    return message
+
+
+if __name__ == "__main__":
+    main()
