@@ -1,14 +1,17 @@
 """Resume from the last message the client saw, out of an in-memory pending list per user.
 
-Every delivery carries a per-recipient ``offset`` (1, 2, 3, …). The client acks each offset (``ack``
-event) and the server trims it; on reconnect the client says ``auth.last_seen = X`` and the server drops
-everything up to X and resends everything after it, before any live message, so each user's stream
-stays in order. It survives reconnects; a server restart loses every pending message (memory only).
+Every delivery carries a per-recipient ``offset`` ``"<epoch>-<n>"`` (n = 1, 2, 3, …; the epoch is new at
+every start). The client acks each offset (``ack`` event) and the server trims it; on reconnect the
+client says ``auth.last_seen = X`` and the server drops everything up to X and resends everything after
+it, before any live message, so each user's stream stays in order. A cursor from another epoch (the
+server restarted) is ignored rather than trusted: offsets restart at 1 and would otherwise skip new
+messages. It survives reconnects; a server restart loses every pending message (memory only).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import OrderedDict
 from typing import Any
 
@@ -24,6 +27,14 @@ def main() -> None:
     sid_of_user: dict[str, str] = {}
     pending: dict[str, OrderedDict[int, dict[str, Any]]] = {}
     next_offset: dict[str, int] = {}
+    epoch = secrets.token_hex(4)
+
+    def parse(offset: Any) -> int | None:
+        """n of an offset from this epoch; None for anything else."""
+        if not isinstance(offset, str):
+            return None
+        head, _, n = offset.partition("-")
+        return int(n) if head == epoch and n.isdigit() else None
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
@@ -31,10 +42,10 @@ def main() -> None:
         if user is None:
             raise ConnectionRefusedError("invalid token")
         await sio.save_session(sid, {"user": user})
-        last_seen = auth.get("last_seen") if isinstance(auth, dict) else None
-        if last_seen is not None and (isinstance(last_seen, bool) or not isinstance(last_seen, int)):
-            log.warning("ignoring malformed last_seen %r from %s", last_seen, user)
-            last_seen = None
+        cursor = auth.get("last_seen") if isinstance(auth, dict) else None
+        last_seen = parse(cursor)
+        if cursor is not None and last_seen is None:
+            log.info("ignoring last_seen %r from %s (malformed, or from before a restart)", cursor, user)
         queue = pending.setdefault(user, OrderedDict())
         if last_seen is not None:
             for offset in [o for o in queue if o <= last_seen]:
@@ -47,7 +58,7 @@ def main() -> None:
             if not backlog:
                 break
             for offset, message in backlog:
-                await sio.emit("msg", {**message, "offset": offset, "resent": True}, to=sid)
+                await sio.emit("msg", {**message, "offset": f"{epoch}-{offset}", "resent": True}, to=sid)
                 sent = offset
         sid_of_user[user] = sid
 
@@ -60,10 +71,10 @@ def main() -> None:
     @sio.on("ack")
     async def ack(sid: str, data: Any) -> dict[str, Any]:
         user = (await sio.get_session(sid))["user"]
-        offset = data.get("offset") if isinstance(data, dict) else None
-        if isinstance(offset, bool) or not isinstance(offset, int):
-            log.warning("malformed ack from %s: %r", user, data)
-            return {"ok": False, "error": "offset must be an integer"}
+        offset = parse(data.get("offset") if isinstance(data, dict) else None)
+        if offset is None:
+            log.warning("malformed or stale ack from %s: %r", user, data)
+            return {"ok": False, "error": "unknown offset"}
         pending.get(user, OrderedDict()).pop(offset, None)  # only ever this user's own list
         return {"ok": True}
 
@@ -81,7 +92,7 @@ def main() -> None:
         pending.setdefault(to, OrderedDict())[offset] = message
         target_sid = sid_of_user.get(to)
         if target_sid is not None:
-            await sio.emit("msg", {**message, "offset": offset}, to=target_sid)
+            await sio.emit("msg", {**message, "offset": f"{epoch}-{offset}"}, to=target_sid)
         return {"ok": True}
 
     serve(sio, args)

@@ -64,3 +64,15 @@ def test_user_defined_target_needs_command_or_url(tmp_path: Path) -> None:
         load_scenario(_write(tmp_path, text))
     assert error.value.field == "target.mine"
     assert "exactly one of 'command' or 'url'" in error.value.reason
+
+
+def test_process_faults_take_no_cohort_and_toxics_need_one(tmp_path: Path) -> None:
+    restart = '\n[[faults]]\nname = "deploy"\ntype = "restart_target"\nat_s = 1\nduration_s = 1\n'
+    scenario = load_scenario(_write(tmp_path, BASE + restart))
+    assert [f.is_process_fault for f in scenario.faults] == [False, True]
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_write(tmp_path, BASE + restart.replace('at_s = 1', 'cohort = "u1"\nat_s = 1')))
+    assert error.value.field == "faults.1.cohort" and "hits the whole target" in error.value.reason
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_write(tmp_path, BASE.replace('cohort = "u1"\n', "")))
+    assert error.value.field == "faults.0.cohort" and "needs the cohort" in error.value.reason

@@ -1,0 +1,42 @@
+"""Which design survives what: the resume and store targets on the story, and a deploy mid-outage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.helpers import ROOT, STORY, harness, verdict
+
+pytestmark = pytest.mark.integration
+
+RESTART = ROOT / "scenarios" / "server-restart.toml"
+
+
+@pytest.mark.parametrize("target", ["memory-resume", "redis-store"])
+def test_resume_designs_lose_nothing_in_the_story(tmp_path: Path, target: str) -> None:
+    run = harness("run", str(STORY), "--target", target, "--out", str(tmp_path), "--expect")
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = verdict(tmp_path)
+    assert result["valid"] is True and result["counts"]["lost"] == 0 and result["counts"]["unseen"] == 0
+    assert result["counts"]["replayed"] > 0  # U1's backlog came back through the resume path
+    assert result["counts"]["unexpected"] == 0
+
+
+def test_a_restart_during_an_outage_separates_memory_from_store(tmp_path: Path) -> None:
+    run = harness("run", str(RESTART), "--out", str(tmp_path), "--expect", timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for target in ("naive", "ackmap", "memory-resume"):
+        result = verdict(tmp_path / target)
+        assert result["valid"] is False and result["counts"]["lost"] > 0, target
+        assert all(">u1-0#" in i for i in result["lost_ids"]), target  # only the offline user loses
+    store = verdict(tmp_path / "redis-store")
+    assert store["valid"] is True and store["counts"]["lost"] == 0
+    assert store["details"]["claim"] == {"delivery": "at-least-once", "ordered": False, "held": True,
+                                         "violations": []}
+    ledger = (tmp_path / "redis-store" / "ledger.jsonl").read_text()
+    assert '"action":"inject","fault":"deploy","type":"restart_target"' in ledger
+    assert '"action":"heal","fault":"deploy","type":"restart_target"' in ledger
+    assert (tmp_path / "redis-store" / "redis.log").exists()
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| redis-store | PASS |" in table and "| memory-resume | FAIL |" in table
