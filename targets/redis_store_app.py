@@ -65,7 +65,8 @@ def main() -> None:
         if last_seen is not None and cursor == "-":
             log.warning("ignoring malformed last_seen %r from %s", last_seen, user)
         while True:
-            entries = await store.xrange(inbox(user), min=cursor, max="+", count=REPLAY_BATCH)
+            raw = await store.xrange(inbox(user), min=cursor, max="+", count=REPLAY_BATCH)
+            entries = [(str(i), {str(k): str(v) for k, v in (f or {}).items()}) for i, f in (raw or [])]
             for offset, fields in entries:
                 await sio.emit("msg", {**_decode(fields), "offset": offset, "resent": True}, to=sid)
             if len(entries) < REPLAY_BATCH:
@@ -94,7 +95,8 @@ def main() -> None:
         sender = (await sio.get_session(sid))["user"]
         message = message_for(sender, data)
         try:
-            offset = await store.xadd(inbox(data["to"]), _encode(message))
+            fields: dict[Any, Any] = _encode(message)
+            offset = await store.xadd(inbox(data["to"]), fields)
         except redis.exceptions.ConnectionError as exc:
             if "Timeout" in type(exc).__name__ or "timed out" in str(exc).lower():
                 return {"ok": None, "error": f"store timeout: {exc}"}  # may have been stored
