@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from targets.auth import verify
-from targets.common import make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
 
 log = logging.getLogger("ackmap")
 
@@ -43,9 +43,19 @@ def main() -> None:
         if user is None:
             raise ConnectionRefusedError("invalid token")
         await sio.save_session(sid, {"user": user})
-        sid_of_user[user] = sid
-        for emit_id, message in sorted(pending.get(user, {}).items()):
-            await deliver(user, emit_id, message, resent=True)
+
+        async def replay_then_route() -> None:
+            # Resend every unconfirmed emit (also those added during the replay), then route live ones
+            # here; no await between the last check and setting the sid, so nothing slips through.
+            done: set[int] = set()
+            while backlog := [(i, m) for i, m in sorted(pending.get(user, {}).items()) if i not in done]:
+                for emit_id, message in backlog:
+                    done.add(emit_id)
+                    await sio.emit("msg", {**message, "emit_id": emit_id, "resent": True}, to=sid,
+                                   callback=confirmer(user, emit_id))
+            sid_of_user[user] = sid
+
+        after_connect(sio, sid, replay_then_route)
 
     @sio.event
     async def disconnect(sid: str, reason: Any = None) -> None:
@@ -55,7 +65,7 @@ def main() -> None:
             del sid_of_user[user]
 
     @sio.on("send")
-    async def send(sid: str, data: Any) -> dict[str, Any]:
+    async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         problem = validate_send(data)
         if problem is not None:
             log.warning("rejected send from %s: %s", sid, problem)

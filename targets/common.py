@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 from aiohttp import web
 
-__all__ = ["parse_args", "make_server", "validate_send", "message_for", "serve", "MAX_BODY_BYTES"]
+__all__ = ["parse_args", "make_server", "validate_send", "message_for", "after_connect", "serve", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -34,8 +35,6 @@ def make_server(args: argparse.Namespace, **options: Any) -> socketio.AsyncServe
         ping_timeout=args.ping_timeout,
         max_http_buffer_size=MAX_BODY_BYTES,
         cors_allowed_origins=[],
-        # Send CONNECT before running the connect handler, so replays emitted from it arrive after it.
-        always_connect=True,
     )
 
 
@@ -66,6 +65,26 @@ def message_for(sender: str, data: dict[str, Any]) -> dict[str, Any]:
     if "sent_ns" in data:
         message["sent_ns"] = data["sent_ns"]
     return message
+
+
+def after_connect(sio: socketio.AsyncServer, sid: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Run ``work`` once the client is fully connected (its CONNECT reply sent).
+
+    The connect handler runs before python-socketio answers the CONNECT; anything emitted to the socket
+    from inside it could reach the client before that answer and be dropped. Replays and routing
+    therefore start here, in a background task.
+    """
+
+    async def run() -> None:
+        for _ in range(2000):
+            if sio.manager.is_connected(sid, "/"):
+                await work()
+                return
+            if sid not in sio.manager.rooms.get("/", {}).get(None, {}):
+                return  # refused or gone before it connected
+            await asyncio.sleep(0.005)
+
+    sio.start_background_task(run)
 
 
 async def _watch_parent() -> None:

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Any
 
 from targets.auth import verify
-from targets.common import make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
 
 log = logging.getLogger("memory-resume")
 
@@ -50,17 +50,18 @@ def main() -> None:
         if last_seen is not None:
             for offset in [o for o in queue if o <= last_seen]:
                 del queue[offset]
-        # Replay until caught up, and only then route live messages here: no await between the last
-        # check and setting the sid, so nothing can slip in between (per-user order is kept).
-        sent = last_seen or 0
-        while True:
-            backlog = [(o, m) for o, m in queue.items() if o > sent]
-            if not backlog:
-                break
-            for offset, message in backlog:
-                await sio.emit("msg", {**message, "offset": f"{epoch}-{offset}", "resent": True}, to=sid)
-                sent = offset
-        sid_of_user[user] = sid
+
+        async def replay_then_route() -> None:
+            # Replay until caught up, and only then route live messages here: no await between the last
+            # check and setting the sid, so nothing can slip in between (per-user order is kept).
+            sent = last_seen or 0
+            while backlog := [(o, m) for o, m in queue.items() if o > sent]:
+                for offset, message in backlog:
+                    await sio.emit("msg", {**message, "offset": f"{epoch}-{offset}", "resent": True}, to=sid)
+                    sent = offset
+            sid_of_user[user] = sid
+
+        after_connect(sio, sid, replay_then_route)
 
     @sio.event
     async def disconnect(sid: str, reason: Any = None) -> None:
@@ -69,7 +70,7 @@ def main() -> None:
             del sid_of_user[user]
 
     @sio.on("ack")
-    async def ack(sid: str, data: Any) -> dict[str, Any]:
+    async def ack(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         user = (await sio.get_session(sid))["user"]
         offset = parse(data.get("offset") if isinstance(data, dict) else None)
         if offset is None:
@@ -79,7 +80,7 @@ def main() -> None:
         return {"ok": True}
 
     @sio.on("send")
-    async def send(sid: str, data: Any) -> dict[str, Any]:
+    async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         problem = validate_send(data)
         if problem is not None:
             log.warning("rejected send from %s: %s", sid, problem)

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from targets.auth import verify
-from targets.common import make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
 
 log = logging.getLogger("naive")
 
@@ -26,7 +26,11 @@ def main() -> None:
         if user is None:
             raise ConnectionRefusedError("invalid token")
         await sio.save_session(sid, {"user": user})
-        sid_of_user[user] = sid
+
+        async def route() -> None:
+            sid_of_user[user] = sid
+
+        after_connect(sio, sid, route)
 
     @sio.event
     async def disconnect(sid: str, reason: Any = None) -> None:
@@ -36,7 +40,7 @@ def main() -> None:
             del sid_of_user[user]
 
     @sio.on("send")
-    async def send(sid: str, data: Any) -> dict[str, Any]:
+    async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         problem = validate_send(data)
         if problem is not None:
             log.warning("rejected send from %s: %s", sid, problem)

@@ -28,7 +28,7 @@ import redis.exceptions
 import socketio
 
 from targets.auth import verify
-from targets.common import make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
 
 log = logging.getLogger("redis-store")
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -59,22 +59,32 @@ def main() -> None:
         if user is None:
             raise ConnectionRefusedError("invalid token")
         await sio.save_session(sid, {"user": user})
-        await sio.enter_room(sid, f"user:{user}")
         last_seen = auth.get("last_seen") if isinstance(auth, dict) else None
         cursor = f"({last_seen}" if isinstance(last_seen, str) and STREAM_ID.match(last_seen) else "-"
         if last_seen is not None and cursor == "-":
             log.warning("ignoring malformed last_seen %r from %s", last_seen, user)
-        while True:
-            raw = await store.xrange(inbox(user), min=cursor, max="+", count=REPLAY_BATCH)
-            entries = [(str(i), {str(k): str(v) for k, v in (f or {}).items()}) for i, f in (raw or [])]
-            for offset, fields in entries:
-                await sio.emit("msg", {**_decode(fields), "offset": offset, "resent": True}, to=sid)
-            if len(entries) < REPLAY_BATCH:
-                break
-            cursor = f"({entries[-1][0]}"
+
+        async def join_then_replay() -> None:
+            await sio.enter_room(sid, f"user:{user}")  # first: a message added from now on arrives live
+            start = cursor
+            while True:
+                try:
+                    raw = await store.xrange(inbox(user), min=start, max="+", count=REPLAY_BATCH)
+                except redis.exceptions.RedisError as exc:
+                    log.error("replay for %s failed (%s); disconnecting so the client retries", user, exc)
+                    await sio.disconnect(sid)
+                    return
+                entries = [(str(i), {str(k): str(v) for k, v in (f or {}).items()}) for i, f in (raw or [])]
+                for offset, fields in entries:
+                    await sio.emit("msg", {**_decode(fields), "offset": offset, "resent": True}, to=sid)
+                if len(entries) < REPLAY_BATCH:
+                    return
+                start = f"({entries[-1][0]}"
+
+        after_connect(sio, sid, join_then_replay)
 
     @sio.on("ack")
-    async def ack(sid: str, data: Any) -> dict[str, Any]:
+    async def ack(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         user = (await sio.get_session(sid))["user"]
         offset = data.get("offset") if isinstance(data, dict) else None
         if not isinstance(offset, str) or not STREAM_ID.match(offset):
@@ -87,7 +97,7 @@ def main() -> None:
         return {"ok": True}
 
     @sio.on("send")
-    async def send(sid: str, data: Any) -> dict[str, Any]:
+    async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         problem = validate_send(data)
         if problem is not None:
             log.warning("rejected send from %s: %s", sid, problem)
