@@ -155,9 +155,24 @@ class TargetDef(_Frozen):
     ordered: bool = False
     """The target claims per-stream order (a reordered receipt then invalidates the verdict)."""
     delivery: Literal["at-most-once", "at-least-once", "effectively-once"] = "at-least-once"
+    driver: str = "socketio"
+    """Client protocol: "socketio", "sse", or your own "package.module:UserClass" (docs/custom-target.md)."""
+    needs_store: bool = False
+    """Start the run's redis-server and pass its URL to the command as ``{redis_url}``."""
+    health_path: str = "/socket.io/?EIO=4&transport=polling"
+    """Polled until it answers 200 before the run starts."""
+    survives_restart: bool = False
     secret: str | None = None
     """HMAC secret for the users' auth tokens. Default: random per run for a started target (passed as
     ``{secret}``), ``"delivery-harness"`` for a target given by URL (configure your server with it)."""
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        from harness.drivers.registry import driver_path
+
+        driver_path(value)  # raises ValueError with the known names
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_reach_it(self) -> TargetDef:

@@ -28,7 +28,8 @@ from locust.runners import WorkerRunner
 
 from harness.config import Scenario, load_scenario
 from harness.controller import RunController
-from harness.drivers.socketio import SocketIODeliveryUser
+from harness.drivers.base import DeliveryUser
+from harness.drivers.registry import load_driver
 from harness.errors import HarnessError
 from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
 from harness.recorder import LedgerWriter
@@ -84,6 +85,16 @@ def _versions() -> dict[str, str]:
     return found
 
 
+def _user_class(driver: str) -> type[DeliveryUser]:
+    """The concrete User class for a driver: built-in ones from the locustfile, others by import path."""
+    cls = load_driver(driver)
+    if not (isinstance(cls, type) and issubclass(cls, DeliveryUser)):
+        raise ValueError(f"{cls!r} is not a harness.drivers.base.DeliveryUser subclass")
+    if cls.abstract:  # make a concrete subclass Locust can spawn
+        cls = type(cls.__name__, (cls,), {"abstract": False, "__module__": __name__})
+    return cls
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     global _RUN
@@ -129,7 +140,14 @@ def _on_init(environment: Environment, **_: Any) -> None:
     faults = build_faults(list(scenario.faults), stack, writer)
     runner = environment.runner
     controller = RunController(ctx, faults, quit_runner=lambda: runner.quit() if runner else None)
-    SocketIODeliveryUser.run_context = ctx
+    try:
+        driver = _user_class(target.driver)
+    except (ImportError, AttributeError, ValueError) as exc:
+        stack.stop()
+        _fail_startup(f"target '{target_name}': driver '{target.driver}': {exc}")
+        return
+    driver.run_context = ctx
+    environment.user_classes = [driver]
     _RUN = _Run(scenario, target, run_dir, stack, ctx, controller)
     print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
 

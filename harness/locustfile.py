@@ -1,8 +1,16 @@
-"""Locustfile: ``locust -f harness/locustfile.py --scenario scenarios/heartbeat-timeout.toml --target ackmap``."""
+"""Locustfile: ``locust -f harness/locustfile.py --scenario scenarios/heartbeat-timeout.toml --target ackmap``.
+
+Defines one User class per built-in driver; at init the harness keeps only the target's driver.
+"""
 
 from harness import locust_plugin  # noqa: F401  (registers the delivery listeners and flags)
-from harness.drivers.socketio import SocketIODeliveryUser
+from harness.drivers.socketio import SocketIOUser as _SocketIO
+from harness.drivers.sse import SSEUser as _SSE
 
 
-class SocketIOUser(SocketIODeliveryUser):
+class SocketIOUser(_SocketIO):
     """The scenario's users over Socket.IO."""
+
+
+class SSEUser(_SSE):
+    """The scenario's users over SSE (receive) + HTTP POST (send)."""

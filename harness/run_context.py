@@ -40,7 +40,7 @@ class DeliveryTracker:
 
     def completed(self, msg_id: str, kind: str, recipient: str) -> None:
         self.in_flight.discard(msg_id)
-        self.counts["acked" if kind == "ok" else kind] += 1
+        self.counts[{"ok": "acked", "fail": "failed"}.get(kind, kind)] += 1
         if kind == "ok" and msg_id not in self.received:
             self.outstanding[msg_id] = recipient
 

@@ -82,7 +82,7 @@ class Stack:
         proc.start()
         self.target_process = proc
         self.processes.append(proc)
-        url = f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling"
+        url = f"http://127.0.0.1:{port}{self.target.health_path}"
 
         def healthy() -> bool:
             try:

@@ -43,6 +43,10 @@ class TargetSpec:
     """Fixed auth-token secret; None = random per run (started targets) or URL_TARGET_SECRET (URL targets)."""
     needs_store: bool = False
     """Start the run's redis-server first and pass its URL as ``{redis_url}``."""
+    driver: str = "socketio"
+    """Client driver: a built-in name (harness.drivers.registry) or "package.module:UserClass"."""
+    health_path: str = "/socket.io/?EIO=4&transport=polling"
+    """GET this path until it answers 200 before the run starts."""
 
     def argv(self, port: int, heartbeat: Heartbeat, secret: str, redis_url: str = "") -> list[str]:
         """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {secret}, {redis_url} filled in."""
@@ -85,6 +89,12 @@ def builtin_targets() -> dict[str, TargetSpec]:
                         "resume with XRANGE from the last stream id",
             needs_store=True,
         ),
+        "sse": TargetSpec(
+            "sse", Claims("at-least-once", ordered=True, survives_restart=True),
+            (*_module_command("targets.sse_app"), "--redis-url", "{redis_url}"),
+            description="SSE stream (id: = Redis stream id, retry: set) + HTTP POST; resume with Last-Event-ID",
+            needs_store=True, driver="sse", health_path="/healthz",
+        ),
     }
 
 
@@ -92,6 +102,7 @@ def resolve_target(name: str, user_defined: dict[str, TargetDef]) -> TargetSpec:
     """A built-in or scenario-defined target by name (scenario definitions win)."""
     if name in user_defined:
         d = user_defined[name]
-        return TargetSpec(name, Claims(d.delivery, d.ordered), tuple(d.command) if d.command else None, d.url,
-                          secret=d.secret)
+        return TargetSpec(name, Claims(d.delivery, d.ordered, d.survives_restart),
+                          tuple(d.command) if d.command else None, d.url, secret=d.secret, driver=d.driver,
+                          needs_store=d.needs_store, health_path=d.health_path)
     return builtin_targets()[name]

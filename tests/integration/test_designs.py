@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 RESTART = ROOT / "scenarios" / "server-restart.toml"
 
 
-@pytest.mark.parametrize("target", ["memory-resume", "redis-store"])
+@pytest.mark.parametrize("target", ["memory-resume", "redis-store", "sse"])
 def test_resume_designs_lose_nothing_in_the_story(tmp_path: Path, target: str) -> None:
     run = harness("run", str(STORY), "--target", target, "--out", str(tmp_path), "--expect")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -32,6 +32,8 @@ def test_a_restart_during_an_outage_separates_memory_from_store(tmp_path: Path) 
         assert all(">u1-0#" in i for i in result["lost_ids"]), target  # only the offline user loses
     store = verdict(tmp_path / "redis-store")
     assert store["valid"] is True and store["counts"]["lost"] == 0
+    sse = verdict(tmp_path / "sse")
+    assert sse["valid"] is True and sse["counts"]["lost"] == 0 and sse["counts"]["reordered"] == 0
     assert store["details"]["claim"] == {"delivery": "at-least-once", "ordered": False, "held": True,
                                          "violations": []}
     ledger = (tmp_path / "redis-store" / "ledger.jsonl").read_text()

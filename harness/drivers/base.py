@@ -1,0 +1,189 @@
+"""DeliveryUser: the protocol-independent half of every driver.
+
+It claims a scenario user (slot), mints message ids and sequence numbers, writes every ledger row
+(invoke, exactly one completion per send, receipts, connects, disconnects), keeps the pending-send map
+with ack timeouts, and feeds the live tracker. A protocol driver subclasses it and implements four
+methods; it calls back ``connected()``, ``disconnected(reason)``, ``received(data, t_ns)`` and
+``replied(msg_id, reply)`` / ``completed(msg_id, kind, error)``. Drivers record; they never judge.
+
+    class MyUser(DeliveryUser):
+        abstract = True                      # concrete classes are created by the harness
+        def open(self) -> None: ...          # connect (and keep reconnecting by yourself)
+        def is_open(self) -> bool: ...
+        def transmit(self, msg_id: str, payload: dict) -> None: ...   # send; reply later via replied()
+        def close(self) -> None: ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import gevent
+from locust import User, task
+
+from harness.run_context import RunContext, Slot
+
+__all__ = ["DeliveryUser"]
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryUser(User):
+    """Abstract base of every driver; see the module docstring for the contract."""
+
+    abstract = True
+    run_context: RunContext | None = None  # set by harness.locust_plugin at init
+
+    # -- protocol hooks (subclasses implement) ------------------------------------------------------------
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def is_open(self) -> bool:
+        raise NotImplementedError
+
+    def transmit(self, msg_id: str, payload: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.ctx = type(self).run_context
+        assert self.ctx is not None, "harness.locust_plugin did not set up a run context"
+        slot = self.ctx.claim_slot()
+        self.slot: Slot | None = slot
+        if slot is None:
+            log.warning("more Locust users than scenario users; this one stays idle")
+            return
+        self.recipients = itertools.cycle(self.ctx.recipients_for(slot.user_id))
+        self.seq: dict[str, int] = defaultdict(int)
+        self.sent = 0
+        self.epoch = 0
+        self.last_offset: str | int | None = None
+        """Server offset of the last message received: the resume point sent on reconnect."""
+        self.pending: dict[str, tuple[str, int, float, int]] = {}  # msg_id -> (recipient, seq, deadline, t_ns)
+        self.interval = 1.0 / self.ctx.scenario.load.rate_per_user
+        self._sweeper = gevent.spawn(self._sweep_ack_timeouts)
+        self.open()
+
+    def on_stop(self) -> None:
+        if getattr(self, "slot", None) is None:
+            return
+        self._sweeper.kill(block=False)
+        try:
+            self.close()
+        except Exception:  # already gone
+            pass
+
+    @property
+    def user_id(self) -> str:
+        assert self.slot is not None
+        return self.slot.user_id
+
+    # -- callbacks for the protocol half -----------------------------------------------------------------
+    def connected(self, **data: Any) -> None:
+        assert self.ctx is not None and self.slot is not None
+        self.epoch += 1
+        self.ctx.tracker.connected.add(self.user_id)
+        if self.epoch > 1:
+            self.ctx.tracker.counts["reconnects"] += 1
+        self.ctx.writer.append(process=self.user_id, type="event", f="connect", conn=self.epoch,
+                               data={"cohort": self.slot.cohort, **data})
+
+    def disconnected(self, reason: str) -> None:
+        assert self.ctx is not None
+        self.ctx.tracker.connected.discard(self.user_id)
+        self.ctx.writer.append(process=self.user_id, type="event", f="disconnect", conn=self.epoch, error=reason)
+        for msg_id in list(self.pending):
+            self.completed(msg_id, "info", "connection dropped before the ack")
+
+    def received(self, data: Any, t_ns: int) -> None:
+        """Record one delivered message; ``t_ns`` must be taken first thing in the protocol's handler."""
+        assert self.ctx is not None
+        if not isinstance(data, dict):
+            data = {"id": f"malformed:{data!r:.80}"}
+        msg_id = str(data.get("id"))
+        seq = data.get("seq")
+        offset = data.get("offset", data.get("emit_id"))
+        if isinstance(data.get("offset"), str | int):
+            self.last_offset = data["offset"]
+        extra = {k: data[k] for k in ("emit_id", "resent") if k in data}
+        self.ctx.writer.append(
+            t_ns=t_ns, process=self.user_id, type="ok", f="recv", msg_id=msg_id,
+            sender=data.get("from") if isinstance(data.get("from"), str) else None,
+            recipient=self.user_id, seq=seq if isinstance(seq, int) else None, conn=self.epoch,
+            offset=None if offset is None else str(offset), data=extra or None,
+        )
+        self.ctx.tracker.receipt(msg_id)
+        sent_ns = data.get("sent_ns")
+        if isinstance(sent_ns, int):
+            self.stat("deliver", (t_ns - sent_ns) / 1e6, None)
+
+    def replied(self, msg_id: str, reply: Any) -> None:
+        """The server's answer to a send: ``{"ok": true}`` ok, ``{"ok": false}`` fail, ``{"ok": null}`` info."""
+        if isinstance(reply, dict) and reply.get("ok") is True:
+            self.completed(msg_id, "ok", None)
+        elif isinstance(reply, dict) and "ok" in reply and reply["ok"] is None:
+            self.completed(msg_id, "info", str(reply.get("error") or "server: outcome unknown"))
+        else:
+            error = reply.get("error") if isinstance(reply, dict) else None
+            self.completed(msg_id, "fail", str(error or f"server refused: {reply!r:.80}"))
+
+    def completed(self, msg_id: str, kind: str, error: str | None) -> None:
+        """Record a send's one completion (later ones, e.g. an ack after its timeout, are ignored)."""
+        assert self.ctx is not None
+        entry = self.pending.pop(msg_id, None)
+        if entry is None:
+            return
+        recipient, seq, _, invoked_ns = entry
+        done_ns = self.ctx.writer.append(process=self.user_id, type=kind, f="send", msg_id=msg_id,
+                                         sender=self.user_id, recipient=recipient, seq=seq, conn=self.epoch,
+                                         error=error)
+        self.ctx.tracker.completed(msg_id, kind, recipient)
+        self.stat("send→ack", (done_ns - invoked_ns) / 1e6, None if kind == "ok" else f"{kind}: {error}")
+
+    def stat(self, name: str, ms: float, error: str | None) -> None:
+        """A row in Locust's own statistics (low-cardinality names), so its CSV and HTML carry our latencies."""
+        self.environment.events.request.fire(
+            request_type="DLV", name=name, response_time=ms, response_length=0,
+            exception=RuntimeError(error) if error else None, context={},
+        )
+
+    # -- the send loop ---------------------------------------------------------------------------------------
+    @task
+    def send_next(self) -> None:
+        ctx = self.ctx
+        if ctx is None or self.slot is None or not ctx.sending or not self.is_open():
+            gevent.sleep(0.05)
+            return
+        if self.sent >= ctx.scenario.load.max_messages_per_user:
+            gevent.sleep(0.2)
+            return
+        started = time.monotonic()
+        recipient = next(self.recipients)
+        self.seq[recipient] += 1
+        seq = self.seq[recipient]
+        msg_id = ctx.message_id(self.user_id, recipient, seq)
+        self.sent += 1
+        invoked_ns = ctx.writer.append(process=self.user_id, type="invoke", f="send", msg_id=msg_id,
+                                       sender=self.user_id, recipient=recipient, seq=seq, conn=self.epoch)
+        ctx.tracker.invoked(msg_id)
+        self.pending[msg_id] = (recipient, seq, time.monotonic() + ctx.scenario.load.ack_timeout_s, invoked_ns)
+        try:
+            self.transmit(msg_id, {"id": msg_id, "to": recipient, "seq": seq, "sent_ns": invoked_ns})
+        except Exception as exc:  # never left this process: definitely not delivered
+            self.completed(msg_id, "fail", f"send failed before leaving the client: {exc}")
+        gevent.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def _sweep_ack_timeouts(self) -> None:
+        while True:
+            gevent.sleep(0.1)
+            now = time.monotonic()
+            for msg_id, (_, _, deadline, _) in list(self.pending.items()):
+                if deadline <= now:
+                    self.completed(msg_id, "info", "no ack within ack_timeout_s")
