@@ -113,6 +113,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
     except KeyError:
         _fail_startup(f"{options.scenario}: field 'targets': unknown target '{target_name}'")
         return
+    try:
+        driver = _user_class(target.driver)
+    except (ImportError, AttributeError, ValueError) as exc:
+        _fail_startup(f"target '{target_name}': driver '{target.driver}': {exc}")
+        return
     random.seed(scenario.seed)  # client-side randomness (reconnect jitter); the proxy gets the same seed
     run_id = uuid.uuid4().hex[:8]
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -140,12 +145,6 @@ def _on_init(environment: Environment, **_: Any) -> None:
     faults = build_faults(list(scenario.faults), stack, writer)
     runner = environment.runner
     controller = RunController(ctx, faults, quit_runner=lambda: runner.quit() if runner else None)
-    try:
-        driver = _user_class(target.driver)
-    except (ImportError, AttributeError, ValueError) as exc:
-        stack.stop()
-        _fail_startup(f"target '{target_name}': driver '{target.driver}': {exc}")
-        return
     driver.run_context = ctx
     environment.user_classes = [driver]
     _RUN = _Run(scenario, target, run_dir, stack, ctx, controller)

@@ -15,7 +15,8 @@ __all__ = ["counts_over_time"]
 def counts_over_time(messages: pd.DataFrame, start_ns: int | None, bucket_ms: int = 100) -> pd.DataFrame:
     """One row per bucket: ``t_s`` (from start), cumulative ``sent``, ``acked``, ``delivered``, and ``unseen``."""
     if messages.empty:
-        return pd.DataFrame(columns=["t_s", "sent", "acked", "delivered", "unseen"])
+        return pd.DataFrame({name: np.zeros(1, dtype="int64") for name in ("sent", "acked", "delivered", "unseen")}
+                            | {"t_s": np.zeros(1)})[["t_s", "sent", "acked", "delivered", "unseen"]]
     invoke = messages["invoke_ns"].to_numpy(dtype="float64")
     ack = messages["ack_ns"].to_numpy(dtype="float64", na_value=np.nan)
     recv = messages["first_recv_ns"].to_numpy(dtype="float64", na_value=np.nan)

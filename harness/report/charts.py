@@ -65,7 +65,10 @@ def latency_cdf_chart(live_ms: np.ndarray, replayed_ms: np.ndarray, title: str) 
     ax.set_xlabel("delivery latency (ms, log)")
     ax.set_ylabel("fraction delivered")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "nothing delivered", transform=ax.transAxes, ha="center")
     ax.set_title(title, fontsize=10)
     return _data_uri(fig)
 

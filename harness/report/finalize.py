@@ -86,10 +86,14 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
         (out_dir / "anomalies.json").write_text(json.dumps(analysis.ids, indent=1) + "\n")
         analysis.over_time.to_csv(out_dir / "over_time.csv", index=False)
         if html:
-            page, charts = render_html(doc, analysis, load.frame)
-            (out_dir / "report.html").write_text(page)
-            for name, uri in charts.items():  # also as files, for comparison pages and PR comments
-                (out_dir / f"{name}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+            try:
+                page, charts = render_html(doc, analysis, load.frame)
+            except Exception:  # a broken chart must not cost the verdict, which is already written
+                log.exception("report.html could not be rendered")
+            else:
+                (out_dir / "report.html").write_text(page)
+                for name, uri in charts.items():  # also as files, for comparison pages and PR comments
+                    (out_dir / f"{name}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
     if not load.frame.empty and not (source.suffix == ".parquet" and out_dir == run_dir):
         write_parquet(load.frame, out_dir / "ledger.parquet")
     return doc

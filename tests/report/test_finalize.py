@@ -86,3 +86,9 @@ def test_garbled_ledger_names_bad_lines_and_is_unknown(tmp_path: Path) -> None:
     assert doc["bad_lines"] == [{"path": str(path), "line": torn_line, "reason": "torn last line (interrupted write)"}]
     assert "unhealthy_nodes" in doc["details"] and doc["details"]["unhealthy_nodes"] == {
         "local": "1 unreadable ledger line(s)"}
+
+
+def test_an_empty_finished_ledger_still_gets_every_report(tmp_path: Path) -> None:
+    doc = finalize(_ledger(tmp_path, History().phase("start").finished()))
+    assert doc["valid"] == "unknown" and doc["exit_code"] == 3
+    assert (tmp_path / "report.html").exists() and (tmp_path / "over_time.png").exists()
