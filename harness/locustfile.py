@@ -5,11 +5,16 @@ Defines one User class per built-in driver; at init the harness keeps only the t
 
 from harness import locust_plugin  # noqa: F401  (registers the delivery listeners and flags)
 from harness.drivers.socketio import SocketIOUser as _SocketIO
+from harness.drivers.socketio_csr import SocketIOCSRUser as _SocketIOCSR
 from harness.drivers.sse import SSEUser as _SSE
 
 
 class SocketIOUser(_SocketIO):
     """The scenario's users over Socket.IO."""
+
+
+class SocketIOCSRUser(_SocketIOCSR):
+    """The scenario's users against a socket.io server with connection state recovery."""
 
 
 class SSEUser(_SSE):

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from harness.config import Heartbeat, TargetDef
 
-__all__ = ["Claims", "TargetSpec", "builtin_targets", "resolve_target", "URL_TARGET_SECRET"]
+__all__ = ["Claims", "TargetSpec", "builtin_targets", "resolve_target", "URL_TARGET_SECRET", "TARGETS_DIR"]
+
+TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
 
 URL_TARGET_SECRET = "delivery-harness"
 """Token secret used for a target reached by URL when its definition sets none."""
@@ -88,6 +91,14 @@ def builtin_targets() -> dict[str, TargetSpec]:
             description="every message stored in a Redis stream per recipient before the sender's ack; "
                         "resume with XRANGE from the last stream id",
             needs_store=True,
+        ),
+        "node-socketio-csr": TargetSpec(
+            "node-socketio-csr", Claims("at-least-once", ordered=True),
+            ("node", str(TARGETS_DIR / "node_csr" / "server.js"), "--port", "{port}", "--ping-interval",
+             "{ping_interval}", "--ping-timeout", "{ping_timeout}", "--secret", "{secret}",
+             "--max-disconnection-ms", "30000"),
+            description="socket.io 4.8 (npm) with connectionStateRecovery, 30 s window, in-memory adapter",
+            driver="socketio-csr", health_path="/healthz",
         ),
         "sse": TargetSpec(
             "sse", Claims("at-least-once", ordered=True, survives_restart=True),

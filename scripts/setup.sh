@@ -32,4 +32,9 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# npm packages of the Node target (a real socket.io server), pinned by its package-lock.json.
+if [ ! -d targets/node_csr/node_modules/socket.io ]; then
+  echo "setup: installing the Node target's npm packages"
+  (cd targets/node_csr && npm ci --no-audit --no-fund --silent)
+fi
 echo "setup: ready"

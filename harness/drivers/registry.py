@@ -13,6 +13,7 @@ __all__ = ["BUILTIN_DRIVERS", "driver_path", "load_driver"]
 BUILTIN_DRIVERS: dict[str, str] = {
     "socketio": "harness.drivers.socketio:SocketIOUser",
     "sse": "harness.drivers.sse:SSEUser",
+    "socketio-csr": "harness.drivers.socketio_csr:SocketIOCSRUser",
 }
 
 

@@ -31,8 +31,8 @@ class SocketIOUser(DeliveryUser):
 
     def open(self) -> None:
         assert self.ctx is not None and self.slot is not None
-        self.sio = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0,
-                                   randomization_factor=0.2, handle_sigint=False, request_timeout=5)
+        self.sio = self.make_client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0,
+                                    randomization_factor=0.2, handle_sigint=False, request_timeout=5)
         self.sio.on("connect", lambda: self.connected())
         self.sio.on("disconnect", lambda *reason: self.disconnected(str(reason[0]) if reason else "disconnected"))
         self.sio.on("msg", self._on_msg)
@@ -45,6 +45,10 @@ class SocketIOUser(DeliveryUser):
             except socketio.exceptions.ConnectionError as exc:
                 log.info("%s: connect failed (%s); retrying", self.user_id, exc)
                 gevent.sleep(0.5)
+
+    def make_client(self, **options: Any) -> socketio.Client:
+        """The python-socketio client (a subclass may return one that speaks more of the protocol)."""
+        return socketio.Client(**options)
 
     def _auth(self) -> dict[str, Any]:
         """Evaluated by python-socketio on every (re)connect, so the resume point is always current."""

@@ -26,7 +26,7 @@ def test_resume_designs_lose_nothing_in_the_story(tmp_path: Path, target: str) -
 def test_a_restart_during_an_outage_separates_memory_from_store(tmp_path: Path) -> None:
     run = harness("run", str(RESTART), "--out", str(tmp_path), "--expect", timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
-    for target in ("naive", "ackmap", "memory-resume"):
+    for target in ("naive", "ackmap", "memory-resume", "node-socketio-csr"):
         result = verdict(tmp_path / target)
         assert result["valid"] is False and result["counts"]["lost"] > 0, target
         assert all(">u1-0#" in i for i in result["lost_ids"]), target  # only the offline user loses
@@ -42,3 +42,20 @@ def test_a_restart_during_an_outage_separates_memory_from_store(tmp_path: Path) 
     assert (tmp_path / "redis-store" / "redis.log").exists()
     table = (tmp_path / "comparison.md").read_text()
     assert "| redis-store | PASS |" in table and "| memory-resume | FAIL |" in table
+
+
+def test_the_node_server_recovers_its_sessions_within_the_window(tmp_path: Path) -> None:
+    run = harness("run", str(STORY), "--target", "node-socketio-csr", "--out", str(tmp_path), "--expect")
+    assert run.returncode == 0, run.stdout + run.stderr
+    ledger = (tmp_path / "ledger.jsonl").read_text()
+    assert '"f":"connect","conn":2,"data":{"cohort":"u1","recovered":true}' in ledger  # CSR really resumed
+    assert "u1-0 connected (recovered=true)" in (tmp_path / "target-node-socketio-csr.log").read_text()
+
+
+def test_an_outage_beyond_the_recovery_window_shows_as_loss(tmp_path: Path) -> None:
+    run = harness("run", str(ROOT / "scenarios" / "beyond-window.toml"), "--out", str(tmp_path), "--expect")
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = verdict(tmp_path)
+    assert result["valid"] is False and result["counts"]["lost"] > 0
+    ledger = (tmp_path / "ledger.jsonl").read_text()
+    assert '"f":"connect","conn":2,"data":{"cohort":"u1","recovered":false}' in ledger  # the server said so
