@@ -71,6 +71,12 @@ class Store(_Frozen):
     """none: memory only; everysec / always: AOF with that fsync policy (survives a store restart)."""
 
 
+class Deploy(_Frozen):
+    """How many instances of the target run at once (cohort i connects to instance i mod N)."""
+
+    instances: int = Field(1, ge=1, le=16)
+
+
 class Cohort(_Frozen):
     """A group of users sharing one fault-proxy listener, so a fault can hit this group alone."""
 
@@ -83,6 +89,7 @@ PROCESS_FAULTS: dict[str, str] = {
     "restart_target": "SIGTERM the target (graceful shutdown); started again (same port) after duration_s",
     "kill_store": "SIGKILL the store (redis-server); started again after duration_s",
     "restart_store": "SIGTERM the store; started again after duration_s",
+    "rolling_restart": "restart the target's instances one at a time, each drained first ([deploy] instances >= 2)",
 }
 
 
@@ -192,6 +199,7 @@ class Scenario(_Frozen):
     load: Load = Field(default_factory=Load)
     drain: Drain = Field(default_factory=Drain)
     store: Store = Field(default_factory=Store)
+    deploy: Deploy = Field(default_factory=Deploy)
     cohorts: list[Cohort] = Field(min_length=1)
     faults: list[FaultSpec] = Field(default_factory=list)
     expect: dict[str, Expectation] = Field(default_factory=dict)
@@ -217,6 +225,9 @@ class Scenario(_Frozen):
             if fault.cohort not in names:
                 raise _FieldError(f"faults.{index}.cohort",
                                   f"unknown cohort '{fault.cohort}'; known: {', '.join(names)}")
+        for index, fault in enumerate(self.faults):
+            if fault.type == "rolling_restart" and self.deploy.instances < 2:
+                raise _FieldError(f"faults.{index}.type", "rolling_restart needs [deploy] instances >= 2")
         fault_names = [f.name for f in self.faults]
         if len(set(fault_names)) != len(fault_names):
             raise ValueError("fault names must be unique")

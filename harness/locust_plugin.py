@@ -139,7 +139,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         "target": target_name, "claims": {"delivery": target.claims.delivery, "ordered": target.claims.ordered},
         "seed": scenario.seed, "config": scenario.model_dump(mode="json"), "versions": _versions(),
         "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
-        "target_address": stack.target_address, "python": sys.version.split()[0],
+        "target_addresses": [stack.address(i) for i in range(len(stack.instances))],
+        "python": sys.version.split()[0],
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     faults = build_faults(list(scenario.faults), stack, writer)

@@ -23,7 +23,12 @@ __all__ = ["Stack"]
 
 
 class Stack:
-    """Start with ``start()``; ``cohort_url(name)`` is where that cohort's users connect; ``stop()`` always."""
+    """Start with ``start()``; ``cohort_url(name)`` is where that cohort's users connect; ``stop()`` always.
+
+    With ``[deploy] instances = N`` the target runs N times (ports differ); cohort i's listener forwards to
+    instance i mod N, as a load balancer would, and ``rolling_restart`` moves listeners off an instance
+    before restarting it.
+    """
 
     def __init__(self, scenario: Scenario, target: TargetSpec, run_dir: Path, run_id: str, secret: str,
                  toxiproxy_url: str | None = None) -> None:
@@ -37,10 +42,21 @@ class Stack:
         self.proxy_client: ToxiproxyClient | None = None
         self.proxy_names: dict[str, str] = {}
         self.listeners: dict[str, str] = {}
-        self.target_address = ""
         self.store: RedisServer | None = None
-        self.target_process: ManagedProcess | None = None
-        self._target_port = 0
+        count = 1 if target.url else scenario.deploy.instances
+        self.ports: list[int] = [free_port() for _ in range(count)]
+        self.instances: list[ManagedProcess | None] = [None] * count
+        self.routes: dict[str, int] = {}
+        """Cohort → index of the instance its listener forwards to."""
+
+    @property
+    def target_address(self) -> str:
+        if self.target.url:
+            return self.target.url.split("://", 1)[-1].rstrip("/")
+        return f"127.0.0.1:{self.ports[0]}"
+
+    def address(self, instance: int) -> str:
+        return self.target_address if self.target.url else f"127.0.0.1:{self.ports[instance]}"
 
     def start(self) -> None:
         self._start_proxy()
@@ -48,11 +64,13 @@ class Stack:
             self.store = RedisServer(self.run_dir, self.scenario.store.persistence)
             self.processes.append(self.store)
             self.store.start()
-        self._start_target()
+        for index in range(len(self.instances)):
+            self._start_instance(index)
         assert self.proxy_client is not None
-        for cohort in self.scenario.cohorts:
+        for number, cohort in enumerate(self.scenario.cohorts):
             name = f"{self.run_id}-{cohort.name}"
-            info = self.proxy_client.create_proxy(name, self.target_address)
+            self.routes[cohort.name] = number % len(self.instances)
+            info = self.proxy_client.create_proxy(name, self.address(self.routes[cohort.name]))
             self.proxy_names[cohort.name] = name
             self.listeners[cohort.name] = f"http://127.0.0.1:{info.port}"
 
@@ -71,16 +89,15 @@ class Stack:
         proc.wait_ready(lambda: ready.exists() and bool(ready.read_text()), timeout_s=20)
         self.proxy_client = ToxiproxyClient(ready.read_text().strip())
 
-    def _start_target(self) -> None:
+    def _start_instance(self, index: int) -> None:
         if self.target.url:
-            self.target_address = self.target.url.split("://", 1)[-1].rstrip("/")
             return
-        self._target_port = self._target_port or free_port()
-        port = self._target_port
+        port = self.ports[index]
         argv = self.target.argv(port, self.scenario.heartbeat, self.secret, self.store.url if self.store else "")
-        proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}.log")
+        suffix = "" if len(self.instances) == 1 else f"-{index}"
+        proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}{suffix}.log")
         proc.start()
-        self.target_process = proc
+        self.instances[index] = proc
         self.processes.append(proc)
         url = f"http://127.0.0.1:{port}{self.target.health_path}"
 
@@ -91,21 +108,46 @@ class Stack:
                 return False
 
         proc.wait_ready(healthy, timeout_s=20)
-        self.target_address = f"127.0.0.1:{port}"
+
+    def _stop_instance(self, index: int, sig: int) -> None:
+        proc = self.instances[index]
+        if proc is not None:
+            proc.stop(sig=sig)
+            self.processes.remove(proc)
+            self.instances[index] = None
 
     # -- process faults ------------------------------------------------------------------------------------
-    def stop_target(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the target (SIGTERM: graceful; SIGKILL: crash). Only a target the harness started."""
-        if self.target_process is None:
+    def _require_command(self) -> None:
+        if self.target.url:
             raise HarnessError(f"target '{self.target.name}' is given by URL: the harness cannot stop it")
-        self.target_process.stop(sig=sig)
-        self.processes.remove(self.target_process)
-        self.target_process = None
+
+    def stop_target(self, sig: int = signal.SIGTERM) -> None:
+        """Stop every instance (SIGTERM: graceful; SIGKILL: crash). Only a target the harness started."""
+        self._require_command()
+        for index in range(len(self.instances)):
+            self._stop_instance(index, sig)
 
     def start_target(self) -> None:
-        """Start the target again on the same port (after stop_target)."""
-        if self.target_process is None and self.target.command is not None:
-            self._start_target()
+        """Start every stopped instance again on its own port."""
+        for index, proc in enumerate(self.instances):
+            if proc is None:
+                self._start_instance(index)
+
+    def rolling_restart(self) -> None:
+        """The zero-downtime deploy: one instance at a time, its listeners moved to a live one first
+        (moving a listener's upstream drops its connections, as a load balancer draining a node does)."""
+        self._require_command()
+        assert self.proxy_client is not None
+        if len(self.instances) < 2:
+            raise HarnessError("rolling_restart needs [deploy] instances >= 2")
+        for index in range(len(self.instances)):
+            spare = (index + 1) % len(self.instances)
+            for cohort, routed in list(self.routes.items()):
+                if routed == index:
+                    self.proxy_client.update_proxy(self.proxy_names[cohort], upstream=self.address(spare))
+                    self.routes[cohort] = spare
+            self._stop_instance(index, signal.SIGTERM)
+            self._start_instance(index)
 
     def stop_store(self, sig: int = signal.SIGTERM) -> None:
         if self.store is None:

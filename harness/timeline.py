@@ -89,7 +89,9 @@ class ProcessFault:
                 return
             self._record("inject")
             sig = signal.SIGKILL if self.spec.type.startswith("kill") else signal.SIGTERM
-            if self.spec.type.endswith("_store"):
+            if self.spec.type == "rolling_restart":
+                self.stack.rolling_restart()  # complete when it returns: heal only records the end
+            elif self.spec.type.endswith("_store"):
                 self.stack.stop_store(sig)
             else:
                 self.stack.stop_target(sig)
@@ -101,7 +103,7 @@ class ProcessFault:
                 return
             if self.spec.type.endswith("_store"):
                 self.stack.start_store()
-            else:
+            elif self.spec.type != "rolling_restart":
                 self.stack.start_target()
             self.active = False
             self._record("heal")

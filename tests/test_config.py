@@ -76,3 +76,11 @@ def test_process_faults_take_no_cohort_and_toxics_need_one(tmp_path: Path) -> No
     with pytest.raises(ScenarioError) as error:
         load_scenario(_write(tmp_path, BASE.replace('cohort = "u1"\n', "")))
     assert error.value.field == "faults.0.cohort" and "needs the cohort" in error.value.reason
+
+
+def test_rolling_restart_needs_two_instances(tmp_path: Path) -> None:
+    fault = '\n[[faults]]\nname = "deploy"\ntype = "rolling_restart"\nat_s = 1\nduration_s = 1\n'
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_write(tmp_path, BASE + fault))
+    assert error.value.field == "faults.1.type" and "instances >= 2" in error.value.reason
+    assert load_scenario(_write(tmp_path, BASE + fault + "\n[deploy]\ninstances = 2\n")).deploy.instances == 2

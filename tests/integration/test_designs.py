@@ -59,3 +59,16 @@ def test_an_outage_beyond_the_recovery_window_shows_as_loss(tmp_path: Path) -> N
     assert result["valid"] is False and result["counts"]["lost"] > 0
     ledger = (tmp_path / "ledger.jsonl").read_text()
     assert '"f":"connect","conn":2,"data":{"cohort":"u1","recovered":false}' in ledger  # the server said so
+
+
+def test_a_rolling_deploy_of_two_instances_loses_nothing_with_a_shared_store(tmp_path: Path) -> None:
+    scenario = ROOT / "scenarios" / "rolling-deploy.toml"
+    run = harness("run", str(scenario), "--target", "redis-store", "--out", str(tmp_path), "--expect")
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = verdict(tmp_path)
+    assert result["valid"] is True and result["counts"]["lost"] == 0
+    for index in (0, 1):  # both instances ran, and each was restarted once
+        log = (tmp_path / f"target-redis-store-{index}.log").read_text()
+        assert log.count("$ ") == 2, log[-2000:]
+    ledger = (tmp_path / "ledger.jsonl").read_text()
+    assert ledger.count('"f":"connect"') >= 4  # both users were moved at least once
