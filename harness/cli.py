@@ -245,7 +245,8 @@ def compare(
 def matrix(
     scenarios: Annotated[str | None, typer.Option(help="Comma-separated scenario files or names "
                                                         "(default: every scenarios/*.toml)")] = None,
-    targets: Annotated[str | None, typer.Option(help="Comma-separated targets (default: each scenario's)")] = None,
+    targets: Annotated[str | None, typer.Option(help="Comma-separated targets, or 'all' (every built-in target "
+                                                      "plus each scenario's own); default: each scenario's list")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the runs and matrix.md/.html")] = REPORTS_DIR / "matrix",
     seed: Annotated[int | None, typer.Option(help="Override every scenario's seed")] = None,
 ) -> None:
@@ -259,7 +260,10 @@ def matrix(
     all_targets: list[str] = []
     cells: dict[tuple[str, str], RunCell] = {}
     for path, scenario in loaded:
-        names = [t for t in scenario.targets if wanted is None or t in wanted]
+        if wanted == ["all"]:
+            names = list(dict.fromkeys([*builtin_targets(), *scenario.targets]))
+        else:
+            names = [t for t in scenario.targets if wanted is None or t in wanted]
         for name in names:
             if name not in all_targets:
                 all_targets.append(name)
