@@ -245,8 +245,9 @@ def compare(
 def matrix(
     scenarios: Annotated[str | None, typer.Option(help="Comma-separated scenario files or names "
                                                         "(default: every scenarios/*.toml)")] = None,
-    targets: Annotated[str | None, typer.Option(help="Comma-separated targets, or 'all' (every built-in target "
-                                                      "plus each scenario's own); default: each scenario's list")] = None,
+    targets: Annotated[str | None, typer.Option(
+        help="Comma-separated targets, or 'all' (every built-in target plus each scenario's own); "
+             "default: each scenario's list")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the runs and matrix.md/.html")] = REPORTS_DIR / "matrix",
     seed: Annotated[int | None, typer.Option(help="Override every scenario's seed")] = None,
 ) -> None:
