@@ -136,7 +136,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     ctx = RunContext(scenario, target_name, run_id, writer, slots)
     manifest = {
         "run_id": run_id, "scenario": scenario.name, "scenario_file": str(Path(options.scenario).resolve()),
-        "target": target_name, "claims": {"delivery": target.claims.delivery, "ordered": target.claims.ordered},
+        "target": target_name, "claims": {"delivery": target.claims.delivery, "ordered": target.claims.ordered,
+                                          "survives_restart": target.claims.survives_restart},
         "seed": scenario.seed, "config": scenario.model_dump(mode="json"), "versions": _versions(),
         "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
         "target_addresses": [stack.address(i) for i in range(len(stack.instances))],

@@ -36,6 +36,8 @@ class CheckOptions:
     in the claim check (``claim.held``) though ``valid`` still reports the loss."""
     ordered: bool = False
     """The target claims per-stream order, so a nonmonotonic receipt invalidates the verdict."""
+    survives_restart: bool = False
+    """The target claims acknowledged messages survive a restart of its process."""
     bad_lines: int = 0
     """Unreadable ledger lines not attributable to a node: they could hide receipts anywhere."""
     damaged_nodes: dict[str, str] = field(default_factory=dict)
@@ -133,10 +135,19 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
                     unseen_reasons)
 
 
-def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool) -> dict[str, Any]:
-    """Judge the observation against what the target claims."""
+_RESTARTS = frozenset({"kill_target", "restart_target", "rolling_restart"})
+
+
+def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool, state: RunState) -> dict[str, Any]:
+    """Judge the observation against what the target claims.
+
+    Loss during a run that restarted the target does not break the claim of a target that does not
+    claim to survive restarts (``valid`` still reports the loss: the claim check is about honesty).
+    """
     checks = {"unexpected": 0, "delivered_after_fail": 0}
-    if options.delivery != "at-most-once":
+    restarted = any(w.type in _RESTARTS for w in state.faults)
+    excused = restarted and not options.survives_restart
+    if options.delivery != "at-most-once" and not excused:
         checks["lost"] = 0
     if options.delivery != "at-least-once":
         checks["duplicated"] = 0
@@ -144,7 +155,13 @@ def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool) -> di
         checks["reordered"] = 0
     violations = [f"{name}={counts[name]}" for name, limit in checks.items() if counts[name] > limit]
     held: Validity = False if violations else (True if judgeable else UNKNOWN)
-    return {"delivery": options.delivery, "ordered": options.ordered, "held": held, "violations": violations}
+    claim: dict[str, Any] = {"delivery": options.delivery, "ordered": options.ordered, "held": held,
+                             "violations": violations}
+    if options.survives_restart or restarted:
+        claim["survives_restart"] = options.survives_restart
+    if excused and counts["lost"]:
+        claim["note"] = "loss after a restart is outside this target's claim (it does not claim to survive one)"
+    return claim
 
 
 def check(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verdict:
@@ -198,7 +215,7 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
         target=options.target,
         scenario=options.scenario,
         details={
-            "claim": _claim(counts, options, judgeable),
+            "claim": _claim(counts, options, judgeable, a.state),
             "drain_quiescent": a.state.quiescent,
             "connected_at_end": dict(sorted(a.state.connected_at_end.items())),
             "unhealthy_nodes": dict(sorted(a.state.unhealthy_nodes.items())),

@@ -59,6 +59,7 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
     options = CheckOptions(
         delivery=claims.get("delivery", "at-least-once"),
         ordered=bool(claims.get("ordered", ordered)),
+        survives_restart=bool(claims.get("survives_restart", False)),
         bad_lines=orphan_lines,
         damaged_nodes=damaged,
         target=target or (meta or {}).get("target"),

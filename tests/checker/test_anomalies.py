@@ -147,3 +147,24 @@ class TestObserverHealth:
         verdict = check(h.frame(), CheckOptions(damaged_nodes={"w1": "torn line"}))
         assert verdict.valid is False
         assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, lost=1)
+
+
+class TestRestartClaims:
+    def _restart_history(self) -> History:
+        h = History().connect("b", conn=1).send("a", "b", 1)
+        h._add(None, process="controller", type="event", f="fault",
+               data={"action": "inject", "fault": "deploy", "type": "restart_target", "cohort": None})
+        h._add(None, process="controller", type="event", f="fault",
+               data={"action": "heal", "fault": "deploy", "type": "restart_target", "cohort": None})
+        return h.finished()
+
+    def test_loss_after_a_restart_is_outside_a_memory_targets_claim(self) -> None:
+        verdict = check(self._restart_history().frame())
+        assert verdict.valid is False  # the facts stay the facts
+        claim = verdict.details["claim"]
+        assert claim["held"] is True and claim["survives_restart"] is False and "outside" in claim["note"]
+
+    def test_loss_after_a_restart_breaks_a_survives_restart_claim(self) -> None:
+        verdict = check(self._restart_history().frame(), CheckOptions(survives_restart=True))
+        assert verdict.details["claim"]["held"] is False
+        assert verdict.details["claim"]["violations"] == ["lost=1"]
