@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.faults import toxics as _builtin_toxics  # noqa: F401  (registers the built-in toxics)
-from harness.faults.base import STREAMS, ToxicValidationError, registry
+from harness.faults.base import STREAMS, Toxic, ToxicValidationError, registry
 from harness.faults.proxy import Proxy
 
 __all__ = ["VERSION", "PROXIES", "ApiError", "ProxyCollection", "create_app"]
@@ -141,17 +141,8 @@ class ProxyCollection:
             raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.name", 400)
         if name in proxy.toxics:
             raise ApiError("toxic already exists", 409)
-        toxicity = spec.get("toxicity", 1.0)
-        if isinstance(toxicity, bool) or not isinstance(toxicity, int | float):
-            raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.toxicity", 400)
-        toxic = cls(name=name, stream=stream.lower(), toxicity=float(toxicity))
-        attributes = spec.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.attributes", 400)
-        try:
-            toxic.apply_attributes(attributes)
-        except ToxicValidationError as exc:
-            raise ApiError(str(exc), 400) from None
+        toxic = cls(name=name, stream=stream.lower(), toxicity=_toxicity(spec.get("toxicity", 1.0)))
+        _apply_attributes(toxic, spec)
         proxy.add_toxic(toxic)
         result = toxic.to_json()
         result["stream"] = stream  # echoes the string as given, like upstream
@@ -163,20 +154,28 @@ class ProxyCollection:
             raise ApiError("toxic not found", 404)
         if not isinstance(spec, dict):
             raise ApiError("bad request body: json: cannot unmarshal into Go value of type toxic", 400)
-        if "toxicity" in spec:
-            value = spec["toxicity"]
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.toxicity", 400)
-            toxic.toxicity = float(value)
-        attributes = spec.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.attributes", 400)
-        try:
-            toxic.apply_attributes(attributes)
-        except ToxicValidationError as exc:
-            raise ApiError(str(exc), 400) from None
+        toxicity = _toxicity(spec["toxicity"]) if "toxicity" in spec else toxic.toxicity
+        _apply_attributes(toxic, spec)  # all-or-nothing: nothing changes when this raises
+        toxic.toxicity = toxicity
         proxy.update_toxic(toxic)
         return toxic.to_json()
+
+
+def _toxicity(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.toxicity", 400)
+    return float(value)
+
+
+def _apply_attributes(toxic: Toxic, spec: dict[str, Any]) -> None:
+    """Merge ``spec["attributes"]`` into the toxic (partial update), or raise the API's 400."""
+    attributes = spec.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.attributes", 400)
+    try:
+        toxic.apply_attributes(attributes)
+    except ToxicValidationError as exc:
+        raise ApiError(str(exc), 400) from None
 
 
 PROXIES = web.AppKey("proxies", ProxyCollection)

@@ -212,3 +212,12 @@ def test_fuzzed_requests_always_get_a_4xx_with_the_error_json(http: httpx.Client
         assert response.status_code in (400, 409), (spec, response.status_code, response.text)
         assert response.json()["status"] == response.status_code
     assert http.get("/proxies/f").status_code == 200  # still serving
+
+
+def test_a_rejected_update_changes_nothing(http: httpx.Client, echo_server: EchoServer) -> None:
+    http.post("/proxies", json={"name": "u2", "upstream": f"127.0.0.1:{echo_server.port}"})
+    http.post("/proxies/u2/toxics", json={"type": "latency", "toxicity": 0.5, "attributes": {"latency": 10}})
+    bad = http.patch("/proxies/u2/toxics/latency_downstream", json={"toxicity": 0.9, "attributes": {"latency": 1.5}})
+    assert bad.status_code == 400
+    kept = http.get("/proxies/u2/toxics/latency_downstream").json()
+    assert kept["toxicity"] == 0.5 and kept["attributes"] == {"latency": 10, "jitter": 0}
