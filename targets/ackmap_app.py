@@ -12,8 +12,7 @@ import itertools
 import logging
 from typing import Any
 
-from targets.auth import verify
-from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, authenticate, forget_on_disconnect, make_server, parse_args, read_send, serve
 
 log = logging.getLogger("ackmap")
 
@@ -31,18 +30,11 @@ def main() -> None:
 
         return confirm
 
-    async def deliver(user: str, emit_id: int, message: dict[str, Any], resent: bool) -> None:
-        sid = sid_of_user.get(user)
-        if sid is not None:
-            await sio.emit("msg", {**message, "emit_id": emit_id, "resent": resent}, to=sid,
-                           callback=confirmer(user, emit_id))
+    forget_on_disconnect(sio, sid_of_user)
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-        user = verify(auth, args.secret)
-        if user is None:
-            raise ConnectionRefusedError("invalid token")
-        await sio.save_session(sid, {"user": user})
+        user = await authenticate(sio, sid, auth, args.secret)
 
         async def replay_then_route() -> None:
             # Resend every unconfirmed emit (also those added during the replay), then route live ones
@@ -57,24 +49,17 @@ def main() -> None:
 
         after_connect(sio, sid, replay_then_route)
 
-    @sio.event
-    async def disconnect(sid: str, reason: Any = None) -> None:
-        session = await sio.get_session(sid)
-        user = session.get("user")
-        if user is not None and sid_of_user.get(user) == sid:
-            del sid_of_user[user]
-
     @sio.on("send")
     async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
-        problem = validate_send(data)
-        if problem is not None:
-            log.warning("rejected send from %s: %s", sid, problem)
-            return {"ok": False, "error": problem}
-        sender = (await sio.get_session(sid))["user"]
-        message = message_for(sender, data)
-        emit_id = next(emit_ids)
-        pending.setdefault(data["to"], {})[emit_id] = message
-        await deliver(data["to"], emit_id, message, resent=False)
+        checked = await read_send(sio, sid, data, log)
+        if isinstance(checked, dict):
+            return checked
+        to, message, emit_id = data["to"], checked[1], next(emit_ids)
+        pending.setdefault(to, {})[emit_id] = message
+        target_sid = sid_of_user.get(to)
+        if target_sid is not None:
+            await sio.emit("msg", {**message, "emit_id": emit_id, "resent": False}, to=target_sid,
+                           callback=confirmer(to, emit_id))
         return {"ok": True}
 
     serve(sio, args)

@@ -12,7 +12,10 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-__all__ = ["parse_args", "make_server", "validate_send", "message_for", "after_connect", "serve", "MAX_BODY_BYTES"]
+from targets.auth import verify
+
+__all__ = ["parse_args", "make_server", "validate_send", "message_for", "authenticate", "read_send",
+           "forget_on_disconnect", "after_connect", "serve", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -65,6 +68,36 @@ def message_for(sender: str, data: dict[str, Any]) -> dict[str, Any]:
     if "sent_ns" in data:
         message["sent_ns"] = data["sent_ns"]
     return message
+
+
+async def authenticate(sio: socketio.AsyncServer, sid: str, auth: Any, secret: str) -> str:
+    """The user id from the connect-time token (never from an event); refuses the connection otherwise."""
+    user = verify(auth, secret)
+    if user is None:
+        raise ConnectionRefusedError("invalid token")
+    await sio.save_session(sid, {"user": user})
+    return user
+
+
+async def read_send(sio: socketio.AsyncServer, sid: str, data: Any,
+                    log: logging.Logger) -> tuple[str, dict[str, Any]] | dict[str, Any]:
+    """``(sender, message)`` for a well-formed send event, else the error reply to ack it with."""
+    problem = validate_send(data)
+    if problem is not None:
+        log.warning("rejected send from %s: %s", sid, problem)
+        return {"ok": False, "error": problem}
+    sender: str = (await sio.get_session(sid))["user"]
+    return sender, message_for(sender, data)
+
+
+def forget_on_disconnect(sio: socketio.AsyncServer, sid_of_user: dict[str, str]) -> None:
+    """Register a disconnect handler that unroutes the user, unless they already reconnected elsewhere."""
+
+    @sio.event
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        user = (await sio.get_session(sid)).get("user")
+        if user is not None and sid_of_user.get(user) == sid:
+            del sid_of_user[user]
 
 
 def after_connect(sio: socketio.AsyncServer, sid: str, work: Callable[[], Awaitable[None]]) -> None:

@@ -15,8 +15,7 @@ import secrets
 from collections import OrderedDict
 from typing import Any
 
-from targets.auth import verify
-from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, authenticate, forget_on_disconnect, make_server, parse_args, read_send, serve
 
 log = logging.getLogger("memory-resume")
 
@@ -36,12 +35,11 @@ def main() -> None:
         head, _, n = offset.partition("-")
         return int(n) if head == epoch and n.isdigit() else None
 
+    forget_on_disconnect(sio, sid_of_user)
+
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-        user = verify(auth, args.secret)
-        if user is None:
-            raise ConnectionRefusedError("invalid token")
-        await sio.save_session(sid, {"user": user})
+        user = await authenticate(sio, sid, auth, args.secret)
         cursor = auth.get("last_seen") if isinstance(auth, dict) else None
         last_seen = parse(cursor)
         if cursor is not None and last_seen is None:
@@ -63,12 +61,6 @@ def main() -> None:
 
         after_connect(sio, sid, replay_then_route)
 
-    @sio.event
-    async def disconnect(sid: str, reason: Any = None) -> None:
-        user = (await sio.get_session(sid)).get("user")
-        if user is not None and sid_of_user.get(user) == sid:
-            del sid_of_user[user]
-
     @sio.on("ack")
     async def ack(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
         user = (await sio.get_session(sid))["user"]
@@ -81,15 +73,12 @@ def main() -> None:
 
     @sio.on("send")
     async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
-        problem = validate_send(data)
-        if problem is not None:
-            log.warning("rejected send from %s: %s", sid, problem)
-            return {"ok": False, "error": problem}
-        sender = (await sio.get_session(sid))["user"]
-        to = data["to"]
+        checked = await read_send(sio, sid, data, log)
+        if isinstance(checked, dict):
+            return checked
+        to, message = data["to"], checked[1]
         offset = next_offset.get(to, 0) + 1
         next_offset[to] = offset
-        message = message_for(sender, data)
         pending.setdefault(to, OrderedDict())[offset] = message
         target_sid = sid_of_user.get(to)
         if target_sid is not None:

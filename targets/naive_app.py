@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from targets.auth import verify
-from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, authenticate, forget_on_disconnect, make_server, parse_args, read_send, serve
 
 log = logging.getLogger("naive")
 
@@ -20,36 +19,25 @@ def main() -> None:
     sio = make_server(args)
     sid_of_user: dict[str, str] = {}
 
+    forget_on_disconnect(sio, sid_of_user)
+
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-        user = verify(auth, args.secret)
-        if user is None:
-            raise ConnectionRefusedError("invalid token")
-        await sio.save_session(sid, {"user": user})
+        user = await authenticate(sio, sid, auth, args.secret)
 
         async def route() -> None:
             sid_of_user[user] = sid
 
         after_connect(sio, sid, route)
 
-    @sio.event
-    async def disconnect(sid: str, reason: Any = None) -> None:
-        session = await sio.get_session(sid)
-        user = session.get("user")
-        if user is not None and sid_of_user.get(user) == sid:
-            del sid_of_user[user]
-
     @sio.on("send")
     async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
-        problem = validate_send(data)
-        if problem is not None:
-            log.warning("rejected send from %s: %s", sid, problem)
-            return {"ok": False, "error": problem}
-        sender = (await sio.get_session(sid))["user"]
+        checked = await read_send(sio, sid, data, log)
+        if isinstance(checked, dict):
+            return checked
         target_sid = sid_of_user.get(data["to"])
         if target_sid is not None:
-            message = message_for(sender, data)
-            await sio.emit("msg", message, to=target_sid)
+            await sio.emit("msg", checked[1], to=target_sid)
         return {"ok": True}
 
     serve(sio, args)

@@ -27,8 +27,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 import socketio
 
-from targets.auth import verify
-from targets.common import after_connect, make_server, message_for, parse_args, serve, validate_send
+from targets.common import after_connect, authenticate, make_server, parse_args, read_send, serve
 
 log = logging.getLogger("redis-store")
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -55,10 +54,7 @@ def main() -> None:
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
-        user = verify(auth, args.secret)
-        if user is None:
-            raise ConnectionRefusedError("invalid token")
-        await sio.save_session(sid, {"user": user})
+        user = await authenticate(sio, sid, auth, args.secret)
         last_seen = auth.get("last_seen") if isinstance(auth, dict) else None
         cursor = f"({last_seen}" if isinstance(last_seen, str) and STREAM_ID.match(last_seen) else "-"
         if last_seen is not None and cursor == "-":
@@ -98,12 +94,10 @@ def main() -> None:
 
     @sio.on("send")
     async def send(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
-        problem = validate_send(data)
-        if problem is not None:
-            log.warning("rejected send from %s: %s", sid, problem)
-            return {"ok": False, "error": problem}
-        sender = (await sio.get_session(sid))["user"]
-        message = message_for(sender, data)
+        checked = await read_send(sio, sid, data, log)
+        if isinstance(checked, dict):
+            return checked
+        message = checked[1]
         try:
             fields: dict[Any, Any] = _encode(message)
             offset = await store.xadd(inbox(data["to"]), fields)

@@ -60,11 +60,19 @@ def build_app(args: argparse.Namespace) -> Starlette:
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         return verify({"token": token}, args.secret)
 
-    async def body_of(request: Request) -> Any:
+    async def caller_and_body(request: Request) -> tuple[str, Any] | JSONResponse:
+        """The authenticated caller and the JSON body, or the error response to send instead."""
+        user = user_of(request)
+        if user is None:
+            return JSONResponse({"ok": False, "error": "invalid token"}, status_code=401)
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
-            raise ValueError(f"body over {MAX_BODY_BYTES} bytes")
-        return json.loads(raw)
+            return JSONResponse({"ok": False, "error": f"bad body: body over {MAX_BODY_BYTES} bytes"},
+                                status_code=400)
+        try:
+            return user, json.loads(raw)
+        except ValueError as exc:
+            return JSONResponse({"ok": False, "error": f"bad body: {exc}"}, status_code=400)
 
     async def events(request: Request) -> Any:
         user = user_of(request)
@@ -98,13 +106,10 @@ def build_app(args: argparse.Namespace) -> Starlette:
         return EventSourceResponse(stream(), ping=max(1, int(args.ping_interval)), send_timeout=10)
 
     async def send(request: Request) -> JSONResponse:
-        user = user_of(request)
-        if user is None:
-            return JSONResponse({"ok": False, "error": "invalid token"}, status_code=401)
-        try:
-            data = await body_of(request)
-        except ValueError as exc:
-            return JSONResponse({"ok": False, "error": f"bad body: {exc}"}, status_code=400)
+        checked = await caller_and_body(request)
+        if isinstance(checked, JSONResponse):
+            return checked
+        user, data = checked
         problem = validate_send(data)
         if problem is not None:
             log.warning("rejected send from %s: %s", user, problem)
@@ -119,13 +124,10 @@ def build_app(args: argparse.Namespace) -> Starlette:
         return JSONResponse({"ok": True})
 
     async def ack(request: Request) -> JSONResponse:
-        user = user_of(request)
-        if user is None:
-            return JSONResponse({"ok": False, "error": "invalid token"}, status_code=401)
-        try:
-            data = await body_of(request)
-        except ValueError as exc:
-            return JSONResponse({"ok": False, "error": f"bad body: {exc}"}, status_code=400)
+        checked = await caller_and_body(request)
+        if isinstance(checked, JSONResponse):
+            return checked
+        user, data = checked
         offsets = data.get("offsets", [data.get("offset")]) if isinstance(data, dict) else None
         if not isinstance(offsets, list) or not offsets or len(offsets) > 1000 or not all(
                 isinstance(o, str) and STREAM_ID.match(o) for o in offsets):
