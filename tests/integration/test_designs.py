@@ -35,7 +35,9 @@ def test_a_restart_during_an_outage_separates_memory_from_store(tmp_path: Path) 
     sse = verdict(tmp_path / "sse")
     assert sse["valid"] is True and sse["counts"]["lost"] == 0 and sse["counts"]["reordered"] == 0
     assert store["details"]["claim"] == {"delivery": "at-least-once", "ordered": False, "held": True,
-                                         "violations": []}
+                                         "violations": [], "survives_restart": True}
+    memory = verdict(tmp_path / "memory-resume")["details"]["claim"]
+    assert memory["held"] is True and memory["survives_restart"] is False and "outside" in memory["note"]
     ledger = (tmp_path / "redis-store" / "ledger.jsonl").read_text()
     assert '"action":"inject","fault":"deploy","type":"restart_target"' in ledger
     assert '"action":"heal","fault":"deploy","type":"restart_target"' in ledger
@@ -72,3 +74,13 @@ def test_a_rolling_deploy_of_two_instances_loses_nothing_with_a_shared_store(tmp
         assert log.count("$ ") == 2, log[-2000:]
     ledger = (tmp_path / "ledger.jsonl").read_text()
     assert ledger.count('"f":"connect"') >= 4  # both users were moved at least once
+
+
+@pytest.mark.parametrize(("scenario", "loses"), [("store-crash", True), ("store-crash-aof", False)])
+def test_a_store_crash_loses_only_what_was_never_persisted(tmp_path: Path, scenario: str, loses: bool) -> None:
+    path = ROOT / "scenarios" / f"{scenario}.toml"
+    run = harness("run", str(path), "--target", "redis-store", "--out", str(tmp_path), "--expect")
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = verdict(tmp_path)
+    assert (result["counts"]["lost"] > 0) is loses
+    assert (tmp_path / "redis.log").read_text().count("Ready to accept connections") == 2  # killed, restarted
