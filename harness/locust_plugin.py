@@ -38,6 +38,7 @@ from harness.run_context import RunContext, Slot
 from harness.stack import Stack
 from harness.target_specs import URL_TARGET_SECRET, TargetSpec, resolve_target
 from harness.timeline import build_faults
+from harness.web_ui import install as install_delivery_tab
 from targets.auth import sign
 
 __all__: list[str] = []
@@ -54,6 +55,7 @@ class _Run:
     ctx: RunContext
     controller: RunController
     started: bool = False
+    verdict: dict[str, Any] | None = None
 
 
 _RUN: _Run | None = None
@@ -146,10 +148,24 @@ def _on_init(environment: Environment, **_: Any) -> None:
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     faults = build_faults(list(scenario.faults), stack, writer)
     runner = environment.runner
-    controller = RunController(ctx, faults, quit_runner=lambda: runner.quit() if runner else None)
+    headless = bool(getattr(options, "headless", False))
+
+    def when_done() -> None:
+        """Headless: quit (the verdict is written in ``quitting``). Web UI: write the verdict now, stop the
+        users, and keep the UI up so the Delivery tab shows it."""
+        if headless or runner is None:
+            if runner is not None:
+                runner.quit()
+            return
+        _finish(environment)
+        runner.stop()
+
+    controller = RunController(ctx, faults, quit_runner=when_done)
     driver.run_context = ctx
     environment.user_classes = [driver]
     _RUN = _Run(scenario, target, run_dir, stack, ctx, controller)
+    install_delivery_tab(environment, ctx, faults, phase=lambda: controller.phase,
+                         verdict=lambda: _RUN.verdict if _RUN else None)
     print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
 
 
@@ -163,8 +179,19 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
+    try:
+        _finish(environment)
+    finally:
+        if _RUN is not None:
+            _RUN.stack.stop()
+
+
+def _finish(environment: Environment) -> None:
+    """Close the ledger and write the verdict, once (at the end of the run, or at quit if it never ended)."""
     run = _RUN
-    if run is None:
+    if run is None or run.verdict is not None:
+        if run is not None and run.verdict is not None:
+            environment.process_exit_code = int(run.verdict["exit_code"])
         return
     run.ctx.stopped = True
     reasons = []
@@ -173,11 +200,9 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
                               data={"phase": "interrupted", "during": run.controller.phase})
         reasons.append(f"interrupted during phase '{run.controller.phase}'")
     run.ctx.writer.close()
-    try:
-        doc = finalize(run.run_dir, target=run.ctx.target, scenario=run.scenario.name,
-                       ordered=run.target.claims.ordered, extra_reasons=reasons)
-        for line in summary_lines(doc):
-            print(line, flush=True)
-        environment.process_exit_code = int(doc["exit_code"])
-    finally:
-        run.stack.stop()
+    doc = finalize(run.run_dir, target=run.ctx.target, scenario=run.scenario.name,
+                   ordered=run.target.claims.ordered, extra_reasons=reasons)
+    run.verdict = doc
+    for line in summary_lines(doc):
+        print(line, flush=True)
+    environment.process_exit_code = int(doc["exit_code"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,21 +34,36 @@ class DeliveryTracker:
     counts: dict[str, int] = field(
         default_factory=lambda: {"sent": 0, "acked": 0, "failed": 0, "info": 0, "received": 0, "reconnects": 0}
     )
+    by_user: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    """The same counts per user: sends by their sender, receipts and reconnects by their recipient."""
+    seen: dict[str, int] = field(default_factory=dict)
+    """Receipts per msg_id, for the live duplicate count."""
 
-    def invoked(self, msg_id: str) -> None:
+    def _count(self, user: str, key: str) -> None:
+        self.counts[key] += 1
+        self.by_user[user][key] += 1
+
+    def invoked(self, msg_id: str, user: str) -> None:
         self.in_flight.add(msg_id)
-        self.counts["sent"] += 1
+        self._count(user, "sent")
 
-    def completed(self, msg_id: str, kind: str, recipient: str) -> None:
+    def completed(self, msg_id: str, kind: str, recipient: str, user: str) -> None:
         self.in_flight.discard(msg_id)
-        self.counts[{"ok": "acked", "fail": "failed"}.get(kind, kind)] += 1
+        self._count(user, {"ok": "acked", "fail": "failed"}.get(kind, kind))
         if kind == "ok" and msg_id not in self.received:
             self.outstanding[msg_id] = recipient
 
-    def receipt(self, msg_id: str) -> None:
-        self.counts["received"] += 1
+    def receipt(self, msg_id: str, user: str) -> None:
+        self._count(user, "received")
         self.received.add(msg_id)
+        copies = self.seen.get(msg_id, 0) + 1
+        self.seen[msg_id] = copies
+        if copies > 1:
+            self.by_user[user]["duplicated"] += 1
         self.outstanding.pop(msg_id, None)
+
+    def reconnected(self, user: str) -> None:
+        self._count(user, "reconnects")
 
     def quiescent(self) -> bool:
         """Nothing in flight and every acked send delivered."""

@@ -1,0 +1,102 @@
+"""The Delivery tab in Locust's web UI: live numbers per cohort and buttons that inject or heal faults.
+
+Rows are provisional while the run is going ("unseen now" is what is acknowledged but not yet received;
+it only becomes "lost" after the drain); when the run ends, a final row carries the verdict. Every
+manual fault action goes through the same fault objects as the timeline, so it is in the ledger too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, jsonify, request
+
+from harness.run_context import RunContext
+from harness.timeline import TimelineFault
+
+__all__ = ["COLUMNS", "delivery_rows", "install"]
+
+COLUMNS = [
+    ("cohort", "Cohort"), ("connected", "Connected"), ("sent", "Sent"), ("acked", "Acked"), ("failed", "Failed"),
+    ("info", "Outcome unknown"), ("received", "Received"), ("unseen_now", "Unseen now (provisional)"),
+    ("duplicated", "Duplicated"), ("reconnects", "Reconnects"), ("faults", "Faults active"), ("phase", "Phase"),
+]
+
+
+def delivery_rows(ctx: RunContext, faults: list[TimelineFault], phase: str,
+                  verdict: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per cohort (pure over the live tracker), plus the final verdict once there is one."""
+    tracker = ctx.tracker
+    cohort_of = {slot.user_id: slot.cohort for slot in ctx.slots}
+    rows = []
+    for cohort in [c.name for c in ctx.scenario.cohorts]:
+        users = [u for u, c in cohort_of.items() if c == cohort]
+        total = {key: sum(tracker.by_user[u][key] for u in users)
+                 for key in ("sent", "acked", "failed", "info", "received", "duplicated", "reconnects")}
+        active = [f.spec.name for f in faults if getattr(f, "active", False)
+                  and (f.spec.cohort in (None, cohort))]
+        rows.append({
+            "cohort": cohort, "connected": f"{sum(u in tracker.connected for u in users)}/{len(users)}", **total,
+            "unseen_now": sum(1 for r in tracker.outstanding.values() if cohort_of.get(r) == cohort),
+            "faults": ", ".join(active) or "-", "phase": phase,
+        })
+    if verdict is not None:
+        counts = verdict.get("counts") or {}
+        rows.append({"cohort": "FINAL VERDICT", "connected": json.dumps(verdict.get("valid")),
+                     "sent": counts.get("attempted"), "acked": counts.get("acknowledged"),
+                     "failed": counts.get("failed"), "info": counts.get("indeterminate"),
+                     "received": counts.get("delivered"), "unseen_now": f"lost {counts.get('lost')}",
+                     "duplicated": counts.get("duplicated"), "reconnects": "-",
+                     "faults": verdict.get("reason") or "-", "phase": f"exit {verdict.get('exit_code')}"})
+    return rows
+
+
+def install(environment: Any, ctx: RunContext, faults: list[TimelineFault], phase: Callable[[], str],
+            verdict: Callable[[], dict[str, Any] | None]) -> None:
+    """Add the Delivery tab, its live data on /stats/requests, and the fault routes to Locust's web UI."""
+    web_ui = environment.web_ui
+    if web_ui is None:
+        return
+    web_ui.template_args["extended_tabs"] = [{"title": "Delivery", "key": "delivery"}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": "delivery", "structure": [{"key": key, "title": title} for key, title in COLUMNS]}]
+    by_name = {f.spec.name: f for f in faults}
+
+    @web_ui.app.after_request
+    def add_delivery_stats(response: Response) -> Response:
+        if request.path != "/stats/requests" or not response.is_json:
+            return response
+        rows = delivery_rows(ctx, faults, phase(), verdict())
+        body = response.get_json(silent=True) or {}
+        response.set_data(json.dumps({**body, "extended_stats": [{"key": "delivery", "data": rows}]}))
+        return response
+
+    @web_ui.app.route("/delivery/faults")
+    def list_faults() -> Response:
+        return jsonify([{"name": f.spec.name, "type": f.spec.type, "cohort": f.spec.cohort,
+                         "active": getattr(f, "active", False)} for f in faults])
+
+    @web_ui.app.route("/delivery/faults/<name>/<action>", methods=["POST"])
+    def act_on_fault(name: str, action: str) -> tuple[Response, int]:
+        fault = by_name.get(name)
+        if fault is None or action not in ("inject", "heal"):
+            return jsonify({"error": f"no fault '{name}' or action '{action}' (inject | heal)"}), 404
+        (fault.inject if action == "inject" else fault.heal)()  # recorded in the ledger like a timed fault
+        return jsonify({"name": name, "active": getattr(fault, "active", False)}), 200
+
+    @web_ui.app.route("/delivery")
+    def delivery_page() -> Response:
+        """A minimal page with the fault buttons (the Locust tab itself is table-only)."""
+        buttons = "".join(
+            f"<tr><td>{f.spec.name}</td><td>{f.spec.type}</td><td>{f.spec.cohort or 'target'}</td><td>"
+            f"<button data-fault='{f.spec.name}' data-action='inject'>inject now</button> "
+            f"<button data-fault='{f.spec.name}' data-action='heal'>heal now</button></td></tr>" for f in faults)
+        page = ("<!doctype html><title>Delivery faults</title><h1>Faults</h1><table>" + buttons + "</table>"
+                "<p id='status'></p><p><a href='/'>back to Locust</a> (Delivery tab)</p><script>"
+                "for (const b of document.querySelectorAll('button')) b.onclick = async () => {"
+                " const r = await fetch('/delivery/faults/' + b.dataset.fault + '/' + b.dataset.action,"
+                " {method: 'POST'}); document.getElementById('status').textContent = JSON.stringify(await r.json());"
+                "};</script>")
+        return Response(page, mimetype="text/html")

@@ -1,0 +1,77 @@
+"""Locust's own web UI with the Delivery tab, driven by a real browser (Debian chromium, headless)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from harness.process import free_port
+from tests.integration.helpers import ROOT, STORY
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _cell(page: object, row: str, column: int) -> str:
+    """Text of one cell of the Delivery table (row found by its first cell)."""
+    locator = page.locator("tr", has_text=row).first  # type: ignore[attr-defined]
+    return str(locator.locator("td").nth(column).inner_text())
+
+
+def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -> None:
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    port = free_port()
+    out = tmp_path / "run"
+    locust = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "harness" / "locustfile.py"), "--scenario", str(STORY),
+         "--target", "ackmap", "--out", str(out), "--web-host", "127.0.0.1", "--web-port", str(port),
+         "-u", "2", "-r", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                                 args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.locator("form button[type=submit]").first.click()  # the start form, pre-filled by -u/-r
+            page.get_by_role("tab", name="Delivery").click()
+            page.locator("tr", has_text="u2").first.wait_for(timeout=20_000)
+            first = int(_cell(page, "u2", 2) or 0)
+            time.sleep(2.5)
+            second = int(_cell(page, "u2", 2) or 0)
+            assert second > first, (first, second)  # the numbers move while the run goes
+            assert "provisional" in page.content().lower()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "locust-delivery-tab.png"), full_page=True)
+
+            listed = httpx.get(f"http://127.0.0.1:{port}/delivery/faults", timeout=5).json()
+            assert [f["name"] for f in listed] == ["u1-blackhole"]
+
+            page.locator("tr", has_text="FINAL VERDICT").first.wait_for(timeout=60_000)
+            assert _cell(page, "FINAL VERDICT", 1) == "true"  # ackmap loses nothing
+            page.screenshot(path=str(ARTIFACTS / "locust-delivery-verdict.png"), full_page=True)
+            browser.close()
+        verdict = json.loads((out / "verdict.json").read_text())
+        assert verdict["valid"] is True and verdict["counts"]["lost"] == 0
+    finally:
+        locust.send_signal(signal.SIGTERM)
+        try:
+            locust.wait(30)
+        except subprocess.TimeoutExpired:
+            locust.kill()
