@@ -24,9 +24,9 @@ __all__ = ["TimelineFault", "ToxicFault", "ProcessFault", "build_faults"]
 class TimelineFault(Protocol):
     spec: FaultSpec
 
-    def inject(self) -> None: ...
+    def inject(self, source: str = "timeline") -> None: ...
 
-    def heal(self) -> None: ...
+    def heal(self, source: str = "timeline") -> None: ...
 
 
 class ToxicFault:
@@ -43,13 +43,14 @@ class ToxicFault:
     def _toxic_name(self, stream: str) -> str:
         return f"{self.spec.name}_{stream}"
 
-    def _record(self, action: str) -> None:
+    def _record(self, action: str, source: str) -> None:
         self.writer.append(process="controller", type="event", f="fault", data={
             "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": self.spec.cohort,
             "stream": self.spec.stream, "attributes": dict(self.spec.attributes), "toxicity": self.spec.toxicity,
+            "source": source,
         })
 
-    def inject(self) -> None:
+    def inject(self, source: str = "timeline") -> None:
         with self._lock:
             if self.active:
                 return
@@ -57,16 +58,16 @@ class ToxicFault:
                 self.client.add_toxic(self.proxy_name, self.spec.type, stream=stream, name=self._toxic_name(stream),
                                       toxicity=self.spec.toxicity, attributes=dict(self.spec.attributes))
             self.active = True
-            self._record("inject")
+            self._record("inject", source)
 
-    def heal(self) -> None:
+    def heal(self, source: str = "timeline") -> None:
         with self._lock:
             if not self.active:
                 return
             for stream in self.spec.streams:
                 self.client.remove_toxic(self.proxy_name, self._toxic_name(stream))
             self.active = False
-            self._record("heal")
+            self._record("heal", source)
 
 
 class ProcessFault:
@@ -79,15 +80,15 @@ class ProcessFault:
         self.active = False
         self._lock = threading.Lock()
 
-    def _record(self, action: str) -> None:
+    def _record(self, action: str, source: str) -> None:
         self.writer.append(process="controller", type="event", f="fault", data={
-            "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": None})
+            "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": None, "source": source})
 
-    def inject(self) -> None:
+    def inject(self, source: str = "timeline") -> None:
         with self._lock:
             if self.active:
                 return
-            self._record("inject")
+            self._record("inject", source)
             sig = signal.SIGKILL if self.spec.type.startswith("kill") else signal.SIGTERM
             if self.spec.type == "rolling_restart":
                 self.stack.rolling_restart()  # complete when it returns: heal only records the end
@@ -97,7 +98,7 @@ class ProcessFault:
                 self.stack.stop_target(sig)
             self.active = True
 
-    def heal(self) -> None:
+    def heal(self, source: str = "timeline") -> None:
         with self._lock:
             if not self.active:
                 return
@@ -106,7 +107,7 @@ class ProcessFault:
             elif self.spec.type != "rolling_restart":
                 self.stack.start_target()
             self.active = False
-            self._record("heal")
+            self._record("heal", source)
 
 
 def build_faults(specs: list[FaultSpec], stack: Stack, writer: LedgerWriter) -> list[TimelineFault]:

@@ -83,7 +83,7 @@ def install(environment: Any, ctx: RunContext, faults: list[TimelineFault], phas
         fault = by_name.get(name)
         if fault is None or action not in ("inject", "heal"):
             return jsonify({"error": f"no fault '{name}' or action '{action}' (inject | heal)"}), 404
-        (fault.inject if action == "inject" else fault.heal)()  # recorded in the ledger like a timed fault
+        (fault.inject if action == "inject" else fault.heal)(source="web-ui")  # in the ledger like a timed one
         return jsonify({"name": name, "active": getattr(fault, "active", False)}), 200
 
     @web_ui.app.route("/delivery")

@@ -62,6 +62,13 @@ def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -
 
             listed = httpx.get(f"http://127.0.0.1:{port}/delivery/faults", timeout=5).json()
             assert [f["name"] for f in listed] == ["u1-blackhole"]
+            page.goto(f"http://127.0.0.1:{port}/delivery")  # the fault buttons
+            page.get_by_role("button", name="inject now").click()
+            page.get_by_text('"active":true').wait_for(timeout=5_000)
+            page.get_by_role("button", name="heal now").click()
+            page.get_by_text('"active":false').wait_for(timeout=5_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_role("tab", name="Delivery").click()
 
             page.locator("tr", has_text="FINAL VERDICT").first.wait_for(timeout=60_000)
             assert _cell(page, "FINAL VERDICT", 1) == "true"  # ackmap loses nothing
@@ -69,6 +76,8 @@ def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -
             browser.close()
         verdict = json.loads((out / "verdict.json").read_text())
         assert verdict["valid"] is True and verdict["counts"]["lost"] == 0
+        ledger = (out / "ledger.jsonl").read_text()
+        assert '"action":"inject","fault":"u1-blackhole"' in ledger and '"source":"web-ui"' in ledger
     finally:
         locust.send_signal(signal.SIGTERM)
         try:
