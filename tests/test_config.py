@@ -84,3 +84,10 @@ def test_rolling_restart_needs_two_instances(tmp_path: Path) -> None:
         load_scenario(_write(tmp_path, BASE + fault))
     assert error.value.field == "faults.1.type" and "instances >= 2" in error.value.reason
     assert load_scenario(_write(tmp_path, BASE + fault + "\n[deploy]\ninstances = 2\n")).deploy.instances == 2
+
+
+@pytest.mark.parametrize("path", sorted(DEFAULT_SCENARIO.parent.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_scenario_loads_and_states_its_expected_outcomes(path: Path) -> None:
+    scenario = load_scenario(path)
+    assert path.read_text().startswith("# "), "each scenario opens with a comment saying what it simulates"
+    assert set(scenario.targets) <= set(scenario.expect), "an expected outcome for every listed target"
