@@ -10,9 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from harness.errors import TargetStartError
 
-__all__ = ["ManagedProcess", "free_port", "log_tail"]
+__all__ = ["ManagedProcess", "free_port", "log_tail", "http_ok"]
 
 
 def free_port() -> int:
@@ -20,6 +22,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    """A readiness probe: GET ``url`` answers 200."""
+
+    def probe() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return probe
 
 
 def log_tail(path: Path, lines: int = 30) -> str:

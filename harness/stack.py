@@ -14,7 +14,7 @@ import httpx
 
 from harness.config import Scenario
 from harness.errors import HarnessError
-from harness.process import ManagedProcess, free_port
+from harness.process import ManagedProcess, free_port, http_ok
 from harness.store import RedisServer
 from harness.target_specs import TargetSpec
 from harness.toxiproxy_client import ToxiproxyClient
@@ -99,15 +99,7 @@ class Stack:
         proc.start()
         self.instances[index] = proc
         self.processes.append(proc)
-        url = f"http://127.0.0.1:{port}{self.target.health_path}"
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(url, timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        proc.wait_ready(healthy, timeout_s=20)
+        proc.wait_ready(http_ok(f"http://127.0.0.1:{port}{self.target.health_path}"), timeout_s=20)
 
     def _stop_instance(self, index: int, sig: int) -> None:
         proc = self.instances[index]

@@ -13,11 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import socketio
 
-from harness.process import ManagedProcess, free_port
+from harness.process import ManagedProcess, free_port, http_ok
 from harness.store import RedisServer
 from targets.auth import sign
 
@@ -43,14 +42,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         argv += ["--redis-url", store.url]
     proc = ManagedProcess(name, argv, folder / "target.log")
     proc.start()
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    proc.wait_ready(healthy, 20)
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), 20)
     yield name, f"http://127.0.0.1:{port}"
     alive = proc.alive()
     proc.stop()

@@ -14,7 +14,7 @@ import httpx
 import httpx_sse
 import pytest
 
-from harness.process import ManagedProcess, free_port
+from harness.process import ManagedProcess, free_port, http_ok
 from harness.store import RedisServer
 from targets.auth import sign
 
@@ -32,14 +32,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = ManagedProcess("sse", [sys.executable, "-m", "targets.sse_app", "--port", str(port), "--secret", SECRET,
                                   "--ping-interval", "1", "--redis-url", store.url], folder / "target.log")
     proc.start()
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    proc.wait_ready(healthy, 20)
+    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), 20)
     yield f"http://127.0.0.1:{port}"
     alive = proc.alive()
     proc.stop()
