@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Page, sync_playwright
 
 from harness.process import free_port
 from tests.integration.helpers import ROOT, STORY
@@ -22,14 +23,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def _cell(page: object, row: str, column: int) -> str:
+def _cell(page: Page, row: str, column: int) -> str:
     """Text of one cell of the Delivery table (row found by its first cell)."""
-    locator = page.locator("tr", has_text=row).first  # type: ignore[attr-defined]
-    return str(locator.locator("td").nth(column).inner_text())
+    return page.locator("tr", has_text=row).first.locator("td").nth(column).inner_text()
 
 
 def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -> None:
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     port = free_port()
     out = tmp_path / "run"
     locust = subprocess.Popen(
