@@ -24,7 +24,7 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from harness.config import Scenario, load_scenario
 from harness.controller import RunController
@@ -100,7 +100,11 @@ def _user_class(driver: str) -> type[DeliveryUser]:
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     global _RUN
-    if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
+    if environment.parsed_options is None:
+        return
+    if isinstance(environment.runner, MasterRunner | WorkerRunner):
+        _fail_startup("distributed runs (--master / --worker / --processes) are not supported yet: the ledger "
+                      "would need shipping to the master; run one process (what `harness run` does)")
         return
     options = environment.parsed_options
     overrides = {"seed": options.seed} if options.seed is not None else {}
