@@ -193,9 +193,10 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
 def _finish(environment: Environment) -> None:
     """Close the ledger and write the verdict, once (at the end of the run, or at quit if it never ended)."""
     run = _RUN
-    if run is None or run.verdict is not None:
-        if run is not None and run.verdict is not None:
-            environment.process_exit_code = int(run.verdict["exit_code"])
+    if run is None:
+        return
+    if run.verdict is not None:  # already written when the run ended in the web UI
+        environment.process_exit_code = int(run.verdict["exit_code"])
         return
     run.ctx.stopped = True
     reasons = []

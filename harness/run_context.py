@@ -31,16 +31,12 @@ class DeliveryTracker:
     outstanding: dict[str, str] = field(default_factory=dict)
     received: set[str] = field(default_factory=set)
     connected: set[str] = field(default_factory=set)
-    counts: dict[str, int] = field(
-        default_factory=lambda: {"sent": 0, "acked": 0, "failed": 0, "info": 0, "received": 0, "reconnects": 0}
-    )
     by_user: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
-    """The same counts per user: sends by their sender, receipts and reconnects by their recipient."""
+    """Counts per user: sent/acked/failed/info by sender; received/duplicated/reconnects by recipient."""
     seen: dict[str, int] = field(default_factory=dict)
     """Receipts per msg_id, for the live duplicate count."""
 
     def _count(self, user: str, key: str) -> None:
-        self.counts[key] += 1
         self.by_user[user][key] += 1
 
     def invoked(self, msg_id: str, user: str) -> None:

@@ -15,7 +15,7 @@ from aiohttp import web
 from targets.auth import verify
 
 __all__ = ["parse_args", "make_server", "validate_send", "message_for", "authenticate", "read_send",
-           "forget_on_disconnect", "after_connect", "serve", "MAX_BODY_BYTES"]
+           "forget_on_disconnect", "after_connect", "watch_parent", "serve", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -120,7 +120,7 @@ def after_connect(sio: socketio.AsyncServer, sid: str, work: Callable[[], Awaita
     sio.start_background_task(run)
 
 
-async def _watch_parent() -> None:
+async def watch_parent() -> None:
     """Exit when the harness that started us is gone, so a crashed run leaves no orphan server."""
     parent = os.environ.get("HARNESS_PARENT_PID")
     if not parent:
@@ -145,7 +145,7 @@ def serve(sio: socketio.AsyncServer, args: argparse.Namespace) -> None:
         return web.json_response({"ok": True})
 
     async def start_watch(app: web.Application) -> None:
-        app[_WATCH] = asyncio.get_running_loop().create_task(_watch_parent())
+        app[_WATCH] = asyncio.get_running_loop().create_task(watch_parent())
 
     app.router.add_get("/healthz", healthz)
     app.on_startup.append(start_watch)

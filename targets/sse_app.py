@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from targets.auth import verify
-from targets.common import MAX_BODY_BYTES, message_for, validate_send
+from targets.common import MAX_BODY_BYTES, message_for, validate_send, watch_parent
 
 log = logging.getLogger("sse")
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
@@ -148,15 +148,13 @@ def build_app(args: argparse.Namespace) -> Starlette:
 def main() -> None:
     args = _args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from targets.common import _watch_parent
-
     app = build_app(args)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
 
     async def run() -> None:
-        watch = asyncio.create_task(_watch_parent())
+        watch = asyncio.create_task(watch_parent())
         try:
             await server.serve()
         finally:

@@ -265,10 +265,7 @@ class Connection:
 
     def side_lost(self, side: _Side, exc: Exception | None) -> None:
         if not self.closed:
-            if side.outgoing == "upstream":
-                self.links["upstream"].feed_eof()
-            else:
-                self.links["downstream"].feed_eof()
+            self.links[side.outgoing].feed_eof()
 
     def close(self, reset: bool = False) -> None:
         """Close both sockets: FIN after buffered data, or RST (SO_LINGER 0) when ``reset``."""

@@ -10,14 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
+from harness.report.html import TEMPLATES
 from harness.report.summary import held, label
 
 __all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown"]
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"]))
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ def write_comparison(out_dir: Path, scenario: str, cells: list[RunCell]) -> None
     """comparison.md and comparison.html for one scenario's targets (run folders under ``out_dir``)."""
     lines = [f"# {scenario}: targets compared", ""] + _table(cells) + [""]
     (out_dir / "comparison.md").write_text("\n".join(lines))
-    page = _ENV.get_template("compare.html.j2").render(
+    page = TEMPLATES.get_template("compare.html.j2").render(
         scenario=scenario, cells=cells, label=label, held=held,
         rel=lambda cell, name: (cell.folder / f"{name}.png").relative_to(out_dir).as_posix())
     (out_dir / "comparison.html").write_text(page)

@@ -12,13 +12,14 @@ from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort
 from harness.report.forensics import per_cohort, timeline_for
 from harness.report.summary import held, label
 
-__all__ = ["render_html", "FORENSIC_EXAMPLES"]
+__all__ = ["render_html", "FORENSIC_EXAMPLES", "TEMPLATES"]
 
 FORENSIC_EXAMPLES = 10
 """Timelines drawn per anomaly category (every id is still listed)."""
 
-_ENV = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"]))
+TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
+                               autoescape=jinja2.select_autoescape(["html", "j2"]))
+"""The report templates (report.html.j2, compare.html.j2), shared by every page."""
 _BAD_COUNTS = frozenset({"lost", "unseen", "unexpected", "delivered_after_fail", "gap"})
 _FORENSIC = ("lost", "unseen", "duplicated", "reordered", "gap", "unexpected", "delivered_after_fail",
              "duplicate_offsets")
@@ -44,7 +45,7 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
     anomalies = {name: analysis.ids.get(name, []) for name in _FORENSIC}
     details = doc.get("details") or {}
     charts = charts_for(analysis, title)
-    page = _ENV.get_template("report.html.j2").render(
+    page = TEMPLATES.get_template("report.html.j2").render(
         doc=doc, badge=label(doc.get("valid")), held=held, bad_counts=_BAD_COUNTS,
         claim=details.get("claim") or {}, gate=doc.get("gate") or {},
         charts=charts, anomalies=anomalies, forensics=forensics,
