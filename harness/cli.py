@@ -67,8 +67,9 @@ def _run_budget_s(scenario: Scenario) -> float:
 
 
 def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, seed: int | None,
-             overrides: dict[str, Any]) -> dict[str, Any]:
-    """One target in its own Locust process; returns its verdict.json (``startup_error`` if it never ran)."""
+             overrides: dict[str, Any], workers: int = 0) -> dict[str, Any]:
+    """One target in its own Locust process (a master and ``workers`` worker processes when > 0); returns
+    its verdict.json (``startup_error`` if it never ran)."""
     out.mkdir(parents=True, exist_ok=True)
     users = str(scenario.total_users)
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", users, "-r", users,
@@ -76,6 +77,8 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
             "--loglevel", "WARNING"]
     if seed is not None:
         argv += ["--seed", str(seed)]
+    if workers:
+        argv += ["--processes", str(workers)]
     proc = subprocess.Popen(argv)
     interrupted = False
 
@@ -133,6 +136,8 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
     expect: Annotated[bool, typer.Option("--expect", help="Exit 0 iff every verdict matches the scenario's "
                                                              "[expect] table")] = False,
+    workers: Annotated[int, typer.Option(min=0, help="Distributed: a Locust master plus this many worker "
+                                                     "processes (0: one process)")] = 0,
     max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
     max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
@@ -149,7 +154,7 @@ def run(
     for name in names:
         folder = base if len(names) == 1 else base / name
         typer.echo(f"== {loaded.name} on {name} (folder {folder})")
-        doc = _run_one(scenario, loaded, name, folder, seed, overrides)
+        doc = _run_one(scenario, loaded, name, folder, seed, overrides, workers)
         if doc.get("startup_error"):
             raise typer.Exit(2)
         codes.append(int(doc["exit_code"]))

@@ -75,10 +75,10 @@ class RunController:
             connected = self._wait_connected()
             t0 = time.monotonic()
             self._phase("start", connected=connected, users=len(self.ctx.slots))
-            self.ctx.sending = True
+            self.ctx.set_flags(sending=True)
             self._greenlets = [gevent.spawn(self._run_fault, f, t0) for f in self.faults]
             gevent.sleep(self.ctx.scenario.load.duration_s)
-            self.ctx.sending = False
+            self.ctx.set_flags(sending=False)
             gevent.killall(self._greenlets, block=True, timeout=5)
             for fault in self.faults:
                 try:
@@ -96,6 +96,5 @@ class RunController:
         except Exception:
             log.exception("run controller crashed; the run is incomplete")
         finally:
-            self.ctx.sending = False
-            self.ctx.stopped = True
+            self.ctx.set_flags(sending=False, stopped=True)
             self.quit_runner()

@@ -4,7 +4,8 @@ One row per event, modelled on Jepsen operations. A send is an ``invoke`` row fo
 completion row with the same ``msg_id``: ``ok`` (the server acknowledged), ``fail`` (the server refused:
 it definitely did not take the message) or ``info`` (unknown: ack timeout, or the connection dropped
 before the ack). A receipt is its own ``ok`` row with ``f == "recv"``. Connects, disconnects, faults and
-run phases are ``event`` rows. The full format is documented in docs/ledger.md; this module alone owns it.
+run phases are ``event`` rows; a distributed run's master adds one ``node`` row per worker. The full
+format is documented in docs/ledger.md; this module alone owns it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ COLUMNS: tuple[str, ...] = (
     "t_ns",  # wall-clock time in ns since the epoch (time.time_ns()), comparable across processes on one host
     "process",  # the actor: a user id such as "u1-0", or "controller"
     "type",  # invoke | ok | fail | info | event
-    "f",  # send | recv | connect | disconnect | fault | phase
+    "f",  # send | recv | connect | disconnect | fault | phase | node
     "msg_id",  # globally unique message id (send and recv rows)
     "sender",  # user id of the sender (send and recv rows)
     "recipient",  # intended recipient (send rows); the user who received it (recv rows)
@@ -52,7 +53,7 @@ COLUMNS: tuple[str, ...] = (
 )
 
 OP_TYPES = frozenset({"invoke", "ok", "fail", "info", "event"})
-FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "fault", "phase"})
+FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "fault", "phase", "node"})
 
 _DTYPES: dict[str, str] = {
     "run_id": "string",

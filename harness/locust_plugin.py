@@ -4,6 +4,10 @@ Flags (also shown in the web UI's start form): ``--scenario``, ``--target``, ``-
 ``init`` resolves the scenario and starts the stack (fault proxy, target, one listener per cohort);
 ``test_start`` spawns the run controller; ``quitting`` closes the ledger, writes the verdict and sets
 Locust's exit code (0 held, 1 violated, 3 unknown/incomplete). A startup failure exits 2.
+
+Distributed (``--processes N`` or ``--master`` + ``--worker``): the master does all of the above; workers
+only run users and ship their ledger rows to it (``harness.locust_distributed``), and the master waits for
+every worker's flush before the verdict.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from harness.config import Scenario, load_scenario
 from harness.controller import RunController
+from harness.distributed import Master
 from harness.drivers.base import DeliveryUser
 from harness.drivers.registry import load_driver
 from harness.errors import HarnessError
+from harness.locust_distributed import start_master, start_worker
 from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
 from harness.recorder import LedgerWriter
 from harness.report import finalize, summary_lines
@@ -56,6 +62,7 @@ class _Run:
     controller: RunController
     started: bool = False
     verdict: dict[str, Any] | None = None
+    master: Master | None = None
 
 
 _RUN: _Run | None = None
@@ -102,10 +109,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     global _RUN
     if environment.parsed_options is None:
         return
-    if isinstance(environment.runner, MasterRunner | WorkerRunner):
-        _fail_startup("distributed runs (--master / --worker / --processes) are not supported yet: the ledger "
-                      "would need shipping to the master; run one process (what `harness run` does)")
-        return
+    runner = environment.runner
+    master = start_master(environment) if isinstance(runner, MasterRunner) else None
     options = environment.parsed_options
     overrides = {"seed": options.seed} if options.seed is not None else {}
     try:
@@ -125,6 +130,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
         _fail_startup(f"target '{target_name}': driver '{target.driver}': {exc}")
         return
     random.seed(scenario.seed)  # client-side randomness (reconnect jitter); the proxy gets the same seed
+    if isinstance(runner, WorkerRunner):
+        start_worker(environment, scenario, target_name, driver)
+        return
     run_id = uuid.uuid4().hex[:8]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{stamp}-{scenario.name}-{target_name}"
@@ -138,8 +146,10 @@ def _on_init(environment: Environment, **_: Any) -> None:
         _fail_startup(str(exc) if isinstance(exc, HarnessError) else f"starting the stack failed: {exc!r}")
         return
     slots = [Slot(uid, cohort, stack.cohort_url(cohort), sign(uid, secret)) for uid, cohort in scenario.user_ids()]
-    writer = LedgerWriter(run_dir / "ledger.jsonl", run_id, node="local")
+    writer = LedgerWriter(run_dir / "ledger.jsonl", run_id, node="master" if master else "local")
     ctx = RunContext(scenario, target_name, run_id, writer, slots)
+    if master is not None:
+        master.attach(ctx, run_dir)
     manifest = {
         "run_id": run_id, "scenario": scenario.name, "scenario_file": str(Path(options.scenario).resolve()),
         "target": target_name, "claims": {"delivery": target.claims.delivery, "ordered": target.claims.ordered,
@@ -151,12 +161,13 @@ def _on_init(environment: Environment, **_: Any) -> None:
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     faults = build_faults(list(scenario.faults), stack, writer)
-    runner = environment.runner
     headless = bool(getattr(options, "headless", False))
 
     def when_done() -> None:
         """Headless: quit (the verdict is written in ``quitting``). Web UI: write the verdict now, stop the
-        users, and keep the UI up so the Delivery tab shows it."""
+        users, and keep the UI up so the Delivery tab shows it. Distributed: every worker's ledger first."""
+        if master is not None:
+            master.barrier()
         if headless or runner is None:
             if runner is not None:
                 runner.quit()
@@ -167,7 +178,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     controller = RunController(ctx, faults, quit_runner=when_done)
     driver.run_context = ctx
     environment.user_classes = [driver]
-    _RUN = _Run(scenario, target, run_dir, stack, ctx, controller)
+    _RUN = _Run(scenario, target, run_dir, stack, ctx, controller, master=master)
     install_delivery_tab(environment, ctx, faults, phase=lambda: controller.phase,
                          verdict=lambda: _RUN.verdict if _RUN else None)
     print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
@@ -198,12 +209,14 @@ def _finish(environment: Environment) -> None:
     if run.verdict is not None:  # already written when the run ended in the web UI
         environment.process_exit_code = int(run.verdict["exit_code"])
         return
-    run.ctx.stopped = True
+    run.ctx.set_flags(stopped=True)
     reasons = []
     if not run.controller.finished:
         run.ctx.writer.append(process="controller", type="event", f="phase",
                               data={"phase": "interrupted", "during": run.controller.phase})
         reasons.append(f"interrupted during phase '{run.controller.phase}'")
+    if run.master is not None:
+        run.master.close()  # a worker that never flushed is reported incomplete: its streams are unseen
     run.ctx.writer.close()
     doc = finalize(run.run_dir, target=run.ctx.target, scenario=run.scenario.name,
                    ordered=run.target.claims.ordered, extra_reasons=reasons)

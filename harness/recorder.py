@@ -1,7 +1,9 @@
-"""Append ledger rows to a JSON Lines file as they happen, so an interrupted run keeps every row.
+"""Record ledger rows as they happen, so an interrupted run keeps every row.
 
-Each row is handed to the OS as soon as it is appended (no user-space buffering), so a crash of the
-load process loses at most the row being written; ``close`` also fsyncs.
+``LedgerRecorder`` numbers rows and tells observers (the live tracker) about each one; where a row goes is
+a subclass's job: ``LedgerWriter`` appends it to a JSON Lines file and hands it to the OS at once (no
+user-space buffering), so a crash of the load process loses at most the row being written; a worker of a
+distributed run ships rows to the master instead (``harness.distributed.ShippingWriter``).
 """
 
 from __future__ import annotations
@@ -9,51 +11,77 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["LedgerWriter"]
+__all__ = ["LedgerRecorder", "LedgerWriter", "Row"]
+
+Row = dict[str, Any]
 
 
-class LedgerWriter:
-    """Writes one node's ledger rows; not thread-safe (greenlets never preempt inside ``append``)."""
+class LedgerRecorder:
+    """One node's ledger rows; not thread-safe (greenlets never preempt inside ``append``)."""
 
-    def __init__(self, path: str | Path, run_id: str, node: str) -> None:
-        self.path = Path(path)
+    def __init__(self, run_id: str, node: str) -> None:
         self.run_id = run_id
         self.node = node
+        self.observers: list[Callable[[Row], None]] = []
+        self.closed = False
         self._index = 0
-        self._file: IO[str] | None = self.path.open("a", encoding="utf-8", buffering=1)
+
+    @property
+    def rows_written(self) -> int:
+        return self._index
 
     def append(self, *, process: str, type: str, f: str, t_ns: int | None = None, **fields: Any) -> int:
         """Append one row and return its t_ns. Unknown keyword fields go in as columns (see ledger.COLUMNS)."""
-        if self._file is None:
-            return t_ns or time.time_ns()
-        self._index += 1
         stamp = t_ns if t_ns is not None else time.time_ns()
-        row = {
-            "run_id": self.run_id,
-            "node": self.node,
-            "index": self._index,
-            "t_ns": stamp,
-            "process": process,
-            "type": type,
-            "f": f,
-        }
+        if self.closed:
+            return stamp
+        self._index += 1
+        row = {"run_id": self.run_id, "node": self.node, "index": self._index, "t_ns": stamp,
+               "process": process, "type": type, "f": f}
         row.update({k: v for k, v in fields.items() if v is not None})
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self._emit(row)
+        for observer in self.observers:
+            observer(row)
         return stamp
 
     def flush(self) -> None:
-        """Push buffered rows to the kernel and to disk."""
-        if self._file is not None:
+        """Make every row appended so far durable (or delivered)."""
+
+    def close(self) -> None:
+        """Mark the node's record complete (``node_closed`` phase) and flush; later appends are ignored."""
+        if self.closed:
+            return
+        self.append(process="node", type="event", f="phase", data={"phase": "node_closed"})
+        self.flush()
+        self.closed = True
+        self._release()
+
+    def _emit(self, row: Row) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free what the recorder holds, after the final flush."""
+
+
+class LedgerWriter(LedgerRecorder):
+    """Appends rows to a JSON Lines file, line-buffered; ``flush`` and ``close`` also fsync."""
+
+    def __init__(self, path: str | Path, run_id: str, node: str) -> None:
+        super().__init__(run_id, node)
+        self.path = Path(path)
+        self._file: IO[str] = self.path.open("a", encoding="utf-8", buffering=1)
+
+    def _emit(self, row: Row) -> None:
+        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        if not self._file.closed:
             self._file.flush()
             os.fsync(self._file.fileno())
 
-    def close(self) -> None:
-        """Mark the node's record complete (``node_closed`` phase), fsync and close; later appends are ignored."""
-        if self._file is not None:
-            self.append(process="node", type="event", f="phase", data={"phase": "node_closed"})
-            self.flush()
-            self._file.close()
-            self._file = None
+    def _release(self) -> None:
+        self._file.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import Scenario
-from harness.recorder import LedgerWriter
+from harness.recorder import LedgerRecorder, Row
 
 __all__ = ["Slot", "DeliveryTracker", "RunContext"]
 
@@ -25,7 +26,8 @@ class Slot:
 
 @dataclass
 class DeliveryTracker:
-    """Live counts for the drain and the UI; the verdict never uses these, only the ledger."""
+    """Live counts for the drain and the UI, fed with every ledger row as it is recorded (``apply``), so a
+    master fed with its workers' rows sees the same as a single process. The verdict never uses these."""
 
     in_flight: set[str] = field(default_factory=set)
     outstanding: dict[str, str] = field(default_factory=dict)
@@ -61,6 +63,23 @@ class DeliveryTracker:
     def reconnected(self, user: str) -> None:
         self._count(user, "reconnects")
 
+    def apply(self, row: Row) -> None:
+        """Update the counts from one ledger row (rows that are not sends, receipts or connections are ignored)."""
+        f, kind, user = row.get("f"), row.get("type"), str(row.get("process"))
+        if f == "send":
+            if kind == "invoke":
+                self.invoked(row["msg_id"], user)
+            else:
+                self.completed(row["msg_id"], str(kind), str(row.get("recipient")), user)
+        elif f == "recv":
+            self.receipt(row["msg_id"], str(row.get("recipient") or user))
+        elif f == "connect":
+            self.connected.add(user)
+            if (row.get("conn") or 1) > 1:
+                self.reconnected(user)
+        elif f == "disconnect":
+            self.connected.discard(user)
+
     def quiescent(self) -> bool:
         """Nothing in flight and every acked send delivered."""
         return not self.in_flight and not self.outstanding
@@ -73,14 +92,28 @@ class RunContext:
     scenario: Scenario
     target: str
     run_id: str
-    writer: LedgerWriter
+    writer: LedgerRecorder
     slots: list[Slot]
     tracker: DeliveryTracker = field(default_factory=DeliveryTracker)
     sending: bool = False
     stopped: bool = False
+    flag_listeners: list[Callable[[bool, bool], None]] = field(default_factory=list)
+    """Called with (sending, stopped) whenever the controller changes them (a master tells its workers)."""
     _next_slot: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.writer.observers.append(self.tracker.apply)
+
+    def set_flags(self, *, sending: bool | None = None, stopped: bool | None = None) -> None:
+        """Start or stop sending, or mark the run stopped, here and wherever listeners carry it."""
+        if sending is not None:
+            self.sending = sending
+        if stopped is not None:
+            self.stopped = stopped
+        for listener in self.flag_listeners:
+            listener(self.sending, self.stopped)
 
     def claim_slot(self) -> Slot | None:
         """The next unclaimed scenario user, or None when every slot is taken."""

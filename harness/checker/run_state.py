@@ -74,7 +74,8 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
 
     ``damaged_nodes``: nodes whose ledger file had unreadable lines (from the reader), with the reason.
     A node that wrote rows but no ``node_closed`` phase, while another node did, stopped without closing
-    its ledger (a crashed load process): it is unhealthy too.
+    its ledger (a crashed load process): it is unhealthy too. So is a worker its master reported incomplete
+    (``f == "node"`` rows), with the users it ran, even when none of its rows arrived.
     """
     phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "node", "data"]]
     phases = pd.DataFrame({"t_ns": phase_rows["t_ns"].to_numpy(), "node": phase_rows["node"].to_numpy(),
@@ -112,6 +113,13 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
         recv = frame.loc[(frame["f"] == "recv").to_numpy(dtype=bool, na_value=False), ["recipient", "node"]]
         for user, node in recv.groupby("recipient", sort=True)["node"].first().items():
             node_of.setdefault(str(user), str(node))
+    reports = frame.loc[(frame["f"] == "node").to_numpy(dtype=bool, na_value=False), "data"]
+    for report in reports:  # a distributed master's word on each worker, which holds even if no row arrived
+        if isinstance(report, dict) and report.get("complete") is False:
+            node = str(report.get("node"))
+            unhealthy.setdefault(node, str(report.get("reason") or "its ledger did not arrive complete"))
+            for user in report.get("users") or []:
+                node_of[str(user)] = node
     closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
     if closed:
         for node in {str(n) for n in frame["node"].dropna().unique()} - closed:

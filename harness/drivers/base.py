@@ -2,7 +2,7 @@
 
 It claims a scenario user (slot), mints message ids and sequence numbers, writes every ledger row
 (invoke, exactly one completion per send, receipts, connects, disconnects), keeps the pending-send map
-with ack timeouts, and feeds the live tracker. A protocol driver subclasses it and implements four
+with ack timeouts (the live tracker follows the rows). A protocol driver subclasses it and implements four
 methods; it calls back ``connected()``, ``disconnected(reason)``, ``received(data, t_ns)`` and
 ``replied(msg_id, reply)`` / ``completed(msg_id, kind, error)``. Drivers record; they never judge.
 
@@ -89,15 +89,11 @@ class DeliveryUser(User):
     def connected(self, **data: Any) -> None:
         assert self.ctx is not None and self.slot is not None
         self.epoch += 1
-        self.ctx.tracker.connected.add(self.user_id)
-        if self.epoch > 1:
-            self.ctx.tracker.reconnected(self.user_id)
         self.ctx.writer.append(process=self.user_id, type="event", f="connect", conn=self.epoch,
                                data={"cohort": self.slot.cohort, **data})
 
     def disconnected(self, reason: str) -> None:
         assert self.ctx is not None
-        self.ctx.tracker.connected.discard(self.user_id)
         self.ctx.writer.append(process=self.user_id, type="event", f="disconnect", conn=self.epoch, error=reason)
         for msg_id in list(self.pending):
             self.completed(msg_id, "info", "connection dropped before the ack")
@@ -119,7 +115,6 @@ class DeliveryUser(User):
             recipient=self.user_id, seq=seq if isinstance(seq, int) else None, conn=self.epoch,
             offset=None if offset is None else str(offset), data=extra or None,
         )
-        self.ctx.tracker.receipt(msg_id, self.user_id)
         sent_ns = data.get("sent_ns")
         if isinstance(sent_ns, int):
             self.stat("deliver", (t_ns - sent_ns) / 1e6, None)
@@ -144,7 +139,6 @@ class DeliveryUser(User):
         done_ns = self.ctx.writer.append(process=self.user_id, type=kind, f="send", msg_id=msg_id,
                                          sender=self.user_id, recipient=recipient, seq=seq, conn=self.epoch,
                                          error=error)
-        self.ctx.tracker.completed(msg_id, kind, recipient, self.user_id)
         self.stat("send→ack", (done_ns - invoked_ns) / 1e6, None if kind == "ok" else f"{kind}: {error}")
 
     def stat(self, name: str, ms: float, error: str | None) -> None:
@@ -172,7 +166,6 @@ class DeliveryUser(User):
         self.sent += 1
         invoked_ns = ctx.writer.append(process=self.user_id, type="invoke", f="send", msg_id=msg_id,
                                        sender=self.user_id, recipient=recipient, seq=seq, conn=self.epoch)
-        ctx.tracker.invoked(msg_id, self.user_id)
         self.pending[msg_id] = (recipient, seq, time.monotonic() + ctx.scenario.load.ack_timeout_s, invoked_ns)
         try:
             self.transmit(msg_id, {"id": msg_id, "to": recipient, "seq": seq, "sent_ns": invoked_ns})

@@ -1,0 +1,291 @@
+"""Distributed runs: workers record, the master keeps the ledger and judges.
+
+The transport is injected (Locust's custom messages in ``harness.locust_distributed``), so this module has
+no Locust import and its protocol is tested with an in-memory channel. Messages:
+
+==============  ================  ===================================================================
+type            direction         data
+==============  ================  ===================================================================
+``dlv_hello``   worker → master   {} - "send me the run" (repeated until answered)
+``dlv_setup``   master → worker   run id, node name, scenario, target, the scenario's user ids
+``dlv_claim``   worker → master   {req} - one Locust user wants a scenario user
+``dlv_slot``    master → worker   {req, slot | None}
+``dlv_flags``   master → workers  {sending, stopped} - the run controller's switches
+``dlv_rows``    worker → master   {rows: [...]} - ledger rows, in order, every ``SHIP_INTERVAL_S``
+``dlv_flush``   master → workers  {} - close your ledger and send the rest
+``dlv_flushed`` worker → master   {rows: n} - everything is sent: n rows in total
+==============  ================  ===================================================================
+
+The flush barrier matters: Locust's master fires ``test_stop`` before its workers' last reports arrive,
+so the master asks every worker to flush and waits for each ``dlv_flushed`` before writing the verdict.
+A worker's file gets its ``node_closed`` row only when the count in ``dlv_flushed`` matches the rows that
+arrived: a worker that died, or whose rows went missing, leaves an unclosed ledger, and the checker
+reports what it observed as "unseen" (verdict unknown), never as lost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+from gevent.event import AsyncResult, Event
+
+from harness.config import Scenario
+from harness.recorder import LedgerRecorder, Row
+from harness.run_context import RunContext, Slot
+
+__all__ = ["SHIP_INTERVAL_S", "ShippingWriter", "LedgerCollector", "WorkerRunContext", "Master", "Worker"]
+
+log = logging.getLogger(__name__)
+
+SHIP_INTERVAL_S = 0.2
+"""How often a worker ships its buffered rows: bounds how stale the master's live view is."""
+
+ToMaster = Callable[[str, dict[str, Any]], None]
+ToWorker = Callable[[str, dict[str, Any], str | None], None]
+"""(type, data, client id or None for every worker)."""
+
+
+class ShippingWriter(LedgerRecorder):
+    """A worker's ledger: rows are buffered and shipped to the master in order, in batches."""
+
+    def __init__(self, run_id: str, node: str, send: ToMaster, interval_s: float = SHIP_INTERVAL_S) -> None:
+        super().__init__(run_id, node)
+        self._send = send
+        self._buffer: list[Row] = []
+        self._shipper = gevent.spawn(self._ship_periodically, interval_s)
+
+    def _emit(self, row: Row) -> None:
+        self._buffer.append(row)
+
+    def _ship_periodically(self, interval_s: float) -> None:
+        while True:
+            gevent.sleep(interval_s)
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            batch, self._buffer = self._buffer, []
+            self._send("dlv_rows", {"rows": batch})
+
+    def _release(self) -> None:
+        self._shipper.kill(block=False)
+        self._send("dlv_flushed", {"rows": self.rows_written})
+
+
+class LedgerCollector:
+    """The master's end: each worker's rows go to ``ledger-<node>.jsonl`` as they arrive, and to observers."""
+
+    def __init__(self, run_dir: Path, on_row: Callable[[Row], None]) -> None:
+        self.run_dir = run_dir
+        self.on_row = on_row
+        self._files: dict[str, IO[str]] = {}
+        self.received: dict[str, int] = {}
+        self.closing_row: dict[str, Row] = {}
+        self.flushed: set[str] = set()
+        """Nodes whose ledger arrived complete."""
+        self.incomplete: dict[str, str] = {}
+        """Nodes that said they flushed but whose rows did not all arrive, with why."""
+
+    def _file(self, node: str) -> IO[str]:
+        if node not in self._files:
+            self._files[node] = (self.run_dir / f"ledger-{node}.jsonl").open("a", encoding="utf-8", buffering=1)
+            self.received[node] = 0
+        return self._files[node]
+
+    def rows(self, node: str, rows: list[Row]) -> None:
+        out = self._file(node)
+        for row in rows:
+            self.received[node] += 1
+            if row.get("f") == "phase" and (row.get("data") or {}).get("phase") == "node_closed":
+                self.closing_row[node] = row  # written only once the count is confirmed
+                continue
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            self.on_row(row)
+
+    def flushed_by(self, node: str, total: int) -> None:
+        out = self._file(node)
+        got = self.received[node]
+        if got == total and node in self.closing_row:
+            out.write(json.dumps(self.closing_row[node], separators=(",", ":")) + "\n")
+            self.flushed.add(node)
+        else:
+            self.incomplete[node] = f"{got} of {total} ledger rows arrived"
+            log.error("worker %s: only %d of %d ledger rows arrived; its ledger stays open", node, got, total)
+
+    def close(self) -> None:
+        for out in self._files.values():
+            out.flush()
+            out.close()
+        self._files.clear()
+
+
+@dataclass
+class WorkerRunContext(RunContext):
+    """A worker's run context: the run arrives from the master (``configure``), slots are claimed from it."""
+
+    ask_master: ToMaster | None = None
+    ready: Event = field(default_factory=Event)
+    _claims: dict[int, AsyncResult] = field(default_factory=dict)
+    _req: itertools.count[int] = field(default_factory=itertools.count)
+    claim_timeout_s: float = 30.0
+
+    def configure(self, setup: dict[str, Any]) -> None:
+        self.run_id = setup["run_id"]
+        self.target = setup["target"]
+        self.scenario = Scenario.model_validate(setup["scenario"])
+        self.writer.run_id = self.run_id
+        self.writer.node = setup["node"]
+        self.slots = [Slot(user, cohort, "", "") for user, cohort in setup["users"]]
+        self.ready.set()
+
+    def claim_slot(self) -> Slot | None:
+        """Ask the master for the next unclaimed scenario user (None when all are taken or it never answers)."""
+        if not self.ready.wait(self.claim_timeout_s) or self.ask_master is None:
+            return None
+        req = next(self._req)
+        answer: AsyncResult = AsyncResult()
+        self._claims[req] = answer
+        self.ask_master("dlv_claim", {"req": req})
+        try:
+            slot = answer.get(timeout=self.claim_timeout_s)
+        except gevent.Timeout:
+            log.error("the master did not answer a slot claim within %.0f s", self.claim_timeout_s)
+            return None
+        finally:
+            self._claims.pop(req, None)
+        return None if slot is None else Slot(**slot)
+
+    def slot_granted(self, req: int, slot: dict[str, str] | None) -> None:
+        answer = self._claims.get(req)
+        if answer is not None:
+            answer.set(slot)
+
+
+class Master:
+    """The master's side of the protocol, around the run context it drives."""
+
+    def __init__(self, send: ToWorker, alive: Callable[[str], bool]) -> None:
+        self.send = send
+        self.alive = alive
+        self.ctx: RunContext | None = None
+        self.collector: LedgerCollector | None = None
+        self.nodes: dict[str, str] = {}
+        """Locust client id → node name, in the order workers said hello."""
+        self.users: dict[str, list[str]] = {}
+        """Node name → the scenario users it was granted."""
+        self._waiting: list[str] = []
+        self._reported = False
+
+    def attach(self, ctx: RunContext, run_dir: Path) -> None:
+        """The run exists: answer workers that said hello before it did, and relay the controller's flags."""
+        self.ctx = ctx
+        self.collector = LedgerCollector(run_dir, ctx.tracker.apply)
+        ctx.flag_listeners.append(lambda sending, stopped: self.send(
+            "dlv_flags", {"sending": sending, "stopped": stopped}, None))
+        waiting, self._waiting = self._waiting, []
+        for client in waiting:
+            self.hello(client)
+
+    def hello(self, client: str) -> None:
+        if self.ctx is None:
+            self._waiting.append(client)
+            return
+        node = self.nodes.setdefault(client, f"worker-{len(self.nodes) + 1}")
+        ctx = self.ctx
+        self.send("dlv_setup", {"run_id": ctx.run_id, "node": node, "target": ctx.target,
+                                "scenario": ctx.scenario.model_dump(mode="json"),
+                                "users": [[s.user_id, s.cohort] for s in ctx.slots]}, client)
+        self.send("dlv_flags", {"sending": ctx.sending, "stopped": ctx.stopped}, client)
+
+    def claim(self, client: str, req: int) -> None:
+        slot = self.ctx.claim_slot() if self.ctx is not None and client in self.nodes else None
+        if slot is not None:
+            self.users.setdefault(self.nodes[client], []).append(slot.user_id)
+        self.send("dlv_slot", {"req": req, "slot": None if slot is None else asdict(slot)}, client)
+
+    def rows(self, client: str, rows: list[Row]) -> None:
+        if self.collector is not None and client in self.nodes:
+            self.collector.rows(self.nodes[client], rows)
+
+    def flushed(self, client: str, total: int) -> None:
+        if self.collector is not None and client in self.nodes:
+            self.collector.flushed_by(self.nodes[client], total)
+
+    def barrier(self, timeout_s: float = 20.0) -> list[str]:
+        """Ask every worker to flush and wait until each has, or is gone; returns the nodes that did not."""
+        if self.collector is None:
+            return []
+        self.send("dlv_flush", {}, None)
+        deadline = time.monotonic() + timeout_s
+        collector = self.collector
+
+        def pending() -> list[str]:
+            return [client for client, node in self.nodes.items()
+                    if node not in collector.flushed and node not in collector.incomplete and self.alive(client)]
+
+        while pending() and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        missing = sorted(node for node in self.nodes.values() if node not in collector.flushed)
+        if missing:
+            log.error("no complete ledger from %s: what they observed will be reported unseen", ", ".join(missing))
+        self._report_nodes()
+        return missing
+
+    def _report_nodes(self) -> None:
+        """One ``node`` row per worker in the master's ledger: complete or not, and the users it ran (so a
+        worker none of whose rows arrived still makes its users' messages unseen, not lost)."""
+        if self._reported or self.ctx is None or self.collector is None:
+            return
+        self._reported = True
+        for node in self.nodes.values():
+            complete = node in self.collector.flushed
+            reason = None if complete else self.collector.incomplete.get(
+                node, "never confirmed its ledger flush (it died, or the run was cut short)")
+            self.ctx.writer.append(process="controller", type="event", f="node", data={
+                "node": node, "users": self.users.get(node, []), "complete": complete, "reason": reason})
+
+    def close(self) -> None:
+        """Before the master's own ledger closes: report every worker and close their files."""
+        if self.collector is not None:
+            self._report_nodes()
+            self.collector.close()
+
+
+class Worker:
+    """The worker's side: keeps asking for the run until it arrives, then follows the master's flags."""
+
+    def __init__(self, ctx: WorkerRunContext, send: ToMaster, hello_every_s: float = 1.0) -> None:
+        self.ctx = ctx
+        self.send = send
+        ctx.ask_master = send
+        self._hello = gevent.spawn(self._say_hello, hello_every_s)
+
+    def _say_hello(self, every_s: float) -> None:
+        while not self.ctx.ready.is_set():
+            self.send("dlv_hello", {})
+            self.ctx.ready.wait(every_s)
+
+    def setup(self, data: dict[str, Any]) -> None:
+        if not self.ctx.ready.is_set():
+            self.ctx.configure(data)
+
+    def flags(self, data: dict[str, Any]) -> None:
+        self.ctx.sending = bool(data.get("sending"))
+        self.ctx.stopped = bool(data.get("stopped"))
+
+    def flush(self) -> None:
+        self.ctx.writer.close()
+
+    def stop(self) -> None:
+        """At quit: ship whatever is buffered (no ``node_closed``: the master never asked, the run was cut)."""
+        self._hello.kill(block=False)
+        if not self.ctx.writer.closed:
+            self.ctx.writer.flush()

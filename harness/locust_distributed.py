@@ -1,0 +1,71 @@
+"""Wires ``harness.distributed`` to Locust's runners: custom messages both ways, worker liveness, quitting.
+
+``locust -f harness/locustfile.py --processes 2 …`` (or ``--master`` plus ``--worker`` processes given the
+same ``--scenario`` and ``--target``): the master starts the stack, runs the controller and the faults,
+and keeps the ledger; workers run the users and ship every row to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from locust import events
+from locust.env import Environment
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+
+from harness.config import Scenario
+from harness.distributed import Master, ShippingWriter, Worker, WorkerRunContext
+from harness.drivers.base import DeliveryUser
+
+__all__ = ["start_master", "start_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def start_master(environment: Environment) -> Master:
+    """Register the master's message handlers now (workers may say hello before the stack is up)."""
+    runner = environment.runner
+    assert isinstance(runner, MasterRunner)
+
+    def alive(client: str) -> bool:
+        node = runner.clients.get(client)
+        return node is not None and node.state != STATE_MISSING
+
+    master = Master(lambda kind, data, client: runner.send_message(kind, data, client), alive)
+    runner.register_message("dlv_hello", lambda msg, **_: master.hello(msg.node_id))
+    runner.register_message("dlv_claim", lambda msg, **_: master.claim(msg.node_id, int(msg.data["req"])))
+    runner.register_message("dlv_rows", lambda msg, **_: master.rows(msg.node_id, msg.data["rows"]))
+    runner.register_message("dlv_flushed", lambda msg, **_: master.flushed(msg.node_id, int(msg.data["rows"])))
+    return master
+
+
+def start_worker(environment: Environment, scenario: Scenario, target: str, driver: type[DeliveryUser]) -> None:
+    """Run ``driver`` users for the master's run; nothing is recorded here, every row goes to the master."""
+    runner = environment.runner
+    assert isinstance(runner, WorkerRunner)
+
+    def send(kind: str, data: dict[str, Any]) -> None:
+        runner.send_message(kind, data)
+
+    ctx = WorkerRunContext(scenario, target, "", ShippingWriter("", "", send), [])
+    worker = Worker(ctx, send)
+
+    def on_setup(msg: Any, **_: Any) -> None:
+        if msg.data["target"] != target:
+            log.error("this worker was started for target '%s' but the master runs '%s': pass the same "
+                      "--scenario and --target to every process; this worker stays idle", target, msg.data["target"])
+            return
+        worker.setup(msg.data)
+
+    runner.register_message("dlv_setup", on_setup)
+    runner.register_message("dlv_slot", lambda msg, **_: ctx.slot_granted(int(msg.data["req"]), msg.data["slot"]))
+    runner.register_message("dlv_flags", lambda msg, **_: worker.flags(msg.data))
+    runner.register_message("dlv_flush", lambda **_: worker.flush())
+
+    @events.quitting.add_listener
+    def ship_the_rest(**_: Any) -> None:
+        worker.stop()
+
+    driver.run_context = ctx
+    environment.user_classes = [driver]

@@ -1,0 +1,159 @@
+"""The master/worker ledger protocol over an in-memory channel: slots, shipping, the flush barrier, and a
+worker that dies or loses rows (its streams become unseen, never lost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gevent
+import pytest
+
+from harness.checker import CheckOptions, check
+from harness.config import Scenario
+from harness.distributed import Master, ShippingWriter, Worker, WorkerRunContext
+from harness.ledger import read_ledger
+from harness.recorder import LedgerWriter
+from harness.run_context import RunContext, Slot
+
+SCENARIO = Scenario.model_validate({
+    "name": "t", "targets": ["naive"], "cohorts": [{"name": "u1", "users": 1}, {"name": "u2", "users": 1}]})
+
+
+class Channel:
+    """Locust's custom messages in memory: per-client queues delivered by one pump greenlet, in order."""
+
+    def __init__(self) -> None:
+        self.master: Master | None = None
+        self.workers: dict[str, Worker] = {}
+        self.dead: set[str] = set()
+        self.drop_rows_from: set[str] = set()
+
+    def to_master(self, client: str) -> Any:
+        def send(kind: str, data: dict[str, Any]) -> None:
+            if client in self.dead or (kind == "dlv_rows" and client in self.drop_rows_from):
+                return
+            gevent.spawn(self._deliver_to_master, client, kind, data)
+        return send
+
+    def _deliver_to_master(self, client: str, kind: str, data: dict[str, Any]) -> None:
+        master = self.master
+        assert master is not None
+        {"dlv_hello": lambda: master.hello(client),
+         "dlv_claim": lambda: master.claim(client, data["req"]),
+         "dlv_rows": lambda: master.rows(client, data["rows"]),
+         "dlv_flushed": lambda: master.flushed(client, data["rows"])}[kind]()
+
+    def to_worker(self, kind: str, data: dict[str, Any], client: str | None) -> None:
+        for name in [client] if client else list(self.workers):
+            if name not in self.dead:
+                gevent.spawn(self._deliver_to_worker, name, kind, data)
+
+    def _deliver_to_worker(self, client: str, kind: str, data: dict[str, Any]) -> None:
+        worker = self.workers[client]
+        {"dlv_setup": lambda: worker.setup(data),
+         "dlv_flags": lambda: worker.flags(data),
+         "dlv_slot": lambda: worker.ctx.slot_granted(data["req"], data["slot"]),
+         "dlv_flush": worker.flush}[kind]()
+
+
+def _run(tmp_path: Path, channel: Channel) -> tuple[Master, RunContext, dict[str, Worker]]:
+    master = Master(channel.to_worker, alive=lambda client: client not in channel.dead)
+    channel.master = master
+    for client in ("w-a", "w-b"):  # workers say hello before the master's run exists
+        send = channel.to_master(client)
+        ctx = WorkerRunContext(SCENARIO, "naive", "", ShippingWriter("", "", send, interval_s=0.05), [])
+        channel.workers[client] = Worker(ctx, send, hello_every_s=0.05)
+    gevent.sleep(0.1)
+    slots = [Slot("u1-0", "u1", "http://x", "tok1"), Slot("u2-0", "u2", "http://x", "tok2")]
+    ctx = RunContext(SCENARIO, "naive", "run1", LedgerWriter(tmp_path / "ledger.jsonl", "run1", "master"), slots)
+    master.attach(ctx, tmp_path)
+    return master, ctx, channel.workers
+
+
+def _exchange(ctx: RunContext, workers: dict[str, Worker]) -> dict[str, Slot]:
+    """Each worker claims one user; u1 sends two messages to u2, u2 receives only the first."""
+    claimed = {client: w.ctx.claim_slot() for client, w in workers.items()}
+    assert {s.user_id for s in claimed.values() if s} == {"u1-0", "u2-0"}
+    assert all(w.ctx.run_id == "run1" and w.ctx.scenario.name == "t" for w in workers.values())
+    by_user = {s.user_id: workers[c].ctx for c, s in claimed.items() if s}
+    ctx.writer.append(process="controller", type="event", f="phase", data={"phase": "start"})
+    for user, wctx in by_user.items():
+        wctx.writer.append(process=user, type="event", f="connect", conn=1, data={"cohort": user[:2]})
+    sender, receiver = by_user["u1-0"], by_user["u2-0"]
+    for seq in (1, 2):
+        mid = f"run1:u1-0>u2-0#{seq}"
+        sender.writer.append(process="u1-0", type="invoke", f="send", msg_id=mid, sender="u1-0",
+                             recipient="u2-0", seq=seq, conn=1)
+        sender.writer.append(process="u1-0", type="ok", f="send", msg_id=mid, sender="u1-0",
+                             recipient="u2-0", seq=seq, conn=1)
+    receiver.writer.append(process="u2-0", type="ok", f="recv", msg_id="run1:u1-0>u2-0#1", sender="u1-0",
+                           recipient="u2-0", seq=1, conn=1)
+    gevent.sleep(0.2)
+    for phase in ("drain_start", "drain_end", "end"):
+        ctx.writer.append(process="controller", type="event", f="phase", data={"phase": phase, "quiescent": False})
+    return claimed  # type: ignore[return-value]
+
+
+def _verdict(folder: Path) -> Any:
+    load = read_ledger(folder)
+    return check(load.frame, CheckOptions(damaged_nodes=load.damaged_nodes()[0]))
+
+
+def test_workers_get_the_run_and_the_master_sees_their_rows_live(tmp_path: Path) -> None:
+    master, ctx, workers = _run(tmp_path, Channel())
+    _exchange(ctx, workers)
+    assert ctx.tracker.connected == {"u1-0", "u2-0"}
+    assert ctx.tracker.by_user["u1-0"]["acked"] == 2 and ctx.tracker.by_user["u2-0"]["received"] == 1
+    assert ctx.tracker.outstanding == {"run1:u1-0>u2-0#2": "u2-0"}
+    ctx.set_flags(sending=True)
+    gevent.sleep(0.1)
+    assert all(w.ctx.sending for w in workers.values())
+    assert all(w.ctx.claim_slot() is None for w in workers.values()), "two users, both taken"
+
+
+def test_barrier_collects_every_row_and_the_loss_is_judged(tmp_path: Path) -> None:
+    master, ctx, workers = _run(tmp_path, Channel())
+    _exchange(ctx, workers)
+    assert master.barrier(timeout_s=5) == []
+    ctx.writer.close()
+    master.close()
+    files = sorted(p.name for p in tmp_path.glob("ledger*.jsonl"))
+    assert files == ["ledger-worker-1.jsonl", "ledger-worker-2.jsonl", "ledger.jsonl"]
+    verdict = _verdict(tmp_path)
+    assert verdict.counts["lost"] == 1 and verdict.counts["unseen"] == 0 and verdict.valid is False
+
+
+def test_a_dead_worker_makes_its_streams_unseen_not_lost(tmp_path: Path) -> None:
+    channel = Channel()
+    master, ctx, workers = _run(tmp_path, channel)
+    claimed = _exchange(ctx, workers)
+    receiver_client = next(c for c, s in claimed.items() if s.user_id == "u2-0")
+    channel.dead.add(receiver_client)  # SIGKILLed: never answers the flush
+    assert master.barrier(timeout_s=5) == [master.nodes[receiver_client]]
+    ctx.writer.close()
+    master.close()
+    verdict = _verdict(tmp_path)
+    assert verdict.valid == "unknown" and verdict.counts["lost"] == 0 and verdict.counts["unseen"] == 1
+
+
+def test_rows_that_never_arrived_leave_the_ledger_open(tmp_path: Path) -> None:
+    channel = Channel()
+    master, ctx, workers = _run(tmp_path, channel)
+    channel.drop_rows_from.add("w-b")  # its rows vanish; its "flushed" still arrives with the true count
+    claimed = _exchange(ctx, workers)
+    assert master.barrier(timeout_s=5) == [master.nodes["w-b"]]
+    assert master.collector is not None
+    assert "rows arrived" in master.collector.incomplete[master.nodes["w-b"]]
+    ctx.writer.close()
+    master.close()
+    assert claimed["w-b"].user_id == "u2-0"  # claims are answered in order: the receiver's record is missing
+    verdict = _verdict(tmp_path)  # no row of u2 arrived, not even its connect: only the master's report names it
+    assert verdict.valid == "unknown" and verdict.counts["lost"] == 0 and verdict.counts["unseen"] == 2
+    assert "worker-2: 0 of 3 ledger rows arrived" in verdict.reason
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_greenlets() -> Any:
+    yield
+    gevent.sleep(0)
