@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, read_manifest, summary_lines
-from harness.report.compare import RunCell, load_cell, matrix_markdown, write_comparison
+from harness.report.compare import RunCell, drift, load_cell, matrix_markdown, write_comparison
 from harness.target_specs import builtin_targets
 
 __all__ = ["app", "main"]
@@ -257,6 +257,9 @@ def matrix(
     seed: Annotated[int | None, typer.Option(help="Override every scenario's seed")] = None,
     from_saved: Annotated[bool, typer.Option(
         "--from-saved", help="Run nothing: re-judge the saved run folders under --out and rewrite the pages")] = False,
+    against: Annotated[Path | None, typer.Option(
+        help="A saved comparison (e.g. reports/comparison): exit 1 if any cell's outcome differs from it "
+             "(verdict, claim check, any loss, anything unexpected)")] = None,
 ) -> None:
     """Run scenarios × targets and write matrix.md (cells: lost / duplicated / reordered / p99 redelivery)."""
     if scenarios:
@@ -293,6 +296,19 @@ def matrix(
     (out / "matrix.md").write_text("# Which design survives what\n\nEach cell: lost / duplicated / reordered / "
                                    "p99 redelivery ms · claim check.\n\n" + table)
     typer.echo(table)
+    if against is not None:
+        differences = []
+        for (scenario_name, target_name), cell in sorted(cells.items()):
+            saved = against / scenario_name / target_name / "verdict.json"
+            if not saved.exists():
+                differences.append(f"{scenario_name} × {target_name}: not in {against}")
+                continue
+            for line in drift(json.loads(saved.read_text()), cell.doc):
+                differences.append(f"{scenario_name} × {target_name}: {line}")
+        for line in differences:
+            typer.echo(f"DRIFT {line}")
+        typer.echo(f"{len(cells)} cells, {len(differences)} difference(s) from {against}")
+        raise typer.Exit(1 if differences else 0)
 
 
 @app.command()

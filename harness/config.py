@@ -6,6 +6,7 @@ names the file, the field (dotted path) and the reason.
 
 from __future__ import annotations
 
+import random
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,6 +83,8 @@ class Cohort(_Frozen):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
     users: int = Field(1, ge=1, le=20_000)
+    rate_per_user: float | None = Field(None, gt=0, le=10_000)
+    """This cohort's send rate, instead of ``[load] rate_per_user`` (a burst from one group)."""
 
 
 PROCESS_FAULTS: dict[str, str] = {
@@ -108,6 +111,26 @@ class FaultSpec(_Frozen):
     duration_s: float = Field(gt=0)
     toxicity: float = Field(1.0, ge=0, le=1)
     attributes: dict[str, int] = Field(default_factory=dict)
+    repeat: int = Field(1, ge=1, le=10_000)
+    """How many times the fault happens (flapping, soak); occurrence k starts at ``at_s + k * every_s``."""
+    every_s: float | None = Field(None, gt=0)
+    jitter_s: float = Field(0.0, ge=0)
+    """Each occurrence starts up to this much later, drawn from the scenario's seed (same seed, same times)."""
+
+    @model_validator(mode="after")
+    def _occurrences_do_not_overlap(self) -> FaultSpec:
+        if self.repeat > 1:
+            if self.every_s is None:
+                raise _FieldError("every_s", "a repeated fault needs every_s (seconds between its starts)")
+            if self.every_s <= self.duration_s + self.jitter_s:
+                raise _FieldError("every_s", "must be longer than duration_s + jitter_s: occurrences would overlap")
+        return self
+
+    def starts(self, seed: int) -> list[float]:
+        """When each occurrence starts, in seconds from the start of sending (deterministic given the seed)."""
+        every = self.every_s or 0.0
+        return [self.at_s + k * every + (random.Random(f"{seed}:{self.name}:{k}").uniform(0, self.jitter_s)
+                                          if self.jitter_s else 0.0) for k in range(self.repeat)]
 
     @field_validator("type")
     @classmethod
@@ -239,6 +262,11 @@ class Scenario(_Frozen):
                 raise _FieldError(f"targets.{index}", f"unknown target '{name}'; known: {', '.join(sorted(known))}")
         return self
 
+    def rate_for(self, cohort: str) -> float:
+        """Messages per second for each user of ``cohort``."""
+        rates = {c.name: c.rate_per_user for c in self.cohorts}
+        return rates.get(cohort) or self.load.rate_per_user
+
     @property
     def total_users(self) -> int:
         return sum(c.users for c in self.cohorts)
@@ -277,7 +305,9 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         first = exc.errors()[0]
         ctx_error = (first.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _FieldError):
-            raise ScenarioError(str(path), ctx_error.field, ctx_error.reason) from None
+            where = _field_of(first)  # a nested model's own check: its field under the model's place
+            field = ctx_error.field if where == "(top level)" else f"{where}.{ctx_error.field}"
+            raise ScenarioError(str(path), field, ctx_error.reason) from None
         reason = first["msg"]
         if first["type"] == "extra_forbidden":
             reason = "unknown field"

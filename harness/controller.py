@@ -44,15 +44,16 @@ class RunController:
         return len(self.ctx.tracker.connected)
 
     def _run_fault(self, fault: TimelineFault, t0: float) -> None:
-        gevent.sleep(max(0.0, t0 + fault.spec.at_s - time.monotonic()))
-        if not self.ctx.sending:
-            return
-        try:
-            fault.inject()
-            gevent.sleep(max(0.0, t0 + fault.spec.at_s + fault.spec.duration_s - time.monotonic()))
-            fault.heal()
-        except Exception:
-            log.exception("fault %s failed", fault.spec.name)
+        for start in fault.spec.starts(self.ctx.scenario.seed):
+            gevent.sleep(max(0.0, t0 + start - time.monotonic()))
+            if not self.ctx.sending:
+                return
+            try:
+                fault.inject()
+                gevent.sleep(max(0.0, t0 + start + fault.spec.duration_s - time.monotonic()))
+                fault.heal()
+            except Exception:
+                log.exception("fault %s failed", fault.spec.name)
 
     def _drain(self) -> bool:
         drain = self.ctx.scenario.drain

@@ -26,8 +26,8 @@ reports what it observed as "unseen" (verdict unknown), never as lost.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -38,7 +38,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from harness.config import Scenario
-from harness.recorder import LedgerRecorder, Row
+from harness.recorder import LedgerRecorder, Row, encode_row
 from harness.run_context import RunContext, Slot
 
 __all__ = ["SHIP_INTERVAL_S", "ShippingWriter", "LedgerCollector", "WorkerRunContext", "Master", "Worker"]
@@ -86,7 +86,7 @@ class LedgerCollector:
     def __init__(self, run_dir: Path, on_row: Callable[[Row], None]) -> None:
         self.run_dir = run_dir
         self.on_row = on_row
-        self._files: dict[str, IO[str]] = {}
+        self._files: dict[str, IO[bytes]] = {}
         self.received: dict[str, int] = {}
         self.closing_row: dict[str, Row] = {}
         self.flushed: set[str] = set()
@@ -94,9 +94,9 @@ class LedgerCollector:
         self.incomplete: dict[str, str] = {}
         """Nodes that said they flushed but whose rows did not all arrive, with why."""
 
-    def _file(self, node: str) -> IO[str]:
+    def _file(self, node: str) -> IO[bytes]:
         if node not in self._files:
-            self._files[node] = (self.run_dir / f"ledger-{node}.jsonl").open("a", encoding="utf-8", buffering=1)
+            self._files[node] = (self.run_dir / f"ledger-{node}.jsonl").open("ab", buffering=0)
             self.received[node] = 0
         return self._files[node]
 
@@ -107,14 +107,14 @@ class LedgerCollector:
             if row.get("f") == "phase" and (row.get("data") or {}).get("phase") == "node_closed":
                 self.closing_row[node] = row  # written only once the count is confirmed
                 continue
-            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            out.write(encode_row(row))
             self.on_row(row)
 
     def flushed_by(self, node: str, total: int) -> None:
         out = self._file(node)
         got = self.received[node]
         if got == total and node in self.closing_row:
-            out.write(json.dumps(self.closing_row[node], separators=(",", ":")) + "\n")
+            out.write(encode_row(self.closing_row[node]))
             self.flushed.add(node)
         else:
             self.incomplete[node] = f"{got} of {total} ledger rows arrived"
@@ -122,7 +122,7 @@ class LedgerCollector:
 
     def close(self) -> None:
         for out in self._files.values():
-            out.flush()
+            os.fsync(out.fileno())
             out.close()
         self._files.clear()
 

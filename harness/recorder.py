@@ -8,14 +8,15 @@ distributed run ships rows to the master instead (``harness.distributed.Shipping
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["LedgerRecorder", "LedgerWriter", "Row"]
+import orjson
+
+__all__ = ["LedgerRecorder", "LedgerWriter", "Row", "encode_row"]
 
 Row = dict[str, Any]
 
@@ -67,20 +68,24 @@ class LedgerRecorder:
         """Free what the recorder holds, after the final flush."""
 
 
+def encode_row(row: Row) -> bytes:
+    """One ledger line: compact UTF-8 JSON and a newline (orjson: the ledger's main CPU cost, ~5x less)."""
+    return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+
+
 class LedgerWriter(LedgerRecorder):
-    """Appends rows to a JSON Lines file, line-buffered; ``flush`` and ``close`` also fsync."""
+    """Appends rows to a JSON Lines file, one unbuffered write per row; ``flush`` and ``close`` also fsync."""
 
     def __init__(self, path: str | Path, run_id: str, node: str) -> None:
         super().__init__(run_id, node)
         self.path = Path(path)
-        self._file: IO[str] = self.path.open("a", encoding="utf-8", buffering=1)
+        self._file: IO[bytes] = self.path.open("ab", buffering=0)
 
     def _emit(self, row: Row) -> None:
-        self._file.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self._file.write(encode_row(row))
 
     def flush(self) -> None:
         if not self._file.closed:
-            self._file.flush()
             os.fsync(self._file.fileno())
 
     def _release(self) -> None:

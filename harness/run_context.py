@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,8 +124,16 @@ class RunContext:
             self._next_slot += 1
             return slot
 
-    def recipients_for(self, user_id: str) -> list[str]:
-        return [s.user_id for s in self.slots if s.user_id != user_id]
+    def recipients_for(self, user_id: str) -> Iterator[str]:
+        """Every other scenario user in slot order, round and round (no per-user copy of the list: with
+        15,000 users, copies would take gigabytes)."""
+        others = len(self.slots) - 1
+        if others < 1:
+            return
+        while True:
+            for slot in self.slots:
+                if slot.user_id != user_id:
+                    yield slot.user_id
 
     def message_id(self, sender: str, recipient: str, seq: int) -> str:
         return f"{self.run_id}:{sender}>{recipient}#{seq}"

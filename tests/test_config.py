@@ -38,6 +38,10 @@ def test_default_scenario_loads() -> None:
         (('stream = "both"', 'stream = "sideways"'), "faults.0.stream", "Input should be"),
         (("timeout = 0 }", "timeout = 0.5 }"), "faults.0.attributes.timeout", "integer"),
         (("[[cohorts]]\nname = \"u2\"\nusers = 1\n", ""), "(top level)", "at least two users"),
+        (("duration_s = 5.0\n", "duration_s = 5.0\nrepeat = 3\n"), "faults.0.every_s", "needs every_s"),
+        (("duration_s = 5.0\n", "duration_s = 5.0\nrepeat = 3\nevery_s = 5.0\n"), "faults.0.every_s",
+         "would overlap"),
+        (("users = 1\n", "users = 1\nrate_per_user = 0\n"), "cohorts.0.rate_per_user", "greater than 0"),
     ],
 )
 def test_errors_name_file_field_and_reason(tmp_path: Path, change: tuple[str, str], field: str, reason: str) -> None:
@@ -91,3 +95,19 @@ def test_every_shipped_scenario_loads_and_states_its_expected_outcomes(path: Pat
     scenario = load_scenario(path)
     assert path.read_text().startswith("# "), "each scenario opens with a comment saying what it simulates"
     assert set(scenario.targets) <= set(scenario.expect), "an expected outcome for every listed target"
+
+
+def test_repeated_faults_start_at_the_same_jittered_times_for_the_same_seed(tmp_path: Path) -> None:
+    text = BASE.replace("duration_s = 5.0\n", "duration_s = 1.0\nrepeat = 4\nevery_s = 3.0\njitter_s = 1.5\n")
+    fault = load_scenario(_write(tmp_path, text)).faults[0]
+    starts = fault.starts(seed=1)
+    assert len(starts) == 4 and starts == fault.starts(seed=1) != fault.starts(seed=2)
+    for k, start in enumerate(starts):
+        assert 2.0 + 3.0 * k <= start <= 2.0 + 3.0 * k + 1.5
+    assert load_scenario(DEFAULT_SCENARIO).faults[0].starts(seed=1) == [2.0]
+
+
+def test_a_cohort_rate_overrides_the_load_rate(tmp_path: Path) -> None:
+    text = BASE.replace('name = "u2"\nusers = 1\n', 'name = "u2"\nusers = 1\nrate_per_user = 200.0\n')
+    scenario = load_scenario(_write(tmp_path, text))
+    assert scenario.rate_for("u2") == 200.0 and scenario.rate_for("u1") == 20.0

@@ -98,13 +98,21 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     lost = undelivered[~unjudgeable]
     unseen = undelivered[unjudgeable]
 
+    # A receipt of a message never attempted is unexpected, unless the sender's own record is what is
+    # missing (its load process is unhealthy, or lines are unreadable): then nobody can tell.
+    doubtful = [sender is not None and (bool(options.bad_lines) or state.node_of.get(sender) in state.unhealthy_nodes)
+                for sender in delivery.unexpected_senders]
+    unexpected = [m for m, d in zip(delivery.unexpected_ids, doubtful, strict=True) if not d]
+    unverifiable = [m for m, d in zip(delivery.unexpected_ids, doubtful, strict=True) if d]
+
     extra = (msgs["receipts"] - msgs["attempts"]).clip(lower=0)
     outcome = msgs["outcome"].to_numpy()
     ids = {
         "lost": [str(m) for m in lost.sort_values("invoke_ns").index],
         "unseen": [str(m) for m in unseen.sort_values("invoke_ns").index],
         "duplicated": [str(m) for m in msgs.index[(extra > 0).to_numpy()]],
-        "unexpected": delivery.unexpected_ids,
+        "unexpected": unexpected,
+        "unverifiable": unverifiable,
         "recovered": [str(m) for m in msgs.index[delivered & (outcome == "info")]],
         "delivered_after_fail": [str(m) for m in msgs.index[delivered & (outcome == "fail")]],
         "reordered": order.nonmonotonic,
@@ -122,6 +130,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
         "unseen": len(ids["unseen"]),
         "duplicated": int(extra.sum()),
         "unexpected": len(ids["unexpected"]),
+        "unverifiable": len(ids["unverifiable"]),
         "recovered": len(ids["recovered"]),
         "delivered_after_fail": len(ids["delivered_after_fail"]),
         "reordered": len(ids["reordered"]),
@@ -187,6 +196,10 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
     if a.state.complete and not options.bad_lines and counts["unseen"]:
         verdicts.append(UNKNOWN)
         reasons.append(f"{counts['unseen']} acknowledged message(s) unseen: " + "; ".join(a.unseen_reasons))
+    if counts["unverifiable"]:
+        verdicts.append(UNKNOWN)
+        reasons.append(f"{counts['unverifiable']} receipt(s) of messages whose send is not in the ledger, from "
+                       "sender(s) whose records are damaged: cannot tell whether they were sent")
     if counts["lost"]:
         verdicts.append(False)
         reasons.append(f"{counts['lost']} acknowledged message(s) lost")

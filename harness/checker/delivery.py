@@ -2,7 +2,8 @@
 
 Per attempted message id: ``attempts`` (invoke rows), the send's outcome (ok / fail / info; a send with
 no completion counts as info), and the receipts by its intended recipient. A receipt of an id that was
-never attempted, or by someone other than the intended recipient, is ``unexpected``.
+never attempted, or by someone other than the intended recipient, is ``unexpected`` (the caller may set
+aside never-attempted ones whose sender's records are damaged: see ``checker.analyse``).
 
 Every string column is factorised once into integer codes; the rest is numpy (10M events in seconds).
 """
@@ -45,6 +46,9 @@ class DeliveryAnalysis:
     good: Receipts
     unexpected_ids: list[str]
     """msg_id of each unexpected receipt (one entry per receipt)."""
+    unexpected_senders: list[str | None]
+    """Aligned with ``unexpected_ids``: the sender the receipt names, when its send was never attempted
+    (None for a receipt by the wrong user, whose send is in the ledger)."""
 
 
 def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
@@ -151,4 +155,8 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     )
     good = Receipts(good_msg, order, g_t, conn, offsets)
     unexpected_ids = [str(v) for v in frame["msg_id"].iloc[unexpected_rows]]
-    return DeliveryAnalysis(messages, good, unexpected_ids)
+    never_attempted = r_msg[~good_mask] < 0
+    named = frame["sender"].take(unexpected_rows).astype(object).tolist()
+    unexpected_senders = [str(who) if missing and isinstance(who, str) else None
+                          for who, missing in zip(named, never_attempted, strict=True)]
+    return DeliveryAnalysis(messages, good, unexpected_ids, unexpected_senders)

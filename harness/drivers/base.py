@@ -16,7 +16,7 @@ methods; it calls back ``connected()``, ``disconnected(reason)``, ``received(dat
 
 from __future__ import annotations
 
-import itertools
+import gc
 import logging
 import time
 from collections import defaultdict
@@ -30,6 +30,20 @@ from harness.run_context import RunContext, Slot
 __all__ = ["DeliveryUser"]
 
 log = logging.getLogger(__name__)
+
+_gc_tuned = False
+
+
+def _tune_gc_once() -> None:
+    """When sending starts: move everything set up so far (connections, users) out of the collector's
+    reach and collect the young generation less often. Full collections otherwise stall every user at
+    once (tens of ms at p99; see ../shared/reference/performance-anchors.md)."""
+    global _gc_tuned
+    if not _gc_tuned:
+        _gc_tuned = True
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
 
 
 class DeliveryUser(User):
@@ -60,21 +74,22 @@ class DeliveryUser(User):
         if slot is None:
             log.warning("more Locust users than scenario users; this one stays idle")
             return
-        self.recipients = itertools.cycle(self.ctx.recipients_for(slot.user_id))
+        self.recipients = self.ctx.recipients_for(slot.user_id)
         self.seq: dict[str, int] = defaultdict(int)
         self.sent = 0
         self.epoch = 0
         self.last_offset: str | int | None = None
         """Server offset of the last message received: the resume point sent on reconnect."""
         self.pending: dict[str, tuple[str, int, float, int]] = {}  # msg_id -> (recipient, seq, deadline, t_ns)
-        self.interval = 1.0 / self.ctx.scenario.load.rate_per_user
-        self._sweeper = gevent.spawn(self._sweep_ack_timeouts)
+        self.interval = 1.0 / self.ctx.scenario.rate_for(slot.cohort)
+        self._sweeper: gevent.Greenlet | None = None
         self.open()
 
     def on_stop(self) -> None:
         if getattr(self, "slot", None) is None:
             return
-        self._sweeper.kill(block=False)
+        if self._sweeper is not None:
+            self._sweeper.kill(block=False)
         try:
             self.close()
         except Exception:  # already gone
@@ -158,6 +173,8 @@ class DeliveryUser(User):
         if self.sent >= ctx.scenario.load.max_messages_per_user:
             gevent.sleep(0.2)
             return
+        if not _gc_tuned:
+            _tune_gc_once()
         started = time.monotonic()
         recipient = next(self.recipients)
         self.seq[recipient] += 1
@@ -167,6 +184,8 @@ class DeliveryUser(User):
         invoked_ns = ctx.writer.append(process=self.user_id, type="invoke", f="send", msg_id=msg_id,
                                        sender=self.user_id, recipient=recipient, seq=seq, conn=self.epoch)
         self.pending[msg_id] = (recipient, seq, time.monotonic() + ctx.scenario.load.ack_timeout_s, invoked_ns)
+        if self._sweeper is None or self._sweeper.dead:
+            self._sweeper = gevent.spawn(self._sweep_ack_timeouts)
         try:
             self.transmit(msg_id, {"id": msg_id, "to": recipient, "seq": seq, "sent_ns": invoked_ns})
         except Exception as exc:  # never left this process: definitely not delivered
@@ -174,9 +193,13 @@ class DeliveryUser(User):
         gevent.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     def _sweep_ack_timeouts(self) -> None:
-        while True:
-            gevent.sleep(0.1)
+        """Runs only while sends are pending (idle users cost no wake-ups), waking at the oldest deadline;
+        pending is in send order, so deadlines are too."""
+        while self.pending:
+            _, _, deadline, _ = next(iter(self.pending.values()))
+            gevent.sleep(max(0.0, deadline - time.monotonic()) + 0.01)
             now = time.monotonic()
-            for msg_id, (_, _, deadline, _) in list(self.pending.items()):
-                if deadline <= now:
-                    self.completed(msg_id, "info", "no ack within ack_timeout_s")
+            for msg_id, (_, _, due, _) in list(self.pending.items()):
+                if due > now:
+                    break
+                self.completed(msg_id, "info", "no ack within ack_timeout_s")

@@ -14,14 +14,46 @@ import logging
 import time
 from typing import Any
 
+import engineio
 import gevent
 import socketio
+from engineio import packet as eio_packet
 
 from harness.drivers.base import DeliveryUser
 
-__all__ = ["SocketIOUser"]
+__all__ = ["SocketIOUser", "InlineClient"]
 
 log = logging.getLogger(__name__)
+
+_INLINE_SIO_TYPES = frozenset("0234")
+"""Socket.IO CONNECT, EVENT, ACK, CONNECT_ERROR: dispatched in the read loop."""
+
+
+class _InlineEngineIOClient(engineio.Client):  # type: ignore[misc]
+    """python-engineio's client starts one greenlet per inbound message; this one handles Socket.IO
+    CONNECT / EVENT / ACK / CONNECT_ERROR packets in the read loop, in arrival order, which cut the load
+    generator's CPU per verified message (bench/README.md). DISCONNECT (and binary packets) keep the
+    asynchronous path: their handler joins the read loop. Overrides a private method: the version is
+    pinned in pyproject.toml."""
+
+    def _receive_packet(self, pkt: Any) -> None:
+        if (pkt.packet_type == eio_packet.MESSAGE and isinstance(pkt.data, str)
+                and pkt.data[:1] in _INLINE_SIO_TYPES):
+            self._trigger_event("message", pkt.data, run_async=False)
+        else:
+            super()._receive_packet(pkt)
+
+
+class InlineClient(socketio.Client):  # type: ignore[misc]
+    """python-socketio's client over ``_InlineEngineIOClient``, without websocket-client's pure-Python UTF-8
+    check (text frames are still decoded strictly, in C)."""
+
+    def __init__(self, **options: Any) -> None:
+        extra = {"skip_utf8_validation": True, **options.pop("websocket_extra_options", {})}
+        super().__init__(websocket_extra_options=extra, **options)
+
+    def _engineio_client_class(self) -> type[engineio.Client]:
+        return _InlineEngineIOClient
 
 
 class SocketIOUser(DeliveryUser):
@@ -48,7 +80,7 @@ class SocketIOUser(DeliveryUser):
 
     def make_client(self, **options: Any) -> socketio.Client:
         """The python-socketio client (a subclass may return one that speaks more of the protocol)."""
-        return socketio.Client(**options)
+        return InlineClient(**options)
 
     def _auth(self) -> dict[str, Any]:
         """Evaluated by python-socketio on every (re)connect, so the resume point is always current."""

@@ -16,12 +16,12 @@ from typing import Any
 
 import socketio
 
-from harness.drivers.socketio import SocketIOUser
+from harness.drivers.socketio import InlineClient, SocketIOUser
 
 __all__ = ["SocketIOCSRUser", "RecoveringClient"]
 
 
-class RecoveringClient(socketio.Client):  # type: ignore[misc]
+class RecoveringClient(InlineClient):
     """A python-socketio client that keeps the CSR pid and buffers events received before CONNECT."""
 
     def __init__(self, **options: Any) -> None:

@@ -13,8 +13,7 @@ from typing import Any
 from harness.report.html import TEMPLATES
 from harness.report.summary import held, label
 
-__all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown"]
-
+__all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown", "outcome", "drift"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,23 @@ class RunCell:
         claim = {"held": "claim held", "violated": "claim VIOLATED"}.get(held(self.claim_held), "claim unknown")
         return (f"{c.get('lost', 0)} / {c.get('duplicated', 0)} / {c.get('reordered', 0)} / "
                 f"{'-' if redelivery is None else round(redelivery)} ms · {claim}")
+
+
+def outcome(doc: dict[str, Any]) -> dict[str, Any]:
+    """What must not change between two runs of the same cell: the verdict, whether the target's claim
+    held, and whether anything was lost, duplicated or reordered (exact counts vary with timing)."""
+    counts = doc.get("counts") or {}
+    claim = ((doc.get("details") or {}).get("claim") or {}).get("held")
+    # Reordering and duplicates of targets that do not claim to prevent them come and go with timing; where
+    # a target claims order or effectively-once, they already decide ``valid``.
+    return {"valid": doc.get("valid"), "claim": held(claim),
+            **{f"any_{k}": counts.get(k, 0) > 0 for k in ("lost", "unexpected")}}
+
+
+def drift(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """How ``actual``'s outcome differs from ``expected``'s, one line per field (empty: same outcome)."""
+    want, got = outcome(expected), outcome(actual)
+    return [f"{k}: {want[k]} -> {got[k]}" for k in want if want[k] != got[k]]
 
 
 def load_cell(scenario: str, target: str, folder: Path) -> RunCell:

@@ -20,7 +20,7 @@ FORENSIC_EXAMPLES = 10
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                                autoescape=jinja2.select_autoescape(["html", "j2"]))
 """The report templates (report.html.j2, compare.html.j2), shared by every page."""
-_BAD_COUNTS = frozenset({"lost", "unseen", "unexpected", "delivered_after_fail", "gap"})
+_BAD_COUNTS = frozenset({"lost", "unseen", "unexpected", "unverifiable", "delivered_after_fail", "gap"})
 _FORENSIC = ("lost", "unseen", "duplicated", "reordered", "gap", "unexpected", "delivered_after_fail",
              "duplicate_offsets")
 

@@ -149,6 +149,44 @@ class TestObserverHealth:
         assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, lost=1)
 
 
+    def test_a_receipt_whose_send_died_with_its_worker_is_unverifiable_not_unexpected(self) -> None:
+        # w1 ran sender a and died before shipping a's second send; c (on healthy w2) received it.
+        h = History().connect("a", node="w1").connect("c", node="w2")
+        h._add(None, node="w1", process="a", type="invoke", f="send", msg_id="a>c#1", sender="a", recipient="c", seq=1)
+        h._add(None, node="w1", process="a", type="ok", f="send", msg_id="a>c#1", sender="a", recipient="c", seq=1)
+        h.recv("c", "a", "c", 1, node="w2").recv("c", "a", "c", 2, node="w2")
+        h.phase("drain_end", quiescent=True).phase("end").node_closed("local").node_closed("w2")
+        verdict = check(h.frame())
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1, unverifiable=1)
+        assert verdict.examples["unverifiable"] == ["a>c#2"] and verdict.examples["unexpected"] == []
+        assert "cannot tell whether they were sent" in (verdict.reason or "")
+
+    def test_the_same_receipt_from_a_healthy_sender_is_unexpected(self) -> None:
+        h = History().connect("a", node="w1").connect("c", node="w2").send("a", "c", 1)
+        h.recv("c", "a", "c", 1, node="w2").recv("c", "a", "c", 2, node="w2").finished()
+        h.node_closed("local").node_closed("w1").node_closed("w2")
+        verdict = check(h.frame())
+        assert verdict.valid is False
+        assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1, unexpected=1)
+
+    def test_a_receipt_by_the_wrong_user_stays_unexpected_even_from_a_damaged_node(self) -> None:
+        h = History().connect("b", node="w1").connect("c").send("a", "b", 1).recv("b", "a", "b", 1, node="w1")
+        h.recv("c", "a", "b", 1).finished()
+        verdict = check(h.frame(), CheckOptions(damaged_nodes={"w1": "torn line"}, bad_lines=1))
+        assert verdict.counts["unexpected"] == 1 and verdict.counts["unverifiable"] == 0
+
+    def test_a_masters_node_report_covers_a_worker_none_of_whose_rows_arrived(self) -> None:
+        h = History().connect("a").send("a", "b", 1).send("a", "b", 2)
+        h._add(None, process="controller", type="event", f="node",
+               data={"node": "worker-2", "users": ["b"], "complete": False, "reason": "0 of 9 rows arrived"})
+        h.finished().node_closed("local")
+        verdict = check(h.frame())
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=2, acknowledged=2, unseen=2)
+        assert verdict.details["unhealthy_nodes"] == {"worker-2": "0 of 9 rows arrived"}
+
+
 class TestRestartClaims:
     def _restart_history(self) -> History:
         h = History().connect("b", conn=1).send("a", "b", 1)

@@ -9,8 +9,8 @@ from tests.checker.builders import History
 
 ZERO: dict[str, int] = {
     "attempted": 0, "acknowledged": 0, "failed": 0, "indeterminate": 0, "delivered": 0, "lost": 0,
-    "unseen": 0, "duplicated": 0, "unexpected": 0, "recovered": 0, "delivered_after_fail": 0, "reordered": 0,
-    "skipped": 0, "gap": 0, "duplicate_offsets": 0, "replayed": 0,
+    "unseen": 0, "duplicated": 0, "unexpected": 0, "unverifiable": 0, "recovered": 0, "delivered_after_fail": 0,
+    "reordered": 0, "skipped": 0, "gap": 0, "duplicate_offsets": 0, "replayed": 0,
 }
 
 

@@ -20,3 +20,16 @@ def harness(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str
 def verdict(folder: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((folder / "verdict.json").read_text())
     return data
+
+
+COMPARISON = ROOT / "reports" / "comparison"
+
+
+def assert_as_committed(scenario: str, target: str, folder: Path) -> None:
+    """A fresh run of a cell has the committed comparison's outcome (verdict, claim, any loss)."""
+    from harness.report.compare import drift
+
+    saved = COMPARISON / scenario / target / "verdict.json"
+    assert saved.exists(), f"{scenario} × {target} is not in the committed comparison"
+    differences = drift(json.loads(saved.read_text()), verdict(folder))
+    assert not differences, f"{scenario} × {target} differs from {saved}: {differences}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import ROOT, STORY, harness, verdict
+from tests.integration.helpers import ROOT, STORY, assert_as_committed, harness, verdict
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +21,7 @@ def test_resume_designs_lose_nothing_in_the_story(tmp_path: Path, target: str) -
     assert result["valid"] is True and result["counts"]["lost"] == 0 and result["counts"]["unseen"] == 0
     assert result["counts"]["replayed"] > 0  # U1's backlog came back through the resume path
     assert result["counts"]["unexpected"] == 0
+    assert_as_committed("heartbeat-timeout", target, tmp_path)
 
 
 def test_a_restart_during_an_outage_separates_memory_from_store(tmp_path: Path) -> None:
@@ -44,6 +45,8 @@ def test_a_restart_during_an_outage_separates_memory_from_store(tmp_path: Path) 
     assert (tmp_path / "redis-store" / "redis.log").exists()
     table = (tmp_path / "comparison.md").read_text()
     assert "| redis-store | PASS |" in table and "| memory-resume | FAIL |" in table
+    for target in ("naive", "ackmap", "memory-resume", "node-socketio-csr", "redis-store", "sse"):
+        assert_as_committed("server-restart", target, tmp_path / target)
 
 
 def test_the_node_server_recovers_its_sessions_within_the_window(tmp_path: Path) -> None:
@@ -52,6 +55,7 @@ def test_the_node_server_recovers_its_sessions_within_the_window(tmp_path: Path)
     ledger = (tmp_path / "ledger.jsonl").read_text()
     assert '"f":"connect","conn":2,"data":{"cohort":"u1","recovered":true}' in ledger  # CSR really resumed
     assert "u1-0 connected (recovered=true)" in (tmp_path / "target-node-socketio-csr.log").read_text()
+    assert_as_committed("heartbeat-timeout", "node-socketio-csr", tmp_path)
 
 
 def test_an_outage_beyond_the_recovery_window_shows_as_loss(tmp_path: Path) -> None:
@@ -61,6 +65,7 @@ def test_an_outage_beyond_the_recovery_window_shows_as_loss(tmp_path: Path) -> N
     assert result["valid"] is False and result["counts"]["lost"] > 0
     ledger = (tmp_path / "ledger.jsonl").read_text()
     assert '"f":"connect","conn":2,"data":{"cohort":"u1","recovered":false}' in ledger  # the server said so
+    assert_as_committed("beyond-window", "node-csr-2s", tmp_path)
 
 
 def test_a_rolling_deploy_of_two_instances_loses_nothing_with_a_shared_store(tmp_path: Path) -> None:
@@ -74,6 +79,7 @@ def test_a_rolling_deploy_of_two_instances_loses_nothing_with_a_shared_store(tmp
         assert log.count("$ ") == 2, log[-2000:]
     ledger = (tmp_path / "ledger.jsonl").read_text()
     assert ledger.count('"f":"connect"') >= 4  # both users were moved at least once
+    assert_as_committed("rolling-deploy", "redis-store", tmp_path)
 
 
 @pytest.mark.parametrize(("scenario", "loses"), [("store-crash", True), ("store-crash-aof", False)])
@@ -84,3 +90,4 @@ def test_a_store_crash_loses_only_what_was_never_persisted(tmp_path: Path, scena
     result = verdict(tmp_path)
     assert (result["counts"]["lost"] > 0) is loses
     assert (tmp_path / "redis.log").read_text().count("Ready to accept connections") == 2  # killed, restarted
+    assert_as_committed(scenario, "redis-store", tmp_path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.process import free_port
-from tests.integration.helpers import ROOT, STORY, harness, verdict
+from tests.integration.helpers import ROOT, STORY, assert_as_committed, harness, verdict
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +67,7 @@ def test_processes_flag_gives_naive_the_local_verdict(tmp_path: Path) -> None:
     reports = _reports(tmp_path)
     assert [r["complete"] for r in reports] == [True, True]
     assert sorted(u for r in reports for u in r["users"]) == ["u1-0", "u2-0"]  # type: ignore[attr-defined]
+    assert_as_committed("heartbeat-timeout", "naive", tmp_path)  # the same outcome as one process
 
 
 def test_master_and_two_worker_processes_give_ackmap_the_local_verdict(tmp_path: Path) -> None:
@@ -80,6 +81,7 @@ def test_master_and_two_worker_processes_give_ackmap_the_local_verdict(tmp_path:
     assert result["counts"]["acknowledged"] > 100 and result["counts"]["replayed"] > 0
     assert [r["complete"] for r in _reports(out)] == [True, True]
     assert "[PASS] ackmap" in log
+    assert_as_committed("heartbeat-timeout", "ackmap", out)
 
 
 def test_a_worker_killed_mid_run_makes_the_verdict_unknown_not_lost(tmp_path: Path) -> None:

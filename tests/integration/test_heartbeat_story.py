@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import STORY, harness, verdict
+from tests.integration.helpers import STORY, assert_as_committed, harness, verdict
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +26,8 @@ def test_both_verdicts_are_as_the_scenario_expects(story: tuple[Path, Any]) -> N
     assert run.returncode == 0, run.stdout + run.stderr
     assert "[FAIL] naive" in run.stdout and "[PASS] ackmap" in run.stdout
     assert run.stdout.count("as expected") == 2 and "NOT as expected" not in run.stdout
+    for target in ("naive", "ackmap"):
+        assert_as_committed("heartbeat-timeout", target, out / target)
 
 
 def test_naive_loses_messages_and_check_agrees(story: tuple[Path, Any], tmp_path: Path) -> None:

@@ -1,0 +1,22 @@
+"""Drift between a saved comparison cell and a fresh run: only what must not change with timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.report.compare import drift
+
+
+def _doc(valid: Any, lost: int, reordered: int = 0, held: Any = True) -> dict[str, Any]:
+    return {"valid": valid, "counts": {"lost": lost, "reordered": reordered, "unexpected": 0},
+            "details": {"claim": {"held": held}}}
+
+
+def test_same_outcome_with_other_counts_is_no_drift() -> None:
+    assert drift(_doc(False, 105), _doc(False, 98, reordered=3)) == []
+
+
+def test_verdict_claim_and_loss_changes_are_named() -> None:
+    assert drift(_doc(True, 0), _doc(False, 2, held=False)) == [
+        "valid: True -> False", "claim: held -> violated", "any_lost: False -> True"]
+    assert drift(_doc(True, 0), _doc("unknown", 0, held=None)) == ["valid: True -> unknown", "claim: held -> unknown"]
