@@ -58,6 +58,7 @@ class Samples:
 
     times: list[float]
     cpu: list[float]
+    peak_rss_mib: float = 0.0
 
     def at(self, t: float) -> float:
         """CPU seconds at wall time t, linearly interpolated."""
@@ -77,12 +78,15 @@ def sample_cpu(pid: int, tree: bool, every_s: float = 0.25) -> tuple[Samples, th
 
     def total() -> float:
         procs = [root] + (root.children(recursive=True) if tree else [])
+        rss = 0
         for proc in procs:
             try:
                 t = proc.cpu_times()
                 seen[proc.pid] = t.user + t.system
+                rss += proc.memory_info().rss
             except psutil.Error:
                 pass  # gone: keep its last figure
+        samples.peak_rss_mib = max(samples.peak_rss_mib, rss / 2**20)
         return sum(seen.values())
 
     def loop() -> None:
@@ -200,7 +204,7 @@ def run_ours(ledger_on: bool, users: int, rate: float, duration: float, work: Pa
         side: dict[str, float] = {}
         while proc.poll() is None:  # the children's CPU, read while they are alive
             time.sleep(0.5)
-            side = children_cpu(proc.pid) or side
+            side = {k: max(v, side.get(k, 0.0)) for k, v in {**side, **children_cpu(proc.pid)}.items()}
         proc.wait(timeout=duration + 120)
     phases = _phases(out / "ledger.jsonl")
     t0, t1 = phases["start"] + 2.0, phases["drain_start"] - 0.5
@@ -215,7 +219,7 @@ def run_ours(ledger_on: bool, users: int, rate: float, duration: float, work: Pa
         "ack_p50_ms": _stat(out / "locust_stats.csv", "send→ack", "50%"),
         "ack_p99_ms": _stat(out / "locust_stats.csv", "send→ack", "99%"),
         "deliver_p99_ms": _stat(out / "locust_stats.csv", "deliver", "99%"),
-        "peak_rss_mib": None, "proxy_cpu_s": round(side.get("proxy", 0.0), 1),
+        "peak_rss_mib": round(samples.peak_rss_mib), "proxy_cpu_s": round(side.get("proxy", 0.0), 1),
         "target_cpu_s": round(side.get("target", 0.0), 1),
     }
     if ledger_on:
@@ -284,6 +288,7 @@ def run_artillery(users: int, duration: float, work: Path) -> dict[str, Any]:
             "emits_per_s": round(emits / (t1 - t0)), "cpu_pct": round(100 * cpu / (t1 - t0)),
             "emits_per_cpu_s": round(emits / cpu) if cpu > 0 else None,
             "ack_p50_ms": summary.get("median"), "ack_p99_ms": summary.get("p99"),
+            "peak_rss_mib": round(samples.peak_rss_mib),
             "errors": {k: v for k, v in report["aggregate"]["counters"].items() if k.startswith("errors.")}}
 
 

@@ -1,7 +1,7 @@
 """Copy the committed design comparison (reports/comparison/matrix.md) into README.md between markers.
 
 Regenerate both with:
-    .venv/bin/harness matrix --targets all --out reports/comparison && .venv/bin/python scripts/readme_table.py
+    bash scripts/matrix.sh
 """
 
 from __future__ import annotations
