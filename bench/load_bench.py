@@ -6,6 +6,7 @@ Parts (each prints its figures and adds them to the JSON written with --json):
                then the same with the ledger's send/receive rows not written (bench/ledger_off_locustfile.py)
   artillery    npm artillery 2.0.21 (installed into bench/.artillery on first use), 50 VUs emitting with an
                ack to the same kind of target behind the same proxy
+  lean         the same as throughput's ledger-on run with the experimental lean driver (socketio-lean)
   connections  how many Socket.IO connections one Locust process holds with light traffic
                (bench/connections_locustfile.py; users connect to the target directly)
 
@@ -189,14 +190,17 @@ def _stat(stats: Path, name: str, column: str) -> float | None:
     return None
 
 
-def run_ours(ledger_on: bool, users: int, rate: float, duration: float, work: Path) -> dict[str, Any]:
-    out = work / ("ledger-on" if ledger_on else "ledger-off")
+def run_ours(ledger_on: bool, users: int, rate: float, duration: float, work: Path,
+             driver: str | None = None) -> dict[str, Any]:
+    out = work / (("ledger-on" if ledger_on else "ledger-off") + (f"-{driver}" if driver else ""))
     out.mkdir(parents=True)
     scenario = write_scenario(work, users, rate, duration)
     locustfile = ROOT / "harness" / "locustfile.py" if ledger_on else ROOT / "bench" / "ledger_off_locustfile.py"
     argv = [PYTHON, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(users), "-r", str(users),
             "--scenario", str(scenario), "--target", "naive", "--out", str(out), "--only-summary",
             "--loglevel", "WARNING", "--csv", str(out / "locust"), "--csv-full-history"]
+    if driver:
+        argv += ["--driver", driver]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with (out / "locust.log").open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
@@ -213,7 +217,8 @@ def run_ours(ledger_on: bool, users: int, rate: float, duration: float, work: Pa
     cpu = samples.at(t1) - samples.at(t0)
     wall = t1 - t0
     result = {
-        "ledger": "on" if ledger_on else "off", "users": users, "offered_per_s": users * rate,
+        "ledger": "on" if ledger_on else "off", "driver": driver or "socketio", "users": users,
+        "offered_per_s": users * rate,
         "window_s": round(wall, 2), "verified_per_s": round(delivered / wall), "cpu_pct": round(100 * cpu / wall),
         "verified_per_cpu_s": round(delivered / cpu) if cpu > 0 else None,
         "ack_p50_ms": _stat(out / "locust_stats.csv", "send→ack", "50%"),
@@ -361,6 +366,10 @@ def main() -> None:
                 overhead = round(100 * (off["verified_per_cpu_s"] / on["verified_per_cpu_s"] - 1), 1)
             results["throughput"] = {"ledger_on": on, "ledger_off": off, "ledger_cpu_overhead_pct": overhead}
             print(f"ledger overhead: {overhead} % more CPU per verified message", flush=True)
+        if "lean" in args.parts:  # the experimental hand-framed client, ledger on
+            lean = run_ours(True, args.users, args.rate, args.duration, work, driver="socketio-lean")
+            results["lean"] = lean
+            print(json.dumps(lean), flush=True)
         if "artillery" in args.parts:
             art = run_artillery(args.users, args.duration, work)
             results["artillery"] = art

@@ -67,7 +67,7 @@ def _run_budget_s(scenario: Scenario) -> float:
 
 
 def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, seed: int | None,
-             overrides: dict[str, Any], workers: int = 0) -> dict[str, Any]:
+             overrides: dict[str, Any], workers: int = 0, driver: str | None = None) -> dict[str, Any]:
     """One target in its own Locust process (a master and ``workers`` worker processes when > 0); returns
     its verdict.json (``startup_error`` if it never ran)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +79,8 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
         argv += ["--seed", str(seed)]
     if workers:
         argv += ["--processes", str(workers)]
+    if driver:
+        argv += ["--driver", driver]
     proc = subprocess.Popen(argv)
     interrupted = False
 
@@ -138,6 +140,8 @@ def run(
                                                              "[expect] table")] = False,
     workers: Annotated[int, typer.Option(min=0, help="Distributed: a Locust master plus this many worker "
                                                      "processes (0: one process)")] = 0,
+    driver: Annotated[str | None, typer.Option(help="Client driver instead of each target's own "
+                                                    "(e.g. socketio-lean, the experimental lean client)")] = None,
     max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
     max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
@@ -154,7 +158,7 @@ def run(
     for name in names:
         folder = base if len(names) == 1 else base / name
         typer.echo(f"== {loaded.name} on {name} (folder {folder})")
-        doc = _run_one(scenario, loaded, name, folder, seed, overrides, workers)
+        doc = _run_one(scenario, loaded, name, folder, seed, overrides, workers, driver)
         if doc.get("startup_error"):
             raise typer.Exit(2)
         codes.append(int(doc["exit_code"]))

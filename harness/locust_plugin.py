@@ -76,6 +76,7 @@ def _add_flags(parser: Any, **_: Any) -> None:
                         help="Target name; default: the scenario's first target")
     parser.add_argument("--out", default="", help="Run folder for ledger, verdict and reports")
     parser.add_argument("--seed", type=int, default=None, help="Override the scenario's seed")
+    parser.add_argument("--driver", default="", help="Client driver instead of the target's own (e.g. socketio-lean)")
 
 
 def _fail_startup(message: str) -> None:
@@ -124,10 +125,11 @@ def _on_init(environment: Environment, **_: Any) -> None:
     except KeyError:
         _fail_startup(f"{options.scenario}: field 'targets': unknown target '{target_name}'")
         return
+    driver_name = options.driver or target.driver
     try:
-        driver = _user_class(target.driver)
+        driver = _user_class(driver_name)
     except (ImportError, AttributeError, ValueError) as exc:
-        _fail_startup(f"target '{target_name}': driver '{target.driver}': {exc}")
+        _fail_startup(f"target '{target_name}': driver '{driver_name}': {exc}")
         return
     random.seed(scenario.seed)  # client-side randomness (reconnect jitter); the proxy gets the same seed
     if isinstance(runner, WorkerRunner):
@@ -154,7 +156,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         "run_id": run_id, "scenario": scenario.name, "scenario_file": str(Path(options.scenario).resolve()),
         "target": target_name, "claims": {"delivery": target.claims.delivery, "ordered": target.claims.ordered,
                                           "survives_restart": target.claims.survives_restart},
-        "seed": scenario.seed, "config": scenario.model_dump(mode="json"), "versions": _versions(),
+        "seed": scenario.seed, "driver": driver_name, "config": scenario.model_dump(mode="json"),
+        "versions": _versions(),
         "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
         "target_addresses": [stack.address(i) for i in range(len(stack.instances))],
         "python": sys.version.split()[0],

@@ -14,6 +14,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "socketio": "harness.drivers.socketio:SocketIOUser",
     "sse": "harness.drivers.sse:SSEUser",
     "socketio-csr": "harness.drivers.socketio_csr:SocketIOCSRUser",
+    "socketio-lean": "harness.drivers.socketio_lean:SocketIOLeanUser",
 }
 
 

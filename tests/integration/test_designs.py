@@ -91,3 +91,15 @@ def test_a_store_crash_loses_only_what_was_never_persisted(tmp_path: Path, scena
     assert (result["counts"]["lost"] > 0) is loses
     assert (tmp_path / "redis.log").read_text().count("Ready to accept connections") == 2  # killed, restarted
     assert_as_committed(scenario, "redis-store", tmp_path)
+
+
+def test_the_lean_driver_gives_the_story_the_same_outcome(tmp_path: Path) -> None:
+    """The experimental hand-framed client (bench/README.md) against the same servers, same outcomes."""
+    run = harness("run", str(STORY), "--driver", "socketio-lean", "--out", str(tmp_path), "--expect")
+    assert run.returncode == 0, run.stdout + run.stderr
+    for target in ("naive", "ackmap"):
+        assert_as_committed("heartbeat-timeout", target, tmp_path / target)
+        assert '"driver": "socketio-lean"' in (tmp_path / target / "manifest.json").read_text()
+    assert verdict(tmp_path / "ackmap")["counts"]["replayed"] > 0
+    ledger = (tmp_path / "ackmap" / "ledger.jsonl").read_text()
+    assert '"process":"u1-0","type":"event","f":"connect","conn":2' in ledger
