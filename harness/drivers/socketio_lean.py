@@ -57,6 +57,9 @@ class SocketIOLeanUser(DeliveryUser):
 
     def close(self) -> None:
         self._closing = True
+        if self._connected:  # as python-socketio's client does on disconnect(): recorded like any other
+            self._connected = False
+            self.disconnected("client disconnect")
         ws = self._ws
         if ws is not None:
             try:
@@ -88,13 +91,14 @@ class SocketIOLeanUser(DeliveryUser):
             try:
                 self._serve_once()
                 delay = 0.2
-            except _Closed as exc:
+            except Exception as exc:  # _Closed, or a send/connect error: either way this connection is over
+                reason = str(exc) if isinstance(exc, _Closed) else f"transport error: {exc!r}"
                 if self._connected:
                     self._connected = False
                     self._awaiting.clear()
-                    self.disconnected(str(exc))
-            except Exception as exc:  # connect failures: retry
-                log.info("%s: connect failed (%s); retrying", self.user_id, exc)
+                    self.disconnected(reason)
+                else:
+                    log.info("%s: connect failed (%s); retrying", self.user_id, reason)
             finally:
                 if self._ws is not None:
                     try:
