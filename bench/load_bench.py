@@ -53,6 +53,18 @@ ARTILLERY_VERSION = "2.0.21"
 
 
 # -- sampling ----------------------------------------------------------------------------------------------------
+def _interp(xs: list[float], ys: list[int] | list[float], x: float) -> float:
+    """ys at x, linearly interpolated between samples (clamped at the ends)."""
+    i = bisect.bisect_left(xs, x)
+    if i <= 0:
+        return float(ys[0])
+    if i >= len(xs):
+        return float(ys[-1])
+    if xs[i] <= xs[i - 1]:
+        return float(ys[i])
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+
+
 @dataclass
 class Samples:
     """(wall time, CPU seconds) of a process tree, taken by a background thread."""
@@ -63,13 +75,7 @@ class Samples:
 
     def at(self, t: float) -> float:
         """CPU seconds at wall time t, linearly interpolated."""
-        i = bisect.bisect_left(self.times, t)
-        if i <= 0:
-            return self.cpu[0]
-        if i >= len(self.times):
-            return self.cpu[-1]
-        t0, t1, c0, c1 = self.times[i - 1], self.times[i], self.cpu[i - 1], self.cpu[i]
-        return c0 + (c1 - c0) * (t - t0) / (t1 - t0) if t1 > t0 else c1
+        return _interp(self.times, self.cpu, t)
 
 
 def sample_cpu(pid: int, tree: bool, every_s: float = 0.25) -> tuple[Samples, threading.Thread]:
@@ -170,15 +176,6 @@ def _deliveries(history: Path) -> tuple[list[float], list[int]]:
                 times.append(float(row["Timestamp"]))
                 counts.append(int(row["Total Request Count"]))
     return times, counts
-
-
-def _interp(xs: list[float], ys: list[int] | list[float], x: float) -> float:
-    i = bisect.bisect_left(xs, x)
-    if i <= 0:
-        return float(ys[0])
-    if i >= len(xs):
-        return float(ys[-1])
-    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
 
 
 def _stat(stats: Path, name: str, column: str) -> float | None:

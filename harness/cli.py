@@ -21,7 +21,7 @@ from harness.errors import HarnessError
 from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, read_manifest, summary_lines
-from harness.report.compare import RunCell, drift, load_cell, matrix_markdown, write_comparison
+from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
 from harness.target_specs import builtin_targets
 
 __all__ = ["app", "main"]
@@ -303,11 +303,7 @@ def matrix(
     if against is not None:
         differences = []
         for (scenario_name, target_name), cell in sorted(cells.items()):
-            saved = against / scenario_name / target_name / "verdict.json"
-            if not saved.exists():
-                differences.append(f"{scenario_name} × {target_name}: not in {against}")
-                continue
-            for line in drift(json.loads(saved.read_text()), cell.doc):
+            for line in drift_from_saved(against, scenario_name, target_name, cell.doc):
                 differences.append(f"{scenario_name} × {target_name}: {line}")
         for line in differences:
             typer.echo(f"DRIFT {line}")

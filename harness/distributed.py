@@ -137,6 +137,9 @@ class WorkerRunContext(RunContext):
     _req: itertools.count[int] = field(default_factory=itertools.count)
     claim_timeout_s: float = 30.0
 
+    def __post_init__(self) -> None:
+        """No live tracker here: the master's follows the shipped rows, and nothing reads a worker's."""
+
     def configure(self, setup: dict[str, Any]) -> None:
         self.run_id = setup["run_id"]
         self.target = setup["target"]

@@ -127,8 +127,7 @@ class RunContext:
     def recipients_for(self, user_id: str) -> Iterator[str]:
         """Every other scenario user in slot order, round and round (no per-user copy of the list: with
         15,000 users, copies would take gigabytes)."""
-        others = len(self.slots) - 1
-        if others < 1:
+        if len(self.slots) < 2:
             return
         while True:
             for slot in self.slots:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import pytest
 
 from harness.checker import CheckOptions, check
 from harness.config import Scenario
@@ -152,8 +151,3 @@ def test_rows_that_never_arrived_leave_the_ledger_open(tmp_path: Path) -> None:
     assert verdict.valid == "unknown" and verdict.counts["lost"] == 0 and verdict.counts["unseen"] == 2
     assert "worker-2: 0 of 3 ledger rows arrived" in verdict.reason
 
-
-@pytest.fixture(autouse=True)
-def _no_leftover_greenlets() -> Any:
-    yield
-    gevent.sleep(0)

@@ -13,7 +13,7 @@ from typing import Any
 from harness.report.html import TEMPLATES
 from harness.report.summary import held, label
 
-__all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown", "outcome", "drift"]
+__all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown", "outcome", "drift", "drift_from_saved"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,14 @@ def drift(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """How ``actual``'s outcome differs from ``expected``'s, one line per field (empty: same outcome)."""
     want, got = outcome(expected), outcome(actual)
     return [f"{k}: {want[k]} -> {got[k]}" for k in want if want[k] != got[k]]
+
+
+def drift_from_saved(saved_root: Path, scenario: str, target: str, doc: dict[str, Any]) -> list[str]:
+    """``drift`` of a fresh verdict from the saved comparison's cell ``saved_root/scenario/target``."""
+    saved = saved_root / scenario / target / "verdict.json"
+    if not saved.exists():
+        return [f"not in {saved_root}"]
+    return drift(json.loads(saved.read_text()), doc)
 
 
 def load_cell(scenario: str, target: str, folder: Path) -> RunCell:
