@@ -32,7 +32,7 @@ import json, sys, time
 sys.path.insert(0, sys.argv[2])
 NAMES = ("lost", "duplicated", "unexpected", "recovered", "reordered")
 from harness.checker import CheckOptions, analyse, judge
-from harness.ledger import read_ledger
+from harness.ledger.format import read_ledger
 imported = time.perf_counter()
 load = read_ledger(sys.argv[1])
 read = time.perf_counter()

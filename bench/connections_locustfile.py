@@ -21,8 +21,8 @@ from locust import events
 
 from harness.config import Scenario
 from harness.drivers.socketio import SocketIOUser
-from harness.recorder import LedgerWriter
-from harness.run_context import RunContext, Slot
+from harness.ledger.recorder import LedgerWriter
+from harness.run.context import RunContext, Slot
 from targets.auth import sign
 
 

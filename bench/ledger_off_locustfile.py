@@ -6,7 +6,7 @@ locustfile is exactly the ledger's cost: JSON encoding and one write per row. Ne
 verdict of such a run is meaningless.
 """
 
-from harness import recorder
+from harness.ledger import recorder
 from harness.locustfile import SocketIOCSRUser, SocketIOUser, SSEUser  # noqa: F401  (Locust finds them here)
 
 _write_row = recorder.LedgerWriter._emit

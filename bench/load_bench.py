@@ -42,9 +42,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.config import load_scenario  # noqa: E402
-from harness.stack import Stack  # noqa: E402
-from harness.target_specs import resolve_target  # noqa: E402
+from harness.config import load_scenario, resolve_target  # noqa: E402
+from harness.run.stack import Stack  # noqa: E402
 from targets.auth import sign  # noqa: E402
 
 PYTHON = sys.executable

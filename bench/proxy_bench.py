@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.toxiproxy_client import ToxiproxyClient  # noqa: E402
+from harness.faults.client import ToxiproxyClient  # noqa: E402
 
 BARE = r'''
 import asyncio, sys

@@ -1,0 +1,15 @@
+"""delivery-harness: proves whether a realtime server delivers every message across faults, at load.
+
+The chain, one package per job (each package's docstring says what it may import; tests/test_layout.py
+checks it):
+
+    drivers/ ──rows──▶ ledger/ ──▶ checker/ ──verdict──▶ report/ ──▶ gate.py
+       ▲                  ▲
+    run/ (stack, store, targets, timeline, controller, distributed protocol) ──▶ faults/ (proxy + client)
+       ▲
+    locust_ext/ (the only glue to Locust's events, web UI and master/worker messages)
+
+At the top, the edges: ``cli`` (the ``harness`` command), ``config`` (scenario files), ``gate``,
+``errors``, ``paths``, ``locustfile`` (what ``locust -f`` loads) and ``pytest_plugin``.
+Systems under test live in ``targets/`` and never import this package.
+"""

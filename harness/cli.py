@@ -22,7 +22,7 @@ from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, read_manifest, summary_lines
 from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
-from harness.target_specs import builtin_targets
+from harness.run.targets import builtin_targets
 
 __all__ = ["app", "main"]
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ScenarioError
+from harness.run.targets import Claims, TargetSpec, builtin_targets
 
 __all__ = [
     "Heartbeat",
@@ -29,6 +30,7 @@ __all__ = [
     "TargetDef",
     "Scenario",
     "load_scenario",
+    "resolve_target",
 ]
 
 
@@ -254,8 +256,6 @@ class Scenario(_Frozen):
         fault_names = [f.name for f in self.faults]
         if len(set(fault_names)) != len(fault_names):
             raise ValueError("fault names must be unique")
-        from harness.target_specs import builtin_targets
-
         known = set(builtin_targets()) | set(self.target)
         for index, name in enumerate(self.targets):
             if name not in known:
@@ -312,3 +312,13 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         if first["type"] == "extra_forbidden":
             reason = "unknown field"
         raise ScenarioError(str(path), _field_of(first), reason) from None
+
+
+def resolve_target(name: str, user_defined: Mapping[str, TargetDef]) -> TargetSpec:
+    """A built-in or scenario-defined target by name (scenario definitions win)."""
+    if name in user_defined:
+        d = user_defined[name]
+        return TargetSpec(name, Claims(d.delivery, d.ordered, d.survives_restart),
+                          tuple(d.command) if d.command else None, d.url, secret=d.secret, driver=d.driver,
+                          needs_store=d.needs_store, health_path=d.health_path)
+    return builtin_targets()[name]

@@ -3,10 +3,10 @@
 Defines one User class per built-in driver; at init the harness keeps only the target's driver.
 """
 
-from harness import locust_plugin  # noqa: F401  (registers the delivery listeners and flags)
 from harness.drivers.socketio import SocketIOUser as _SocketIO
 from harness.drivers.socketio_csr import SocketIOCSRUser as _SocketIOCSR
 from harness.drivers.sse import SSEUser as _SSE
+from harness.locust_ext import plugin as _plugin  # noqa: F401  (registers the delivery listeners and flags)
 
 
 class SocketIOUser(_SocketIO):

@@ -3,6 +3,9 @@
 ``analyse(frame, options)`` computes every category with full id lists; ``check(frame, options)`` turns
 that into a :class:`Verdict` (capped example lists) whose keys are defined in ``checker.base``.
 Same ledger, same options ⇒ same verdict.
+
+May import: pandas, numpy and the standard library's pure parts. Never files, sockets, clocks, Locust or
+any other ``harness`` package (a test enforces it).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any
 import gevent
 from locust import User, task
 
-from harness.run_context import RunContext, Slot
+from harness.run.context import RunContext, Slot
 
 __all__ = ["DeliveryUser"]
 
@@ -50,7 +50,7 @@ class DeliveryUser(User):
     """Abstract base of every driver; see the module docstring for the contract."""
 
     abstract = True
-    run_context: RunContext | None = None  # set by harness.locust_plugin at init
+    run_context: RunContext | None = None  # set by harness.locust_ext.plugin at init
 
     # -- protocol hooks (subclasses implement) ------------------------------------------------------------
     def open(self) -> None:
@@ -68,7 +68,7 @@ class DeliveryUser(User):
     # -- lifecycle ------------------------------------------------------------------------------------------
     def on_start(self) -> None:
         self.ctx = type(self).run_context
-        assert self.ctx is not None, "harness.locust_plugin did not set up a run context"
+        assert self.ctx is not None, "harness.locust_ext.plugin did not set up a run context"
         slot = self.ctx.claim_slot()
         self.slot: Slot | None = slot
         if slot is None:

@@ -22,12 +22,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from harness.faults.proxy import Link
-
-__all__ = ["Chunk", "Stub", "Toxic", "register", "registry", "ToxicValidationError", "STREAMS"]
+__all__ = ["Chunk", "Stub", "Toxic", "register", "registry", "ToxicValidationError", "STREAMS", "LinkHandle"]
 
 STREAMS = ("upstream", "downstream")
 
@@ -128,11 +125,35 @@ def registry() -> dict[str, type[Toxic]]:
     return dict(_REGISTRY)
 
 
+class ConnectionHandle(Protocol):
+    """What a toxic may do to the whole connection it sits on."""
+
+    @property
+    def opened(self) -> float:
+        """``time.monotonic()`` when the client connected."""
+        ...
+
+    def close(self, reset: bool = False) -> None: ...
+
+
+class LinkHandle(Protocol):
+    """The one direction of a connection a stub belongs to, as a toxic sees it. The proxy's ``Link``
+    implements it; declaring it here keeps this module free of the proxy (imports point one way)."""
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def connection(self) -> ConnectionHandle: ...
+
+    def forward_from(self, stub: Stub, item: Chunk | _Eof) -> None: ...
+
+
 @dataclass(eq=False)
 class Stub:
     """A toxic's handle on one link: its input queue, its output, and per-link state."""
 
-    link: Link
+    link: LinkHandle
     state: dict[str, Any] = field(default_factory=dict)
     """Per-link state of a stateful toxic (e.g. bytes counted); kept across restarts, dropped on removal."""
     _queue: deque[Chunk | _Eof] = field(default_factory=deque)

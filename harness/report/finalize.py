@@ -15,7 +15,7 @@ from typing import Any
 from harness.checker import CheckOptions, analyse, crashed_verdict, judge
 from harness.config import GatePolicy
 from harness.gate import gate
-from harness.ledger import read_ledger, write_parquet
+from harness.ledger.format import read_ledger, write_parquet
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.summary import render_markdown

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.ledger import to_frame
+from harness.ledger.format import to_frame
 
 
 class History:

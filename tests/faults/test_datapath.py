@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from harness.toxiproxy_client import ToxiproxyClient
+from harness.faults.client import ToxiproxyClient
 from tests.conftest import EchoServer, SinkServer
 
 

@@ -9,7 +9,7 @@ import pytest
 import toxiproxy
 
 from harness.errors import ProxyError
-from harness.toxiproxy_client import ToxiproxyClient
+from harness.faults.client import ToxiproxyClient
 from tests.conftest import EchoServer
 
 

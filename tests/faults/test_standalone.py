@@ -12,7 +12,7 @@ from pathlib import Path
 
 import toxiproxy
 
-from harness.toxiproxy_client import ToxiproxyClient
+from harness.faults.client import ToxiproxyClient
 from tests.conftest import EchoServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.process import free_port
+from harness.run.process import free_port
 from tests.integration.helpers import ROOT, STORY, assert_as_committed, harness, verdict
 
 pytestmark = pytest.mark.integration

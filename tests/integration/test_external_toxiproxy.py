@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.toxiproxy_client import ToxiproxyClient
+from harness.faults.client import ToxiproxyClient
 from tests.integration.helpers import ROOT, STORY, verdict
 
 pytestmark = pytest.mark.integration

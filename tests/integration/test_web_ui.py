@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from harness.process import free_port
+from harness.run.process import free_port
 from tests.integration.helpers import ROOT, STORY
 
 pytestmark = pytest.mark.integration

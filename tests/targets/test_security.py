@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import socketio
 
-from harness.process import ManagedProcess, free_port, http_ok
-from harness.store import RedisServer
+from harness.run.process import ManagedProcess, free_port, http_ok
+from harness.run.store import RedisServer
 from targets.auth import sign
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ import httpx
 import httpx_sse
 import pytest
 
-from harness.process import ManagedProcess, free_port, http_ok
-from harness.store import RedisServer
+from harness.run.process import ManagedProcess, free_port, http_ok
+from harness.run.store import RedisServer
 from targets.auth import sign
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,11 @@ import threading
 from typing import TYPE_CHECKING, Protocol
 
 from harness.config import FaultSpec
-from harness.recorder import LedgerWriter
-from harness.toxiproxy_client import ToxiproxyClient
+from harness.faults.client import ToxiproxyClient
+from harness.ledger.recorder import LedgerWriter
 
 if TYPE_CHECKING:
-    from harness.stack import Stack
+    from harness.run.stack import Stack
 
 __all__ = ["TimelineFault", "ToxicFault", "ProcessFault", "build_faults"]
 

@@ -10,10 +10,10 @@ import gevent
 
 from harness.checker import CheckOptions, check
 from harness.config import Scenario
-from harness.distributed import Master, ShippingWriter, Worker, WorkerRunContext
-from harness.ledger import read_ledger
-from harness.recorder import LedgerWriter
-from harness.run_context import RunContext, Slot
+from harness.ledger.format import read_ledger
+from harness.ledger.recorder import LedgerWriter
+from harness.run.context import RunContext, Slot
+from harness.run.distributed import Master, ShippingWriter, Worker, WorkerRunContext
 
 SCENARIO = Scenario.model_validate({
     "name": "t", "targets": ["naive"], "cohorts": [{"name": "u1", "users": 1}, {"name": "u2", "users": 1}]})

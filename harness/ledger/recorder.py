@@ -3,7 +3,7 @@
 ``LedgerRecorder`` numbers rows and tells observers (the live tracker) about each one; where a row goes is
 a subclass's job: ``LedgerWriter`` appends it to a JSON Lines file and hands it to the OS at once (no
 user-space buffering), so a crash of the load process loses at most the row being written; a worker of a
-distributed run ships rows to the master instead (``harness.distributed.ShippingWriter``).
+distributed run ships rows to the master instead (``harness.run.distributed.ShippingWriter``).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 import gevent
 
-from harness.run_context import RunContext
-from harness.timeline import TimelineFault
+from harness.run.context import RunContext
+from harness.run.timeline import TimelineFault
 
 __all__ = ["RunController"]
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from harness.config import Heartbeat, TargetDef
+from harness.paths import PROJECT_ROOT
 
-__all__ = ["Claims", "TargetSpec", "builtin_targets", "resolve_target", "URL_TARGET_SECRET", "TARGETS_DIR"]
+__all__ = ["Claims", "TargetSpec", "builtin_targets", "URL_TARGET_SECRET", "TARGETS_DIR"]
 
-TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+TARGETS_DIR = PROJECT_ROOT / "targets"
 
 URL_TARGET_SECRET = "delivery-harness"
 """Token secret used for a target reached by URL when its definition sets none."""
@@ -51,14 +49,15 @@ class TargetSpec:
     health_path: str = "/socket.io/?EIO=4&transport=polling"
     """GET this path until it answers 200 before the run starts."""
 
-    def argv(self, port: int, heartbeat: Heartbeat, secret: str, redis_url: str = "") -> list[str]:
+    def argv(self, port: int, ping_interval_s: float, ping_timeout_s: float, secret: str,
+             redis_url: str = "") -> list[str]:
         """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {secret}, {redis_url} filled in."""
         assert self.command is not None
         values = {
             "python": sys.executable,
             "port": str(port),
-            "ping_interval": str(heartbeat.ping_interval_s),
-            "ping_timeout": str(heartbeat.ping_timeout_s),
+            "ping_interval": str(ping_interval_s),
+            "ping_timeout": str(ping_timeout_s),
             "secret": secret,
             "redis_url": redis_url,
         }
@@ -108,12 +107,3 @@ def builtin_targets() -> dict[str, TargetSpec]:
         ),
     }
 
-
-def resolve_target(name: str, user_defined: dict[str, TargetDef]) -> TargetSpec:
-    """A built-in or scenario-defined target by name (scenario definitions win)."""
-    if name in user_defined:
-        d = user_defined[name]
-        return TargetSpec(name, Claims(d.delivery, d.ordered, d.survives_restart),
-                          tuple(d.command) if d.command else None, d.url, secret=d.secret, driver=d.driver,
-                          needs_store=d.needs_store, health_path=d.health_path)
-    return builtin_targets()[name]

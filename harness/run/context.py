@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import Scenario
-from harness.recorder import LedgerRecorder, Row
+from harness.ledger.recorder import LedgerRecorder, Row
 
 __all__ = ["Slot", "DeliveryTracker", "RunContext"]
 

@@ -1,6 +1,6 @@
 """Distributed runs: workers record, the master keeps the ledger and judges.
 
-The transport is injected (Locust's custom messages in ``harness.locust_distributed``), so this module has
+The transport is injected (Locust's custom messages in ``harness.locust_ext.distributed``), so this module has
 no Locust import and its protocol is tested with an in-memory channel. Messages:
 
 ==============  ================  ===================================================================
@@ -38,8 +38,8 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from harness.config import Scenario
-from harness.recorder import LedgerRecorder, Row, encode_row
-from harness.run_context import RunContext, Slot
+from harness.ledger.recorder import LedgerRecorder, Row, encode_row
+from harness.run.context import RunContext, Slot
 
 __all__ = ["SHIP_INTERVAL_S", "ShippingWriter", "LedgerCollector", "WorkerRunContext", "Master", "Worker"]
 

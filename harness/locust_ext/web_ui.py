@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
-from harness.run_context import RunContext
-from harness.timeline import TimelineFault
+from harness.run.context import RunContext
+from harness.run.timeline import TimelineFault
 
 __all__ = ["COLUMNS", "delivery_rows", "install"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import RedisServer
+from harness.run.store import RedisServer
 
 
 def _command(port: int, *parts: str) -> bytes:

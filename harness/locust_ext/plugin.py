@@ -6,7 +6,7 @@ Flags (also shown in the web UI's start form): ``--scenario``, ``--target``, ``-
 Locust's exit code (0 held, 1 violated, 3 unknown/incomplete). A startup failure exits 2.
 
 Distributed (``--processes N`` or ``--master`` + ``--worker``): the master does all of the above; workers
-only run users and ship their ledger rows to it (``harness.locust_distributed``), and the master waits for
+only run users and ship their ledger rows to it (``harness.locust_ext.distributed``), and the master waits for
 every worker's flush before the verdict.
 """
 
@@ -30,21 +30,21 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from harness.config import Scenario, load_scenario
-from harness.controller import RunController
-from harness.distributed import Master
+from harness.config import Scenario, load_scenario, resolve_target
 from harness.drivers.base import DeliveryUser
 from harness.drivers.registry import load_driver
 from harness.errors import HarnessError
-from harness.locust_distributed import start_master, start_worker
+from harness.ledger.recorder import LedgerWriter
+from harness.locust_ext.distributed import start_master, start_worker
+from harness.locust_ext.web_ui import install as install_delivery_tab
 from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
-from harness.recorder import LedgerWriter
 from harness.report import finalize, summary_lines
-from harness.run_context import RunContext, Slot
-from harness.stack import Stack
-from harness.target_specs import URL_TARGET_SECRET, TargetSpec, resolve_target
-from harness.timeline import build_faults
-from harness.web_ui import install as install_delivery_tab
+from harness.run.context import RunContext, Slot
+from harness.run.controller import RunController
+from harness.run.distributed import Master
+from harness.run.stack import Stack
+from harness.run.targets import URL_TARGET_SECRET, TargetSpec
+from harness.run.timeline import build_faults
 from targets.auth import sign
 
 __all__: list[str] = []

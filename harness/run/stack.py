@@ -14,10 +14,10 @@ import httpx
 
 from harness.config import Scenario
 from harness.errors import HarnessError
-from harness.process import ManagedProcess, free_port, http_ok
-from harness.store import RedisServer
-from harness.target_specs import TargetSpec
-from harness.toxiproxy_client import ToxiproxyClient
+from harness.faults.client import ToxiproxyClient
+from harness.run.process import ManagedProcess, free_port, http_ok
+from harness.run.store import RedisServer
+from harness.run.targets import TargetSpec
 
 __all__ = ["Stack"]
 
@@ -93,7 +93,9 @@ class Stack:
         if self.target.url:
             return
         port = self.ports[index]
-        argv = self.target.argv(port, self.scenario.heartbeat, self.secret, self.store.url if self.store else "")
+        hb = self.scenario.heartbeat
+        redis_url = self.store.url if self.store else ""
+        argv = self.target.argv(port, hb.ping_interval_s, hb.ping_timeout_s, self.secret, redis_url)
         suffix = "" if len(self.instances) == 1 else f"-{index}"
         proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}{suffix}.log")
         proc.start()

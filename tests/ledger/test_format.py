@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from harness.errors import LedgerError
-from harness.ledger import read_ledger, write_parquet
-from harness.recorder import LedgerWriter
+from harness.ledger.format import read_ledger, write_parquet
+from harness.ledger.recorder import LedgerWriter
 
 
 def _sample(path: Path) -> LedgerWriter:

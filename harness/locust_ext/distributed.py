@@ -1,4 +1,4 @@
-"""Wires ``harness.distributed`` to Locust's runners: custom messages both ways, worker liveness, quitting.
+"""Wires ``harness.run.distributed`` to Locust's runners: custom messages both ways, worker liveness, quitting.
 
 ``locust -f harness/locustfile.py --processes 2 …`` (or ``--master`` plus ``--worker`` processes given the
 same ``--scenario`` and ``--target``): the master starts the stack, runs the controller and the faults,
@@ -15,8 +15,8 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from harness.config import Scenario
-from harness.distributed import Master, ShippingWriter, Worker, WorkerRunContext
 from harness.drivers.base import DeliveryUser
+from harness.run.distributed import Master, ShippingWriter, Worker, WorkerRunContext
 
 __all__ = ["start_master", "start_worker"]
 

@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 from harness.errors import TargetStartError
-from harness.process import ManagedProcess, free_port
+from harness.run.process import ManagedProcess, free_port
 
 __all__ = ["RedisServer"]
 
