@@ -8,6 +8,11 @@ Locust's exit code (0 held, 1 violated, 3 unknown/incomplete). A startup failure
 Distributed (``--processes N`` or ``--master`` + ``--worker``): the master does all of the above; workers
 only run users and ship their ledger rows to it (``harness.locust_ext.distributed``), and the master waits for
 every worker's flush before the verdict.
+
+Nothing listens beyond loopback unless a flag says so: the web UI and the master's worker port default to
+127.0.0.1 (an explicit ``--web-host`` / ``--master-bind-host`` still wins), and with ``--processes`` the
+master's port is a free one chosen before Locust forks (unless ``--master-bind-port`` is given). Forked
+workers die with the master (``PR_SET_PDEATHSIG`` plus a parent watch).
 """
 
 from __future__ import annotations
@@ -42,8 +47,9 @@ from harness.report import finalize, summary_lines
 from harness.run.context import RunContext, Slot
 from harness.run.controller import RunController
 from harness.run.distributed import Master
+from harness.run.process import SECRET_ENV, die_with_parent, free_port
 from harness.run.stack import Stack
-from harness.run.targets import URL_TARGET_SECRET, TargetSpec
+from harness.run.targets import TargetSpec
 from harness.run.timeline import build_faults
 from targets.auth import sign
 
@@ -67,9 +73,40 @@ class _Run:
 
 _RUN: _Run | None = None
 
+LOOPBACK = "127.0.0.1"
+_LOCUST_MASTER_PORT = 5557
+
+
+class _DefaultPort(int):
+    """Locust's default master port, marked so that a port the user gave (even 5557) is told apart."""
+
+
+_FORK_PARENT: int | None = None
+"""The PID that ran ``--processes`` (the master); forked workers inherit it and watch it."""
+
+
+def _with_free_master_port(parse: Any) -> Any:
+    """Wrap ``parser.parse_args``: Locust forks ``--processes`` workers right after parsing, so the master's
+    port must be chosen here, free, for the master to bind and the workers to connect to."""
+
+    def parse_args(*args: Any, **kwargs: Any) -> Any:
+        global _FORK_PARENT
+        options = parse(*args, **kwargs)
+        if getattr(options, "processes", None) and not getattr(options, "worker", False):
+            _FORK_PARENT = os.getpid()
+            if isinstance(options.master_bind_port, _DefaultPort) and isinstance(options.master_port, _DefaultPort):
+                options.master_bind_port = options.master_port = free_port()
+        return options
+
+    return parse_args
+
 
 @events.init_command_line_parser.add_listener
 def _add_flags(parser: Any, **_: Any) -> None:
+    default_port = _DefaultPort(_LOCUST_MASTER_PORT)
+    parser.set_defaults(web_host=LOOPBACK, master_bind_host=LOOPBACK, master_bind_port=default_port,
+                        master_port=default_port)
+    parser.parse_args = _with_free_master_port(parser.parse_args)
     parser.add_argument("--scenario", default=str(DEFAULT_SCENARIO), include_in_web_ui=True,
                         help="Scenario TOML file (delivery harness)")
     parser.add_argument("--target", default="", include_in_web_ui=True,
@@ -77,6 +114,41 @@ def _add_flags(parser: Any, **_: Any) -> None:
     parser.add_argument("--out", default="", help="Run folder for ledger, verdict and reports")
     parser.add_argument("--seed", type=int, default=None, help="Override the scenario's seed")
     parser.add_argument("--driver", default="", help="Client driver instead of the target's own (e.g. socketio-lean)")
+
+
+def _watch_fork_parent(parent: int) -> None:
+    """A forked worker ends when its master is gone (PDEATHSIG does it at once on Linux; this is the fallback)."""
+    die_with_parent(parent)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            gevent.sleep(0.5)
+        log.error("master %s is gone; this worker exits", parent)
+        os._exit(3)
+
+    gevent.spawn(watch)
+
+
+def _redacted(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved scenario for manifest.json, every target's ``secret`` replaced by "***"."""
+    targets = {name: {**definition, "secret": "***"} if definition.get("secret") is not None else definition
+               for name, definition in (config.get("target") or {}).items()}
+    return {**config, "target": targets} if "target" in config else config
+
+
+def _secret_for(target: TargetSpec) -> str:
+    """The token secret: the target's own, else for a URL target the harness's HARNESS_TARGET_SECRET, else
+    (a target the harness starts) a random one per run. Raises HarnessError for a URL target with neither."""
+    if target.secret:
+        return target.secret
+    if target.url:
+        secret = os.environ.get(SECRET_ENV, "")
+        if not secret:
+            raise HarnessError(f"target '{target.name}' is given by URL and has no token secret: set "
+                               f"'secret' under [target.{target.name}] in the scenario, or the environment "
+                               f"variable {SECRET_ENV} of the harness process, to the secret your server uses")
+        return secret
+    return secrets.token_hex(16)
 
 
 def _fail_startup(message: str) -> None:
@@ -133,13 +205,19 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     random.seed(scenario.seed)  # client-side randomness (reconnect jitter); the proxy gets the same seed
     if isinstance(runner, WorkerRunner):
+        if _FORK_PARENT is not None:  # forked by --processes: the master is our parent
+            _watch_fork_parent(_FORK_PARENT)
         start_worker(environment, scenario, target_name, driver)
+        return
+    try:
+        secret = _secret_for(target)
+    except HarnessError as exc:
+        _fail_startup(str(exc))
         return
     run_id = uuid.uuid4().hex[:8]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{stamp}-{scenario.name}-{target_name}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    secret = target.secret or (URL_TARGET_SECRET if target.url else secrets.token_hex(16))
     stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"))
     try:
         stack.start()
@@ -156,7 +234,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         "run_id": run_id, "scenario": scenario.name, "scenario_file": str(Path(options.scenario).resolve()),
         "target": target_name, "claims": {"delivery": target.claims.delivery, "ordered": target.claims.ordered,
                                           "survives_restart": target.claims.survives_restart},
-        "seed": scenario.seed, "driver": driver_name, "config": scenario.model_dump(mode="json"),
+        "seed": scenario.seed, "driver": driver_name, "config": _redacted(scenario.model_dump(mode="json")),
         "versions": _versions(),
         "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
         "target_addresses": [stack.address(i) for i in range(len(stack.instances))],

@@ -3,6 +3,11 @@
 Rows are provisional while the run is going ("unseen now" is what is acknowledged but not yet received;
 it only becomes "lost" after the drain); when the run ends, a final row carries the verdict. Every
 manual fault action goes through the same fault objects as the timeline, so it is in the ledger too.
+
+The fault routes change the run, so a page on another site must not be able to press the buttons (Locust
+enables CORS for every origin): a POST must be JSON (a cross-site HTML form or "simple" request cannot
+send that without a preflight) and carry no Origin other than the UI's own, else 403. Once the run has
+ended (the ledger is closed), inject and heal answer 409: nothing could be recorded any more.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from flask import Response, jsonify, request
 from harness.run.context import RunContext
 from harness.run.timeline import TimelineFault
 
-__all__ = ["COLUMNS", "delivery_rows", "install"]
+__all__ = ["COLUMNS", "delivery_rows", "install", "refusal"]
 
 COLUMNS = [
     ("cohort", "Cohort"), ("connected", "Connected"), ("sent", "Sent"), ("acked", "Acked"), ("failed", "Failed"),
@@ -53,6 +58,17 @@ def delivery_rows(ctx: RunContext, faults: list[TimelineFault], phase: str,
     return rows
 
 
+def refusal(method: str, origin: str | None, own_origin: str, mimetype: str) -> str | None:
+    """Why a state-changing request must be refused as possibly cross-site (None: it may go ahead)."""
+    if method != "POST":
+        return None
+    if origin is not None and origin.rstrip("/") != own_origin.rstrip("/"):
+        return f"cross-origin request refused (Origin {origin!r} is not this UI's {own_origin!r})"
+    if mimetype != "application/json":
+        return "send Content-Type: application/json (form posts are refused: another site could send them)"
+    return None
+
+
 def install(environment: Any, ctx: RunContext, faults: list[TimelineFault], phase: Callable[[], str],
             verdict: Callable[[], dict[str, Any] | None]) -> None:
     """Add the Delivery tab, its live data on /stats/requests, and the fault routes to Locust's web UI."""
@@ -80,9 +96,15 @@ def install(environment: Any, ctx: RunContext, faults: list[TimelineFault], phas
 
     @web_ui.app.route("/delivery/faults/<name>/<action>", methods=["POST"])
     def act_on_fault(name: str, action: str) -> tuple[Response, int]:
+        refused = refusal(request.method, request.headers.get("Origin"), request.host_url, request.mimetype)
+        if refused is not None:
+            return jsonify({"error": refused}), 403
         fault = by_name.get(name)
         if fault is None or action not in ("inject", "heal"):
             return jsonify({"error": f"no fault '{name}' or action '{action}' (inject | heal)"}), 404
+        if ctx.stopped or verdict() is not None or phase() == "end":
+            return jsonify({"error": f"the run has ended: '{action}' would not be recorded in the ledger, "
+                                     "so nothing was done", "phase": phase()}), 409
         (fault.inject if action == "inject" else fault.heal)(source="web-ui")  # in the ledger like a timed one
         return jsonify({"name": name, "active": getattr(fault, "active", False)}), 200
 
@@ -97,6 +119,7 @@ def install(environment: Any, ctx: RunContext, faults: list[TimelineFault], phas
                 "<p id='status'></p><p><a href='/'>back to Locust</a> (Delivery tab)</p><script>"
                 "for (const b of document.querySelectorAll('button')) b.onclick = async () => {"
                 " const r = await fetch('/delivery/faults/' + b.dataset.fault + '/' + b.dataset.action,"
-                " {method: 'POST'}); document.getElementById('status').textContent = JSON.stringify(await r.json());"
+                " {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'});"
+                " document.getElementById('status').textContent = JSON.stringify(await r.json());"
                 "};</script>")
         return Response(page, mimetype="text/html")

@@ -1,11 +1,19 @@
-"""Child processes the harness starts (targets, the fault proxy): logs kept, stopped by PID only."""
+"""Child processes the harness starts (targets, the fault proxy, redis-server): logs kept, stopped by PID only.
+
+Every child dies with the process that started it: on Linux each is started with
+``prctl(PR_SET_PDEATHSIG, SIGKILL)``, so a SIGKILLed parent (which runs no cleanup) leaves no orphan.
+Logs in a run folder are private (mode 0600) and the token secret never reaches a child's argv: a target
+gets it in its environment (``SECRET_ENV``), which only its own user can read.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +22,50 @@ import httpx
 
 from harness.errors import TargetStartError
 
-__all__ = ["ManagedProcess", "free_port", "log_tail", "http_ok"]
+__all__ = ["ManagedProcess", "SECRET_ENV", "child_dies_with_parent", "die_with_parent", "free_port", "http_ok",
+           "log_tail", "open_private_log"]
+
+SECRET_ENV = "HARNESS_TARGET_SECRET"
+"""The environment variable a target reads its token secret from (never the command line)."""
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _libc_prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_PRCTL = _libc_prctl()  # looked up once: a preexec_fn should do as little as possible between fork and exec
+
+
+def die_with_parent(parent_pid: int | None = None, sig: int = signal.SIGKILL) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux); False where unsupported.
+
+    If the parent is already gone (it died before this call), the process kills itself: the kernel would
+    never send the signal. ``parent_pid`` is the parent we expect; without it, only the request is made.
+    """
+    if _PRCTL is None:
+        return False
+    _PRCTL(_PR_SET_PDEATHSIG, sig)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
+    return True
+
+
+def child_dies_with_parent() -> Callable[[], None]:
+    """A ``preexec_fn`` for Popen: the child gets SIGKILL when the calling process dies."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        die_with_parent(parent)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -43,14 +94,26 @@ def log_tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def open_private_log(path: Path) -> int:
+    """Open ``path`` for appending, readable by its owner only (0600, also if it already existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 class ManagedProcess:
-    """A child started with its output in ``log_path``; ``stop`` ends exactly this PID."""
+    """A child started with its output in ``log_path``; ``stop`` ends exactly this PID.
+
+    ``env`` is added to the harness's environment, from which ``SECRET_ENV`` is removed first: only a
+    child given the secret explicitly (a target) sees it.
+    """
 
     def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path
-        self.env = {**os.environ, **(env or {}), "HARNESS_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
+        inherited = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+        self.env = {**inherited, **(env or {}), "HARNESS_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
         self.popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,11 +121,12 @@ class ManagedProcess:
         return self.popen.pid if self.popen else None
 
     def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            log.write(f"$ {' '.join(self.argv)}\n".encode())
+        fd = open_private_log(self.log_path)
+        with os.fdopen(fd, "ab") as log:
+            log.write(f"$ {' '.join(self.argv)}\n".encode())  # argv carries no secret (it is in env only)
             log.flush()
             self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=self.env)
+                                          env=self.env, preexec_fn=child_dies_with_parent())
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None

@@ -1,7 +1,8 @@
 """The parts under test for one run: the fault proxy, the target, one proxy listener per cohort.
 
 Uses a real Toxiproxy when ``TOXIPROXY_URL`` is set, else starts the embedded stand-in as a child
-process. Every process started here is stopped here, by PID.
+process. Every process started here is stopped here, by PID (and dies with the harness process if it
+is killed: ``harness.run.process``). The target gets the token secret in ``HARNESS_TARGET_SECRET``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 from harness.config import Scenario
 from harness.errors import HarnessError
 from harness.faults.client import ToxiproxyClient
-from harness.run.process import ManagedProcess, free_port, http_ok
+from harness.run.process import SECRET_ENV, ManagedProcess, free_port, http_ok
 from harness.run.store import RedisServer
 from harness.run.targets import TargetSpec
 
@@ -95,9 +96,10 @@ class Stack:
         port = self.ports[index]
         hb = self.scenario.heartbeat
         redis_url = self.store.url if self.store else ""
-        argv = self.target.argv(port, hb.ping_interval_s, hb.ping_timeout_s, self.secret, redis_url)
+        argv = self.target.argv(port, hb.ping_interval_s, hb.ping_timeout_s, redis_url)
         suffix = "" if len(self.instances) == 1 else f"-{index}"
-        proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}{suffix}.log")
+        proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}{suffix}.log",
+                              env={SECRET_ENV: self.secret})
         proc.start()
         self.instances[index] = proc
         self.processes.append(proc)

@@ -2,6 +2,8 @@
 
 A target is any server reachable over loopback. Built-in reference targets live in ``targets/`` (they
 never import the harness); a scenario adds its own under ``[target.NAME]`` with a command or a URL.
+A started target reads its token secret from the environment variable ``HARNESS_TARGET_SECRET``: the
+secret is never on a command line (world-readable in /proc/PID/cmdline, copied into logs).
 """
 
 from __future__ import annotations
@@ -12,13 +14,9 @@ from typing import Literal
 
 from harness.paths import PROJECT_ROOT
 
-__all__ = ["Claims", "TargetSpec", "builtin_targets", "URL_TARGET_SECRET", "TARGETS_DIR"]
+__all__ = ["Claims", "TargetSpec", "builtin_targets", "TARGETS_DIR"]
 
 TARGETS_DIR = PROJECT_ROOT / "targets"
-
-URL_TARGET_SECRET = "delivery-harness"
-"""Token secret used for a target reached by URL when its definition sets none."""
-
 
 @dataclass(frozen=True)
 class Claims:
@@ -41,7 +39,8 @@ class TargetSpec:
     url: str | None = None
     description: str = ""
     secret: str | None = None
-    """Fixed auth-token secret; None = random per run (started targets) or URL_TARGET_SECRET (URL targets)."""
+    """Fixed auth-token secret; None = random per run (started targets) or, for a URL target, the harness's
+    own ``HARNESS_TARGET_SECRET`` (a run without either refuses to start)."""
     needs_store: bool = False
     """Start the run's redis-server first and pass its URL as ``{redis_url}``."""
     driver: str = "socketio"
@@ -49,16 +48,15 @@ class TargetSpec:
     health_path: str = "/socket.io/?EIO=4&transport=polling"
     """GET this path until it answers 200 before the run starts."""
 
-    def argv(self, port: int, ping_interval_s: float, ping_timeout_s: float, secret: str,
-             redis_url: str = "") -> list[str]:
-        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {secret}, {redis_url} filled in."""
+    def argv(self, port: int, ping_interval_s: float, ping_timeout_s: float, redis_url: str = "") -> list[str]:
+        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {redis_url} filled in (no secret:
+        it goes in the environment)."""
         assert self.command is not None
         values = {
             "python": sys.executable,
             "port": str(port),
             "ping_interval": str(ping_interval_s),
             "ping_timeout": str(ping_timeout_s),
-            "secret": secret,
             "redis_url": redis_url,
         }
         return [part.format(**values) for part in self.command]
@@ -66,7 +64,7 @@ class TargetSpec:
 
 def _module_command(module: str) -> tuple[str, ...]:
     return ("{python}", "-m", module, "--port", "{port}", "--ping-interval", "{ping_interval}",
-            "--ping-timeout", "{ping_timeout}", "--secret", "{secret}")
+            "--ping-timeout", "{ping_timeout}")
 
 
 def builtin_targets() -> dict[str, TargetSpec]:
@@ -94,8 +92,7 @@ def builtin_targets() -> dict[str, TargetSpec]:
         "node-socketio-csr": TargetSpec(
             "node-socketio-csr", Claims("at-least-once", ordered=True),
             ("node", str(TARGETS_DIR / "node_csr" / "server.js"), "--port", "{port}", "--ping-interval",
-             "{ping_interval}", "--ping-timeout", "{ping_timeout}", "--secret", "{secret}",
-             "--max-disconnection-ms", "30000"),
+             "{ping_interval}", "--ping-timeout", "{ping_timeout}", "--max-disconnection-ms", "30000"),
             description="socket.io 4.8 (npm) with connectionStateRecovery, 30 s window, in-memory adapter",
             driver="socketio-csr", health_path="/healthz",
         ),

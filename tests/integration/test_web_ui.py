@@ -1,4 +1,7 @@
-"""Locust's own web UI with the Delivery tab, driven by a real browser (Debian chromium, headless)."""
+"""Locust's own web UI with the Delivery tab, driven by a real browser (Debian chromium, headless).
+
+Started as the README shows (no ``--web-host``): the UI must listen on loopback only; its fault routes
+refuse what another site could send, and refuse to act once the run has ended."""
 
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from harness.run.process import free_port
 from tests.integration.helpers import ROOT, STORY
+from tests.integration.proctree import listening
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +38,7 @@ def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -
     out = tmp_path / "run"
     locust = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "harness" / "locustfile.py"), "--scenario", str(STORY),
-         "--target", "ackmap", "--out", str(out), "--web-host", "127.0.0.1", "--web-port", str(port),
+         "--target", "ackmap", "--out", str(out), "--web-port", str(port),
          "-u", "2", "-r", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 30
@@ -43,6 +48,11 @@ def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        tree = [psutil.Process(locust.pid), *psutil.Process(locust.pid).children(recursive=True)]
+        sockets = listening(tree)
+        print("listening sockets seen:", sorted(sockets))
+        assert ("127.0.0.1", port) in {(addr, p) for _, addr, p in sockets}
+        assert {addr for _, addr, _ in sockets} <= {"127.0.0.1", "::1"}, sorted(sockets)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                                  args=CHROMIUM_ARGS)
@@ -61,6 +71,11 @@ def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -
 
             listed = httpx.get(f"http://127.0.0.1:{port}/delivery/faults", timeout=5).json()
             assert [f["name"] for f in listed] == ["u1-blackhole"]
+            inject = f"http://127.0.0.1:{port}/delivery/faults/u1-blackhole/inject"
+            other_site = httpx.post(inject, json={}, headers={"Origin": "http://evil.example"}, timeout=5)
+            assert other_site.status_code == 403 and "cross-origin" in other_site.json()["error"]
+            form = httpx.post(inject, data={"x": "1"}, timeout=5)  # what an HTML form on any site can send
+            assert form.status_code == 403 and "application/json" in form.json()["error"]
             page.goto(f"http://127.0.0.1:{port}/delivery")  # the fault buttons
             page.get_by_role("button", name="inject now").click()
             page.get_by_text('"active":true').wait_for(timeout=5_000)
@@ -71,12 +86,20 @@ def test_delivery_tab_shows_live_numbers_and_the_final_verdict(tmp_path: Path) -
 
             page.locator("tr", has_text="FINAL VERDICT").first.wait_for(timeout=60_000)
             assert _cell(page, "FINAL VERDICT", 1) == "true"  # ackmap loses nothing
+            for action in ("inject", "heal"):
+                late = httpx.post(f"http://127.0.0.1:{port}/delivery/faults/u1-blackhole/{action}", json={},
+                                  headers={"Origin": f"http://127.0.0.1:{port}"}, timeout=5)
+                assert late.status_code == 409 and "ended" in late.json()["error"], late.text
             page.screenshot(path=str(ARTIFACTS / "locust-delivery-verdict.png"), full_page=True)
             browser.close()
         verdict = json.loads((out / "verdict.json").read_text())
         assert verdict["valid"] is True and verdict["counts"]["lost"] == 0
         ledger = (out / "ledger.jsonl").read_text()
         assert '"action":"inject","fault":"u1-blackhole"' in ledger and '"source":"web-ui"' in ledger
+        rows = [json.loads(line) for line in ledger.splitlines()]
+        end = next(r["index"] for r in rows if r["f"] == "phase" and r["data"]["phase"] == "end")
+        manual = [r["index"] for r in rows if r["f"] == "fault" and r["data"].get("source") == "web-ui"]
+        assert 1 <= len(manual) <= 2 and max(manual) < end  # the buttons' actions; nothing refused got in
     finally:
         locust.send_signal(signal.SIGTERM)
         try:
