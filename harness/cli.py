@@ -16,12 +16,13 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.config import Expectation, GatePolicy, Scenario, load_scenario
-from harness.errors import HarnessError
+from harness.config import Expectation, GatePolicy, Scenario, check_target_fits, load_scenario, resolve_target
+from harness.errors import HarnessError, LedgerDamaged
 from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, read_manifest, summary_lines
 from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
+from harness.run.process import child_dies_with_parent, free_port
 from harness.run.targets import builtin_targets
 
 __all__ = ["app", "main"]
@@ -54,11 +55,16 @@ def _load(path: Path) -> Scenario:
         raise  # unreachable
 
 
-def _check_targets(scenario: Scenario, names: list[str]) -> None:
+def _check_targets(scenario: Scenario, names: list[str], path: Path) -> None:
+    """Unknown targets, and process faults a target cannot undergo, are refused before anything starts."""
     known = set(builtin_targets()) | set(scenario.target)
     for name in names:
         if name not in known:
             _fail(f"unknown target '{name}'; known: {', '.join(sorted(known))}")
+        try:
+            check_target_fits(scenario, resolve_target(name, scenario.target), str(path))
+        except HarnessError as exc:
+            _fail(str(exc))
 
 
 def _run_budget_s(scenario: Scenario) -> float:
@@ -77,11 +83,13 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
             "--loglevel", "WARNING"]
     if seed is not None:
         argv += ["--seed", str(seed)]
-    if workers:
-        argv += ["--processes", str(workers)]
+    if workers:  # the master listens on loopback, on a port free now (two runs side by side never collide)
+        port = str(free_port())
+        argv += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                 "--master-host", "127.0.0.1", "--master-port", port]
     if driver:
         argv += ["--driver", driver]
-    proc = subprocess.Popen(argv)
+    proc = subprocess.Popen(argv, preexec_fn=child_dies_with_parent())  # a SIGKILLed `harness run` takes it along
     interrupted = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -148,7 +156,7 @@ def run(
     """Run a scenario against one or more targets, print the verdicts, exit with the gate's decision."""
     loaded = _load(scenario)
     names = [target] if target else loaded.targets
-    _check_targets(loaded, names)
+    _check_targets(loaded, names, scenario)
     overrides = _overrides(max_lost=max_lost, max_unexpected=max_unexpected,
                            max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
                            max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)
@@ -193,6 +201,9 @@ def check(
                            max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)
     try:
         doc = finalize(ledger, target=target, ordered=ordered, out_dir=out, gate_overrides=overrides)
+    except LedgerDamaged as exc:  # the run happened but its record is unreadable: unknown, not a usage error
+        _fail(f"verdict unknown: {exc}", 3)
+        return
     except HarnessError as exc:
         _fail(str(exc))
         return
@@ -234,7 +245,7 @@ def compare(
     """Run one scenario against several targets and write a side-by-side comparison."""
     loaded = _load(scenario)
     names = [t.strip() for t in targets.split(",") if t.strip()]
-    _check_targets(loaded, names)
+    _check_targets(loaded, names, scenario)
     base = out or REPORTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-compare-{loaded.name}"
     codes = []
     for name in names:

@@ -21,6 +21,7 @@ __all__ = [
     "Heartbeat",
     "Load",
     "Drain",
+    "Health",
     "Cohort",
     "Store",
     "FaultSpec",
@@ -31,11 +32,13 @@ __all__ = [
     "Scenario",
     "load_scenario",
     "resolve_target",
+    "check_target_fits",
 ]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and NaN are refused everywhere: a timeout of inf never ends and NaN compares false with every bound
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Heartbeat(_Frozen):
@@ -62,9 +65,39 @@ class Load(_Frozen):
 class Drain(_Frozen):
     """After sending stops: wait until every acked send is delivered (quiescence) or the timeout."""
 
-    timeout_s: float = Field(10.0, ge=0)
-    settle_s: float = Field(0.5, ge=0)
+    timeout_s: float = Field(10.0, ge=0, le=24 * 3600)
+    """How long to wait for quiescence. While deliveries are still arriving at this point the drain goes on,
+    up to ``max_s``: a slow replay is given its time instead of being reported as loss."""
+    settle_s: float = Field(0.5, ge=0, le=3600)
     """Quiet time after quiescence, to catch late duplicates."""
+    max_s: float | None = Field(None, ge=0, le=24 * 3600)
+    """Hard limit of the drain while it is still making progress (default: 4 × ``timeout_s``). Reaching it
+    while deliveries still arrive makes the verdict ``unknown`` ("still delivering at the limit")."""
+    fair_chance_s: float | None = Field(None, ge=0, le=3600)
+    """A message counts as lost only if its recipient was connected without interruption for at least this
+    long before the drain ended; otherwise it is ``unseen`` ("no fair chance"). Default: the heartbeat's
+    ping interval + ping timeout + ``settle_s`` + 1 s (time to notice a dead link, reconnect and replay)."""
+
+    @property
+    def limit_s(self) -> float:
+        return self.max_s if self.max_s is not None else 4 * self.timeout_s
+
+
+class Health(_Frozen):
+    """When the experiment itself was too sick to support a verdict (a passing verdict becomes ``unknown``).
+
+    Relax a limit only when you know why: e.g. ``min_ack_share = 0.1`` for a target that refuses most sends
+    on purpose. The rules are in ``harness.checker.health``.
+    """
+
+    min_connected_share: float = Field(1.0, ge=0, le=1)
+    """Share of the users that must be connected when sending starts. Below it sending does not start."""
+    min_ack_share: float = Field(0.5, ge=0, le=1)
+    """Share of the sends made while no fault is active that must be acknowledged."""
+    max_cpu_pct: float = Field(90.0, gt=0, le=100)
+    """A load process at or above this CPU (percent of one core) is saturated..."""
+    max_cpu_saturated_share: float = Field(0.25, ge=0, le=1)
+    """...and the run is unhealthy when that holds for more than this share of the sending window."""
 
 
 class Store(_Frozen):
@@ -112,12 +145,37 @@ class FaultSpec(_Frozen):
     at_s: float = Field(ge=0)
     duration_s: float = Field(gt=0)
     toxicity: float = Field(1.0, ge=0, le=1)
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    """The toxic's own fields (Toxiproxy's names, e.g. ``latency``, ``timeout``, ``rate``): each one checked by
+    name, type and range when the scenario is loaded, so a fault the proxy would refuse never reaches a run."""
     repeat: int = Field(1, ge=1, le=10_000)
     """How many times the fault happens (flapping, soak); occurrence k starts at ``at_s + k * every_s``."""
     every_s: float | None = Field(None, gt=0)
     jitter_s: float = Field(0.0, ge=0)
     """Each occurrence starts up to this much later, drawn from the scenario's seed (same seed, same times)."""
+
+    @model_validator(mode="after")
+    def _attributes_fit_the_type(self) -> FaultSpec:
+        if self.is_process_fault:
+            if self.attributes:
+                raise _FieldError("attributes", f"a {self.type} fault takes no attributes")
+            return self
+        from harness.faults import toxics as _builtin  # noqa: F401  (registers the built-in toxics)
+        from harness.faults.base import ToxicValidationError, registry
+
+        toxic = registry()[self.type]
+        known = toxic.attribute_names()
+        for key, value in self.attributes.items():
+            if key not in known:  # the proxy API ignores unknown names (as Toxiproxy does): a typo is no fault
+                raise _FieldError("attributes", f"'{key}' is not an attribute of {self.type}; it has: "
+                                  f"{', '.join(known) or 'none'}")
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _FieldError("attributes", f"{key} must be an integer, got {value!r}")
+        try:
+            toxic(**self.attributes).validate()
+        except (ToxicValidationError, ValueError, TypeError) as exc:
+            raise _FieldError("attributes", f"{self.type}: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _occurrences_do_not_overlap(self) -> FaultSpec:
@@ -210,6 +268,10 @@ class TargetDef(_Frozen):
     def _one_way_to_reach_it(self) -> TargetDef:
         if (self.command is None) == (self.url is None):
             raise ValueError("give exactly one of 'command' or 'url'")
+        for index, part in enumerate(self.command or []):
+            if "{secret}" in part:  # argv is world-readable (/proc/PID/cmdline, ps) and lands in logs
+                raise _FieldError(f"command.{index}", "the token secret is never put on a command line: read it "
+                                  "from the environment variable HARNESS_TARGET_SECRET in your server instead")
         return self
 
 
@@ -223,6 +285,7 @@ class Scenario(_Frozen):
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     load: Load = Field(default_factory=Load)
     drain: Drain = Field(default_factory=Drain)
+    health: Health = Field(default_factory=Health)
     store: Store = Field(default_factory=Store)
     deploy: Deploy = Field(default_factory=Deploy)
     cohorts: list[Cohort] = Field(min_length=1)
@@ -253,6 +316,11 @@ class Scenario(_Frozen):
         for index, fault in enumerate(self.faults):
             if fault.type == "rolling_restart" and self.deploy.instances < 2:
                 raise _FieldError(f"faults.{index}.type", "rolling_restart needs [deploy] instances >= 2")
+            late = [s for s in fault.starts(self.seed) if s >= self.load.duration_s]
+            if late:
+                raise _FieldError(f"faults.{index}.at_s",
+                                  f"an occurrence starts at {late[0]:.1f} s, after sending stops at "
+                                  f"{self.load.duration_s:g} s ([load] duration_s): it would never happen")
         fault_names = [f.name for f in self.faults]
         if len(set(fault_names)) != len(fault_names):
             raise ValueError("fault names must be unique")
@@ -261,6 +329,13 @@ class Scenario(_Frozen):
             if name not in known:
                 raise _FieldError(f"targets.{index}", f"unknown target '{name}'; known: {', '.join(sorted(known))}")
         return self
+
+    @property
+    def fair_chance_s(self) -> float:
+        """See ``Drain.fair_chance_s``."""
+        if self.drain.fair_chance_s is not None:
+            return self.drain.fair_chance_s
+        return self.heartbeat.ping_interval_s + self.heartbeat.ping_timeout_s + self.drain.settle_s + 1.0
 
     def rate_for(self, cohort: str) -> float:
         """Messages per second for each user of ``cohort``."""
@@ -292,8 +367,14 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     path = Path(path)
     if not path.exists():
         raise ScenarioError(str(path), "(file)", "no such file")
+    if not path.is_file():
+        raise ScenarioError(str(path), "(file)", "not a file (a scenario is one .toml file)")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), "(file)", f"not UTF-8 text (byte {exc.start}): {exc.reason}") from None
+    except OSError as exc:
+        raise ScenarioError(str(path), "(file)", f"cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(path), "(syntax)", f"not valid TOML: {exc}") from None
     raw.setdefault("name", path.stem)
@@ -312,6 +393,17 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         if first["type"] == "extra_forbidden":
             reason = "unknown field"
         raise ScenarioError(str(path), _field_of(first), reason) from None
+
+
+def check_target_fits(scenario: Scenario, target: TargetSpec, path: str = "(scenario)") -> None:
+    """Refuse a run whose process faults cannot act on this target (a fault that cannot happen proves nothing)."""
+    for index, fault in enumerate(scenario.faults):
+        if fault.type.endswith("_store") and not target.needs_store:
+            raise ScenarioError(path, f"faults.{index}.type", f"{fault.type}: target '{target.name}' has no store "
+                                "(the harness starts redis-server only for targets with needs_store)")
+        if fault.type in ("kill_target", "restart_target", "rolling_restart") and target.url:
+            raise ScenarioError(path, f"faults.{index}.type", f"{fault.type}: target '{target.name}' is reached by "
+                                "URL, so the harness did not start it and cannot stop or restart it")
 
 
 def resolve_target(name: str, user_defined: Mapping[str, TargetDef]) -> TargetSpec:

@@ -4,14 +4,15 @@
     ├── ScenarioError                a scenario file is malformed (names file, field, reason)
     ├── TargetStartError             a target process failed to start (carries its log tail)
     ├── ProxyError                   the fault proxy refused a request (carries HTTP status)
-    └── LedgerError                  a ledger file cannot be read at all
+    └── LedgerError                  a ledger file cannot be read at all (usage: no such file; exit 2)
+        └── LedgerDamaged            it exists but is unreadable (truncated parquet…): verdict unknown, exit 3
 
 Control signals are not errors: the run controller stops itself by phase, never by raising.
 """
 
 from __future__ import annotations
 
-__all__ = ["HarnessError", "ScenarioError", "TargetStartError", "ProxyError", "LedgerError"]
+__all__ = ["HarnessError", "ScenarioError", "TargetStartError", "ProxyError", "LedgerError", "LedgerDamaged"]
 
 
 class HarnessError(Exception):
@@ -52,3 +53,7 @@ class ProxyError(HarnessError):
 
 class LedgerError(HarnessError):
     """A ledger cannot be read at all (missing file, unknown format)."""
+
+
+class LedgerDamaged(LedgerError):
+    """A ledger file exists but cannot be read at all: the run cannot be judged (exit 3, never 1)."""

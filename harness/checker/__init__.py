@@ -19,6 +19,8 @@ import pandas as pd
 
 from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, Validity, Verdict, merge_validity
 from harness.checker.delivery import analyse_delivery
+from harness.checker.experiment import FaultCheck, check_fault_schedule, index_damage
+from harness.checker.health import HealthCheck, check_health, start_data
 from harness.checker.latency import catch_up, classify_replayed, latency_summary
 from harness.checker.ordering import analyse_order
 from harness.checker.run_state import RunState, run_state
@@ -61,6 +63,10 @@ class Analysis:
     replayed: pd.DataFrame
     catch_up: list[dict[str, Any]]
     unseen_reasons: list[str]
+    faults: FaultCheck = field(default_factory=FaultCheck)
+    """Whether every scheduled fault was applied and healed (``checker.experiment``)."""
+    health: HealthCheck = field(default_factory=HealthCheck)
+    """Whether the experiment was healthy enough to support a verdict (``checker.health``)."""
 
     @cached_property
     def over_time(self) -> pd.DataFrame:
@@ -71,7 +77,7 @@ class Analysis:
 def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysis:
     """All categories for one ledger (pure)."""
     options = options or CheckOptions()
-    state = run_state(frame, options.damaged_nodes)
+    state = run_state(frame, {**index_damage(frame), **options.damaged_nodes})
     delivery = analyse_delivery(frame)
     msgs = delivery.messages
     order = analyse_order(msgs, delivery.good)
@@ -87,13 +93,22 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     elif options.bad_lines:
         unjudgeable = np.ones(len(recipients), dtype=bool)
         unseen_reasons.append("unreadable ledger lines")
+    elif state.still_delivering:
+        unjudgeable = np.ones(len(recipients), dtype=bool)
+        unseen_reasons.append("deliveries were still arriving when the drain reached its limit")
     else:
         offline = np.array([not state.connected_at_end.get(r, True) for r in recipients], dtype=bool)
         sick = np.array([state.node_of.get(r) in state.unhealthy_nodes for r in recipients], dtype=bool)
-        unjudgeable = offline | sick
+        late = _no_fair_chance(recipients, state, start_data(frame).get("fair_chance_s")) & ~offline
+        unjudgeable = offline | sick | late
         if offline.any():
             who = sorted({r for r, o in zip(recipients, offline, strict=True) if o})
             unseen_reasons.append(f"recipient(s) {', '.join(who)} not connected when the drain ended")
+        if late.any():
+            who = sorted({r for r, o in zip(recipients, late, strict=True) if o})
+            fair = float(start_data(frame)["fair_chance_s"])
+            unseen_reasons.append(f"recipient(s) {_few(who)} connected less than {fair:g} s before the drain "
+                                  "ended (no fair chance to catch up)")
         if sick.any():
             nodes = sorted({state.node_of[r] for r, s in zip(recipients, sick, strict=True) if s})
             unseen_reasons.append("observed by unhealthy load process(es) "
@@ -143,8 +158,27 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     }
     replayed = classify_replayed(msgs, state)
     counts["replayed"] = int(replayed["replayed"].sum())
+    end = state.drain_end_ns
+    windows = [(w.inject_ns, w.heal_ns if w.heal_ns is not None else (end or w.inject_ns)) for w in state.faults]
+    health = check_health(frame, msgs, windows, (state.start_ns, end))
     return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
-                    unseen_reasons)
+                    unseen_reasons, check_fault_schedule(frame), health)
+
+
+def _few(names: list[str], shown: int = 8) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _no_fair_chance(recipients: list[str], state: RunState, fair_chance_s: Any) -> np.ndarray[Any, Any]:
+    """Recipients whose last connect before the drain ended was less than ``fair_chance_s`` before it."""
+    late = np.zeros(len(recipients), dtype=bool)
+    if not isinstance(fair_chance_s, int | float) or state.drain_end_ns is None or state.connects.empty:
+        return late
+    connects = state.connects[state.connects["t_ns"] <= state.drain_end_ns]
+    last = connects.groupby("process", sort=False)["t_ns"].max()
+    cutoff = state.drain_end_ns - int(float(fair_chance_s) * 1e9)
+    recent = {str(p) for p, t in last.items() if int(t) > cutoff}
+    return np.array([r in recent for r in recipients], dtype=bool)
 
 
 _RESTARTS = frozenset({"kill_target", "restart_target", "rolling_restart"})
@@ -193,6 +227,18 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
     if options.bad_lines:
         verdicts.append(UNKNOWN)
         reasons.append(f"{options.bad_lines} unreadable ledger line(s) could hide receipts; loss not judged")
+    if a.faults.problems:
+        verdicts.append(UNKNOWN)
+        reasons.extend(a.faults.problems)
+    if a.health.problems:  # never turns a violation into a pass: merge keeps the worst
+        verdicts.append(UNKNOWN)
+        reasons.extend(f"experiment unhealthy: {p}" for p in a.health.problems)
+    damaged = a.state.unhealthy_nodes
+    if damaged:  # whatever the damaged record held (a receipt, a fault row, an unexpected copy) is unknown
+        verdicts.append(UNKNOWN)
+        reasons.append("the record of load process(es) "
+                       + "; ".join(f"{n} ({r})" for n, r in sorted(damaged.items()))
+                       + " cannot be trusted: the verdict cannot be a pass")
     if counts["acknowledged"] == 0:
         verdicts.append(UNKNOWN)
         reasons.append("no acknowledged sends: nothing to judge")
@@ -219,7 +265,8 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
         verdicts.append(False)
         reasons.append(f"{counts['reordered']} message(s) out of order on a target that claims ordering")
 
-    judgeable = a.state.complete and not options.bad_lines and not counts["unseen"]
+    judgeable = (a.state.complete and not options.bad_lines and not counts["unseen"] and not a.faults.problems
+                 and not a.state.unhealthy_nodes and not a.health.problems)
     return Verdict(
         valid=merge_validity(*verdicts),
         counts=counts,
@@ -237,6 +284,8 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
             "unhealthy_nodes": dict(sorted(a.state.unhealthy_nodes.items())),
             "bad_lines": options.bad_lines,
             "catch_up": a.catch_up,
+            "faults": a.faults.to_dict(),
+            "health": a.health.to_dict(),
         },
     )
 

@@ -44,6 +44,8 @@ class RunState:
     faults: list[FaultWindow] = field(default_factory=list)
     start_ns: int | None = None
     """When sending started (``start`` phase), else the first row's time."""
+    still_delivering: bool = False
+    """The drain hit its limit while the outstanding count was still falling (``drain_end.progressing``)."""
 
 
 def _data_field(rows: pd.DataFrame, key: str) -> list[Any]:
@@ -80,7 +82,8 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
     phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "node", "data"]]
     phases = pd.DataFrame({"t_ns": phase_rows["t_ns"].to_numpy(), "node": phase_rows["node"].to_numpy(),
                            "phase": _data_field(phase_rows, "phase"),
-                           "quiescent": _data_field(phase_rows, "quiescent")})
+                           "quiescent": _data_field(phase_rows, "quiescent"),
+                           "progressing": _data_field(phase_rows, "progressing")})
     complete = bool((phases["phase"] == "end").any())
 
     def last_time(name: str) -> int | None:
@@ -92,6 +95,7 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
         drain_end = last_time("end")
     quiescent_rows = phases[phases["phase"] == "drain_end"]
     quiescent = None if quiescent_rows.empty else bool(quiescent_rows["quiescent"].iloc[-1])
+    still_delivering = not quiescent_rows.empty and quiescent_rows["progressing"].iloc[-1] is True
     start = last_time("start")
     if start is None and not frame.empty:
         start = int(frame["t_ns"].min())
@@ -128,4 +132,4 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
     connects = pd.DataFrame({"process": connect_rows["process"].to_numpy(), "conn": connect_rows["conn"].to_numpy(),
                              "t_ns": connect_rows["t_ns"].to_numpy(dtype="int64")}).sort_values("t_ns", kind="stable")
     return RunState(complete, drain_end, quiescent, connected, node_of, unhealthy, cohort_of, connects,
-                    _fault_windows(frame), start)
+                    _fault_windows(frame), start, still_delivering)

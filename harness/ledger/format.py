@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.errors import LedgerError
+from harness.errors import LedgerDamaged, LedgerError
 
 __all__ = [
     "COLUMNS",
@@ -41,7 +41,7 @@ COLUMNS: tuple[str, ...] = (
     "t_ns",  # wall-clock time in ns since the epoch (time.time_ns()), comparable across processes on one host
     "process",  # the actor: a user id such as "u1-0", or "controller"
     "type",  # invoke | ok | fail | info | event
-    "f",  # send | recv | connect | disconnect | fault | phase | node
+    "f",  # send | recv | connect | disconnect | fault | phase | node | health
     "msg_id",  # globally unique message id (send and recv rows)
     "sender",  # user id of the sender (send and recv rows)
     "recipient",  # intended recipient (send rows); the user who received it (recv rows)
@@ -53,7 +53,7 @@ COLUMNS: tuple[str, ...] = (
 )
 
 OP_TYPES = frozenset({"invoke", "ok", "fail", "info", "event"})
-FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "fault", "phase", "node"})
+FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "fault", "phase", "node", "health"})
 
 _DTYPES: dict[str, str] = {
     "run_id": "string",
@@ -93,32 +93,54 @@ class LedgerLoad:
 
     def damaged_nodes(self) -> tuple[dict[str, str], int]:
         """Nodes with unreadable lines (node → reason) and the count of bad lines no node can be blamed for."""
-        per_node: dict[str, int] = {}
+        per_node: dict[str, list[BadLine]] = {}
         orphans = 0
         for bad in self.bad_lines:
             node = self.node_of_file.get(bad.path)
             if node is None:
                 orphans += 1
             else:
-                per_node[node] = per_node.get(node, 0) + 1
-        return {n: f"{k} unreadable ledger line(s)" for n, k in per_node.items()}, orphans
+                per_node.setdefault(node, []).append(bad)
+        return {n: _describe_bad(lines) for n, lines in per_node.items()}, orphans
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _describe_bad(lines: list[BadLine], shown: int = 3) -> str:
+    """"2 unreadable ledger line(s): ledger.jsonl:5 invalid JSON; ledger.jsonl:9 torn last line"."""
+    where = "; ".join(f"{Path(b.path).name}:{b.line} {b.reason}" for b in lines[:shown])
+    more = f"; {len(lines) - shown} more" if len(lines) > shown else ""
+    return f"{len(lines)} unreadable ledger line(s): {where}{more}"
 
 
 def _check_row(row: Any) -> str | None:
-    """Return why a decoded JSON value is not a usable ledger row, or None if it is."""
+    """Return why a decoded JSON value is not a usable ledger row, or None if it is.
+
+    Every column is checked against its dtype, so one odd row is a named bad line, never a crash later.
+    """
     if not isinstance(row, dict):
         return "not a JSON object"
     if row.get("type") not in OP_TYPES:
         return f"type must be one of {sorted(OP_TYPES)}, got {row.get('type')!r}"
     if row.get("f") not in FUNCTIONS:
         return f"f must be one of {sorted(FUNCTIONS)}, got {row.get('f')!r}"
-    if not isinstance(row.get("t_ns"), int):
-        return "t_ns must be an integer"
     if row["f"] in ("send", "recv") and not isinstance(row.get("msg_id"), str):
         return "send and recv rows need a string msg_id"
-    seq = row.get("seq")
-    if seq is not None and not isinstance(seq, int):
-        return "seq must be an integer or null"
+    for column, dtype in _DTYPES.items():
+        value = row.get(column)
+        if value is None:
+            if column in ("t_ns", "index"):
+                return f"{column} must be an integer"
+            continue
+        if dtype == "Int64":
+            if isinstance(value, bool) or not isinstance(value, int) or not _INT64[0] <= value <= _INT64[1]:
+                return f"{column} must be an integer, got {value!r}"
+        elif not isinstance(value, str):
+            return f"{column} must be a string or null, got {value!r}"
+    data = row.get("data")
+    if data is not None and not isinstance(data, dict):
+        return f"data must be a JSON object or null, got {type(data).__name__}"
     return None
 
 
@@ -184,7 +206,10 @@ def read_ledger(path: str | Path) -> LedgerLoad:
         if not path.exists():
             raise LedgerError(f"{path}: no such ledger file")
         # Arrow-backed columns as stored: no per-column conversion (10M-row ledgers load in a second).
-        frame = pd.read_parquet(path, dtype_backend="pyarrow")
+        try:
+            frame = pd.read_parquet(path, dtype_backend="pyarrow")
+        except Exception as exc:  # truncated or not parquet at all: the run cannot be judged from it
+            raise LedgerDamaged(f"{path}: unreadable parquet ledger ({type(exc).__name__}: {exc})") from None
         for column in COLUMNS:
             if column not in frame.columns:
                 frame[column] = pd.array([None] * len(frame), dtype=_DTYPES.get(column, "object"))
@@ -192,7 +217,10 @@ def read_ledger(path: str | Path) -> LedgerLoad:
         raw = frame["data"]
         present = raw.notna().to_numpy(dtype=bool)
         data = np.full(len(frame), None, dtype=object)
-        data[present] = [json.loads(v) for v in raw[present]]
+        try:
+            data[present] = [json.loads(v) for v in raw[present]]
+        except (TypeError, ValueError) as exc:
+            raise LedgerDamaged(f"{path}: the data column is not JSON text ({exc})") from None
         frame["data"] = data
         return LedgerLoad(frame)
     return read_jsonl(path)

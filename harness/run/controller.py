@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import gevent
 
 from harness.run.context import RunContext
+from harness.run.health import ProcessSampler
 from harness.run.timeline import TimelineFault
 
 __all__ = ["RunController"]
@@ -23,10 +24,12 @@ log = logging.getLogger(__name__)
 class RunController:
     """Runs the phases once; ``finished`` is True only if the run reached ``end``."""
 
-    def __init__(self, ctx: RunContext, faults: Sequence[TimelineFault], quit_runner: Callable[[], None]) -> None:
+    def __init__(self, ctx: RunContext, faults: Sequence[TimelineFault], quit_runner: Callable[[], None],
+                 sampler: ProcessSampler | None = None) -> None:
         self.ctx = ctx
         self.faults = faults
         self.quit_runner = quit_runner
+        self.sampler = sampler or ProcessSampler()
         self.finished = False
         self.phase = "idle"
         self._greenlets: list[gevent.Greenlet] = []
@@ -43,53 +46,107 @@ class RunController:
             gevent.sleep(0.05)
         return len(self.ctx.tracker.connected)
 
+    def _schedule(self) -> list[dict[str, object]]:
+        """What the timeline will do, written into the ``start`` phase so the checker can hold the run to it."""
+        seed = self.ctx.scenario.seed
+        return [{"fault": f.spec.name, "type": f.spec.type, "cohort": f.spec.cohort,
+                 "starts_s": [round(s, 3) for s in f.spec.starts(seed)], "duration_s": f.spec.duration_s}
+                for f in self.faults]
+
+    def _fault_row(self, fault: TimelineFault, action: str, **data: object) -> None:
+        self.ctx.writer.append(process="controller", type="event", f="fault", data={
+            "action": action, "fault": fault.spec.name, "type": fault.spec.type, "cohort": fault.spec.cohort,
+            **data})
+
     def _run_fault(self, fault: TimelineFault, t0: float) -> None:
+        """Every occurrence is injected and healed, or the ledger says why not (the verdict is then unknown)."""
         for start in fault.spec.starts(self.ctx.scenario.seed):
             gevent.sleep(max(0.0, t0 + start - time.monotonic()))
             if not self.ctx.sending:
+                self._fault_row(fault, "skipped", reason=f"sending had already stopped at {start:.1f} s")
                 return
             try:
                 fault.inject()
-                gevent.sleep(max(0.0, t0 + start + fault.spec.duration_s - time.monotonic()))
-                fault.heal()
-            except Exception:
-                log.exception("fault %s failed", fault.spec.name)
+            except Exception as exc:
+                log.exception("fault %s could not be injected", fault.spec.name)
+                self._fault_row(fault, "failed", step="inject", error=_describe(exc))
+                continue
+            gevent.sleep(max(0.0, t0 + start + fault.spec.duration_s - time.monotonic()))
+            self._heal(fault)
 
-    def _drain(self) -> bool:
+    def _heal(self, fault: TimelineFault) -> None:
+        try:
+            fault.heal()
+        except Exception as exc:
+            log.exception("fault %s could not be healed", fault.spec.name)
+            self._fault_row(fault, "failed", step="heal", error=_describe(exc))
+
+    def _sample_health(self) -> None:
+        """One ``health`` row a second for the whole run (the checker judges saturation from them)."""
+        while True:
+            try:
+                self.ctx.writer.append(process="controller", type="event", f="health", data=self.sampler.sample())
+            except Exception:  # measuring must never end the run; a gap in samples is visible in the ledger
+                log.exception("health sample failed")
+            gevent.sleep(1.0)
+
+    def _outstanding(self) -> int:
+        return len(self.ctx.tracker.outstanding) + len(self.ctx.tracker.in_flight)
+
+    def _drain(self) -> dict[str, object]:
+        """Wait for quiescence for ``timeout_s``; past it, go on while the outstanding count keeps falling,
+        up to ``limit_s``. Returns what ``drain_end`` records: quiescent, and whether it was still progressing."""
         drain = self.ctx.scenario.drain
-        deadline = time.monotonic() + drain.timeout_s
+        began = time.monotonic()
         quiet_since: float | None = None
-        while time.monotonic() < deadline:
+        history: list[tuple[float, int]] = []  # (time, outstanding), one per second, for the progress rate
+        while True:
+            now = time.monotonic()
             if self.ctx.tracker.quiescent():
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= drain.settle_s:
-                    return True
+                quiet_since = quiet_since or now
+                if now - quiet_since >= drain.settle_s:
+                    return {"quiescent": True}
             else:
                 quiet_since = None
+            if not history or now - history[-1][0] >= 1.0:
+                history.append((now, self._outstanding()))
+                del history[:-6]
+            rate = _falling_per_s(history)
+            past_timeout = now - began >= drain.timeout_s
+            if past_timeout and (rate <= 0 or now - began >= drain.limit_s):
+                quiescent = self.ctx.tracker.quiescent()
+                return {"quiescent": quiescent, "progressing": (not quiescent) and rate > 0,
+                        "delivering_per_s": round(rate, 1), "drained_s": round(now - began, 2)}
             gevent.sleep(0.05)
-        return self.ctx.tracker.quiescent()
 
     def run(self) -> None:
         """The whole run; meant to be spawned as its own greenlet."""
+        scenario = self.ctx.scenario
+        sampler = gevent.spawn(self._sample_health)
         try:
             self._phase("connecting", users=len(self.ctx.slots))
             connected = self._wait_connected()
+            users = len(self.ctx.slots)
+            sending = connected >= users * scenario.health.min_connected_share
             t0 = time.monotonic()
-            self._phase("start", connected=connected, users=len(self.ctx.slots))
-            self.ctx.set_flags(sending=True)
-            self._greenlets = [gevent.spawn(self._run_fault, f, t0) for f in self.faults]
-            gevent.sleep(self.ctx.scenario.load.duration_s)
-            self.ctx.set_flags(sending=False)
-            gevent.killall(self._greenlets, block=True, timeout=5)
-            for fault in self.faults:
-                try:
-                    fault.heal()
-                except Exception:
-                    log.exception("healing fault %s failed", fault.spec.name)
+            self._phase("start", connected=connected, users=users, sending=sending,
+                        faults=self._schedule() if sending else [],
+                        health_limits=scenario.health.model_dump(), fair_chance_s=scenario.fair_chance_s)
+            if sending:
+                self.ctx.set_flags(sending=True)
+                self._greenlets = [gevent.spawn(self._run_fault, f, t0) for f in self.faults]
+                gevent.sleep(scenario.load.duration_s)
+                self.ctx.set_flags(sending=False)
+                gevent.killall(self._greenlets, block=True, timeout=5)
+                for fault in self.faults:
+                    self._heal(fault)
+            else:
+                log.error("only %d of %d users connected within %.0f s: sending not started", connected, users,
+                          scenario.load.connect_timeout_s)
             self._phase("drain_start")
-            quiescent = self._drain()
-            self._phase("drain_end", quiescent=quiescent, outstanding=len(self.ctx.tracker.outstanding),
-                        in_flight=len(self.ctx.tracker.in_flight))
+            drained = self._drain()
+            self._phase("drain_end", outstanding=len(self.ctx.tracker.outstanding),
+                        in_flight=len(self.ctx.tracker.in_flight), **drained)
             self._phase("end")
             self.finished = True
         except gevent.GreenletExit:
@@ -97,5 +154,18 @@ class RunController:
         except Exception:
             log.exception("run controller crashed; the run is incomplete")
         finally:
+            sampler.kill(block=False)
             self.ctx.set_flags(sending=False, stopped=True)
             self.quit_runner()
+
+
+def _falling_per_s(history: list[tuple[float, int]]) -> float:
+    """How fast the outstanding count fell over the recorded window (0 when flat or rising)."""
+    if len(history) < 2:
+        return 0.0
+    (t_first, first), (t_last, last) = history[0], history[-1]
+    return max(0.0, (first - last) / (t_last - t_first)) if t_last > t_first else 0.0
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

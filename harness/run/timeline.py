@@ -38,6 +38,8 @@ class ToxicFault:
         self.proxy_name = proxy_name
         self.writer = writer
         self.active = False
+        self._added: list[str] = []
+        """Directions whose toxic the proxy accepted and that are not removed yet."""
         self._lock = threading.Lock()
 
     def _toxic_name(self, stream: str) -> str:
@@ -51,21 +53,32 @@ class ToxicFault:
         })
 
     def inject(self, source: str = "timeline") -> None:
+        """Add one toxic per direction; if any is refused, remove those already added and raise."""
         with self._lock:
             if self.active:
                 return
-            for stream in self.spec.streams:
-                self.client.add_toxic(self.proxy_name, self.spec.type, stream=stream, name=self._toxic_name(stream),
-                                      toxicity=self.spec.toxicity, attributes=dict(self.spec.attributes))
+            try:
+                for stream in self.spec.streams:
+                    self.client.add_toxic(self.proxy_name, self.spec.type, stream=stream,
+                                          name=self._toxic_name(stream), toxicity=self.spec.toxicity,
+                                          attributes=dict(self.spec.attributes))
+                    self._added.append(stream)
+            except BaseException:
+                self._remove_added()
+                raise
             self.active = True
             self._record("inject", source)
+
+    def _remove_added(self) -> None:
+        while self._added:
+            self.client.remove_toxic(self.proxy_name, self._toxic_name(self._added[-1]))
+            self._added.pop()
 
     def heal(self, source: str = "timeline") -> None:
         with self._lock:
             if not self.active:
                 return
-            for stream in self.spec.streams:
-                self.client.remove_toxic(self.proxy_name, self._toxic_name(stream))
+            self._remove_added()
             self.active = False
             self._record("heal", source)
 

@@ -15,11 +15,13 @@ class History:
     def __init__(self) -> None:
         self.rows: list[dict[str, Any]] = []
         self._t_ms = 0
+        self._indexes: dict[str, int] = {}
 
     def _add(self, at_ms: int | None = None, node: str = "local", **row: Any) -> History:
         self._t_ms = at_ms if at_ms is not None else self._t_ms + 1
         row.setdefault("run_id", "r")
-        self.rows.append({"node": node, "index": len(self.rows) + 1, "t_ns": self._t_ms * 1_000_000, **row})
+        self._indexes[node] = index = self._indexes.get(node, 0) + 1  # each node numbers its own rows
+        self.rows.append({"node": node, "index": index, "t_ns": self._t_ms * 1_000_000, **row})
         return self
 
     @staticmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.errors import LedgerError
+from harness.errors import LedgerDamaged, LedgerError
 from harness.ledger.format import read_ledger, write_parquet
 from harness.ledger.recorder import LedgerWriter
 
@@ -57,10 +57,13 @@ def test_bad_lines_are_named_and_the_rest_is_kept(tmp_path: Path) -> None:
         handle.write('{"type": "ok", "f": "recv", "t_ns": 5, "msg_id": "m9"')  # torn last line
     load = read_ledger(path)
     assert len(load.frame) == 4
-    assert load.damaged_nodes() == ({"local": "4 unreadable ledger line(s)"}, 0)
+    damaged, orphans = load.damaged_nodes()
+    assert orphans == 0 and damaged["local"].startswith("4 unreadable ledger line(s): ledger.jsonl:5 invalid JSON")
+    assert damaged["local"].endswith("; 1 more")
     assert [(b.line, b.reason) for b in load.bad_lines] == [
         (5, "invalid JSON: Expecting value"),
-        (6, "f must be one of ['connect', 'disconnect', 'fault', 'node', 'phase', 'recv', 'send'], got 'teleport'"),
+        (6, "f must be one of ['connect', 'disconnect', 'fault', 'health', 'node', 'phase', 'recv', 'send'], "
+            "got 'teleport'"),
         (7, "send and recv rows need a string msg_id"),
         (8, "torn last line (interrupted write)"),
     ]
@@ -71,3 +74,39 @@ def test_missing_ledger_is_an_error(tmp_path: Path) -> None:
         read_ledger(tmp_path / "nothing.jsonl")
     with pytest.raises(LedgerError):
         read_ledger(tmp_path)
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    ('{"type": "ok", "f": "recv", "t_ns": 5, "index": "abc", "msg_id": "m"}', "index must be an integer, got 'abc'"),
+    ('{"type": "ok", "f": "recv", "t_ns": 5, "index": 9, "msg_id": "m", "conn": true}',
+     "conn must be an integer, got True"),
+    ('{"type": "ok", "f": "recv", "t_ns": 5, "index": 9, "msg_id": "m", "sender": 3}',
+     "sender must be a string or null, got 3"),
+    ('{"type": "ok", "f": "recv", "t_ns": 5, "index": 9, "msg_id": "m", "data": [1]}',
+     "data must be a JSON object or null, got list"),
+    ('{"type": "ok", "f": "recv", "t_ns": 5, "msg_id": "m"}', "index must be an integer"),
+    ('{"type": "ok", "f": "recv", "t_ns": 1e400, "index": 9, "msg_id": "m"}', "t_ns must be an integer, got inf"),
+    ('{"type": "ok", "f": "recv", "t_ns": 99999999999999999999999, "index": 9, "msg_id": "m"}',
+     "t_ns must be an integer, got 99999999999999999999999"),
+])
+def test_a_row_of_the_wrong_type_is_a_named_bad_line_not_a_crash(tmp_path: Path, line: str, reason: str) -> None:
+    path = tmp_path / "ledger.jsonl"
+    _sample(path).close()
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:2]) + line + "\n" + "".join(lines[2:]))
+    load = read_ledger(path)
+    assert len(load.frame) == 4
+    assert [(b.line, b.reason) for b in load.bad_lines] == [(3, reason)]
+    assert load.damaged_nodes() == ({"local": f"1 unreadable ledger line(s): ledger.jsonl:3 {reason}"}, 0)
+
+
+def test_a_truncated_parquet_ledger_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    _sample(tmp_path / "ledger.jsonl").close()
+    write_parquet(read_ledger(tmp_path / "ledger.jsonl").frame, tmp_path / "ledger.parquet")
+    data = (tmp_path / "ledger.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(LedgerDamaged, match="cut.parquet: unreadable parquet ledger"):
+        read_ledger(tmp_path / "cut.parquet")
+    (tmp_path / "text.parquet").write_text("not parquet at all")
+    with pytest.raises(LedgerDamaged):
+        read_ledger(tmp_path / "text.parquet")

@@ -1,0 +1,117 @@
+"""Was the experiment what it claims to be? (pure): the faults it scheduled happened, the record is whole.
+
+A verdict under a fault proves something only if the fault was applied; a verdict over a record with holes
+proves nothing about what the holes held. Two checks here, both over the ledger alone:
+
+- **fault schedule**: the controller writes the schedule into the ``start`` phase (``faults``: name, type,
+  cohort, ``starts_s``, ``duration_s``); every scheduled occurrence must appear as an ``inject`` row and be
+  followed by a ``heal`` row, and no ``failed`` / ``skipped`` fault row may exist. Manual faults (the web UI)
+  are extra evidence, never a substitute for a scheduled one.
+- **record integrity**: each node numbers its rows 1, 2, 3, … (``index``); a missing or repeated index means
+  rows were lost or written twice after the fact, so that node's observations cannot be trusted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FaultCheck", "check_fault_schedule", "index_damage"]
+
+
+@dataclass(frozen=True)
+class FaultCheck:
+    """How the scheduled faults fared."""
+
+    scheduled: int = 0
+    """Scheduled occurrences (a repeated fault counts each time)."""
+    applied: int = 0
+    """Scheduled occurrences that have an ``inject`` row from the timeline."""
+    problems: list[str] = field(default_factory=list)
+    """Each fault that failed, was skipped, never appeared or never healed, in words a user acts on."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scheduled": self.scheduled, "applied": self.applied, "problems": list(self.problems)}
+
+
+def _schedule(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    phases = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
+    for data in phases:
+        if isinstance(data, dict) and data.get("phase") == "start" and isinstance(data.get("faults"), list):
+            return [f for f in data["faults"] if isinstance(f, dict)]
+    return []
+
+
+def check_fault_schedule(frame: pd.DataFrame) -> FaultCheck:
+    """Compare the scheduled faults with the fault rows the run actually wrote."""
+    schedule = _schedule(frame)
+    rows = frame.loc[(frame["f"] == "fault").to_numpy(dtype=bool, na_value=False), ["t_ns", "index", "data"]]
+    rows = rows.sort_values(["t_ns", "index"], kind="stable")
+    injects: Counter[str] = Counter()
+    open_now: dict[str, bool] = {}
+    problems: list[str] = []
+    for data in rows["data"]:
+        if not isinstance(data, dict):
+            continue
+        name, action = str(data.get("fault")), data.get("action")
+        if action == "inject":
+            if data.get("source", "timeline") == "timeline":
+                injects[name] += 1
+            open_now[name] = True
+        elif action == "heal":
+            open_now[name] = False
+        elif action == "failed":
+            step = f" ({data['step']})" if data.get("step") else ""
+            problems.append(f"fault {name} could not be applied{step}: {data.get('error') or 'no reason given'}")
+        elif action == "skipped":
+            problems.append(f"fault {name} was skipped: {data.get('reason') or 'no reason given'}")
+    scheduled = applied = 0
+    for spec in schedule:
+        name = str(spec.get("fault"))
+        wanted = len(spec.get("starts_s") or [])
+        got = min(injects[name], wanted)
+        scheduled += wanted
+        applied += got
+        if got < wanted:
+            problems.append(f"fault {name}: {got} of {wanted} scheduled occurrence(s) applied; the verdict does "
+                            "not cover the fault it was meant to test")
+    for name, still_open in sorted(open_now.items()):
+        if still_open:
+            problems.append(f"fault {name} was never healed: the drain ran under the fault")
+    return FaultCheck(scheduled, applied, problems)
+
+
+def index_damage(frame: pd.DataFrame) -> dict[str, str]:
+    """Nodes whose ``index`` sequence has holes or repeats (node → what is wrong)."""
+    damaged: dict[str, str] = {}
+    if frame.empty:
+        return damaged
+    nodes = frame["node"].astype(object).to_numpy()
+    indexes = frame["index"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    for node in sorted({str(n) for n in nodes if n is not None and n is not pd.NA}):
+        values = indexes[nodes == node]
+        problems: list[str] = []
+        if np.isnan(values).any():
+            problems.append(f"{int(np.isnan(values).sum())} row(s) without an index")
+        present = np.sort(values[~np.isnan(values)].astype(np.int64))
+        if present.size:
+            repeated = np.unique(present[1:][present[1:] == present[:-1]])
+            if repeated.size:
+                problems.append("index " + _listing(repeated) + (" appears twice" if repeated.size == 1
+                                                                  else " appear twice"))
+            expected = np.arange(1, int(present[-1]) + 1, dtype=np.int64)
+            missing = np.setdiff1d(expected, present, assume_unique=False)
+            if missing.size:
+                problems.insert(0, "ledger rows missing: index " + _listing(missing))
+        if problems:
+            damaged[node] = "; ".join(problems)
+    return damaged
+
+
+def _listing(values: np.ndarray[Any, Any], cap: int = 8) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:cap])
+    return shown + (f" and {values.size - cap} more" if values.size > cap else "")

@@ -1,0 +1,151 @@
+"""Was the experiment healthy enough to support a verdict? (pure, over the ledger alone)
+
+A load test that saturates its own load generator, or a target that acknowledges almost nothing, produces a
+ledger in which "0 lost" covers a sliver of the traffic and "lost" may be a recipient that never had a chance.
+The controller writes what it measured into the ledger: the ``start`` phase holds the users connected and the
+limits in force (``health_limits``, from the scenario's ``[health]``), ``health`` rows sample CPU and memory of
+every process of the run once a second, and ``drain_end`` says whether deliveries were still progressing.
+This module turns those facts into problems in words a user acts on; any problem makes a passing verdict
+``unknown`` (it never turns a violation into a pass: real loss stays ``false``).
+
+Rules (each limit documented on ``harness.config.Health``):
+
+- **connect**: fewer than ``min_connected_share`` of the users connected when sending started;
+- **acknowledged share**: of the sends invoked while no fault was active, fewer than ``min_ack_share`` were
+  acknowledged (the target, the proxy or the load generator could not keep up);
+- **load generator CPU**: a load process was at or above ``max_cpu_pct`` for more than
+  ``max_cpu_saturated_share`` of its samples during the sending window;
+- **drain**: the drain ended at its limit while deliveries were still arriving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["HealthCheck", "DEFAULT_LIMITS", "check_health", "start_data"]
+
+DEFAULT_LIMITS: dict[str, float] = {
+    "min_connected_share": 1.0,
+    "min_ack_share": 0.5,
+    "max_cpu_pct": 90.0,
+    "max_cpu_saturated_share": 0.25,
+}
+"""Used when a ledger carries no ``health_limits`` (mirrors ``harness.config.Health``'s defaults)."""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """The experiment's health: what was measured and what was wrong with it."""
+
+    problems: list[str] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    """Measured figures (connected share, acknowledged share, peak CPU per process, drain progress)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"healthy": not self.problems, "problems": list(self.problems), **self.facts}
+
+
+def start_data(frame: pd.DataFrame) -> dict[str, Any]:
+    """The ``start`` phase's data (empty if the run never started sending)."""
+    return _last_phase(frame, "start")
+
+
+def _last_phase(frame: pd.DataFrame, name: str) -> dict[str, Any]:
+    rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
+    found: dict[str, Any] = {}
+    for data in rows:
+        if isinstance(data, dict) and data.get("phase") == name:
+            found = data
+    return found
+
+
+def _limits(start: dict[str, Any]) -> dict[str, float]:
+    given = start.get("health_limits")
+    if not isinstance(given, dict):
+        given = {}
+    return {k: float(given.get(k, v)) for k, v in DEFAULT_LIMITS.items()}
+
+
+def _in_any_window(times: np.ndarray[Any, Any], windows: list[tuple[int, int]]) -> np.ndarray[Any, Any]:
+    inside = np.zeros(len(times), dtype=bool)
+    for start, end in windows:
+        inside |= (times >= start) & (times <= end)
+    return inside
+
+
+def _ack_share(messages: pd.DataFrame, windows: list[tuple[int, int]]) -> tuple[int, int]:
+    """(acknowledged, attempted) over sends invoked while no fault was active."""
+    if messages.empty or "invoke_ns" not in messages:
+        return 0, 0
+    invoked = messages["invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
+    known = ~np.isnan(invoked)
+    calm = known & ~_in_any_window(np.nan_to_num(invoked).astype(np.int64), windows)
+    acked = (messages["outcome"] == "ok").to_numpy(dtype=bool, na_value=False)
+    return int((acked & calm).sum()), int(calm.sum())
+
+
+def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None) -> dict[str, np.ndarray[Any, Any]]:
+    """CPU samples (percent of one core) per process role, within the sending window."""
+    rows = frame.loc[(frame["f"] == "health").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
+    samples: dict[str, list[float]] = {}
+    for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
+        if not isinstance(data, dict) or not isinstance(data.get("cpu"), dict):
+            continue
+        if (since_ns is not None and t_ns < since_ns) or (until_ns is not None and t_ns > until_ns):
+            continue
+        for role, value in data["cpu"].items():
+            if isinstance(value, int | float):
+                samples.setdefault(str(role), []).append(float(value))
+    return {role: np.array(values) for role, values in samples.items()}
+
+
+def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tuple[int, int]],
+                 sending_ns: tuple[int | None, int | None]) -> HealthCheck:
+    """Every documented health rule over one ledger; ``windows`` are the fault windows (inject, heal) in ns."""
+    start = start_data(frame)
+    limits = _limits(start)
+    problems: list[str] = []
+    facts: dict[str, Any] = {"limits": limits}
+
+    users, connected = start.get("users"), start.get("connected")
+    if isinstance(users, int) and isinstance(connected, int) and users > 0:
+        facts["connected_at_start"] = {"connected": connected, "users": users}
+        if connected / users < limits["min_connected_share"]:
+            skipped = " and sending never started" if start.get("sending") is False else ""
+            problems.append(f"connect phase reached {connected:,} of {users:,} users{skipped}: the run is not the "
+                            "one the scenario describes (raise [load] connect_timeout_s, use fewer users or more "
+                            "load processes, or relax [health] min_connected_share)")
+
+    acked, calm = _ack_share(messages, windows)
+    if calm:
+        share = acked / calm
+        facts["acknowledged_share"] = {"acknowledged": acked, "attempted": calm, "share": round(share, 4)}
+        if share < limits["min_ack_share"]:
+            problems.append(f"target saturated: {acked:,} of {calm:,} sends made while no fault was active were "
+                            f"acknowledged ({share:.1%}); the verdict would cover only those: lower the rate or "
+                            "add capacity (or relax [health] min_ack_share)")
+
+    cpu = _cpu(frame, *sending_ns)
+    if cpu:
+        facts["cpu_peak_pct"] = {role: round(float(v.max()), 1) for role, v in sorted(cpu.items())}
+    for role, values in sorted(cpu.items()):
+        if not role.startswith("load"):
+            continue  # the target's own CPU is a fact, not a fault of the experiment
+        hot = float((values >= limits["max_cpu_pct"]).mean())
+        if hot > limits["max_cpu_saturated_share"]:
+            problems.append(f"load generator saturated: {role} at or above {limits['max_cpu_pct']:g} % CPU in "
+                            f"{hot:.0%} of the sending window; its timings and acks are its own backlog, not the "
+                            "target's (use --workers N, fewer users, or a lower rate)")
+
+    drain = _last_phase(frame, "drain_end")
+    if drain.get("quiescent") is False and drain.get("progressing") is True:
+        outstanding = drain.get("outstanding")
+        rate = drain.get("delivering_per_s")
+        problems.append(f"still delivering at the drain limit: {outstanding} outstanding, falling "
+                        f"{rate}/s; undelivered messages may still arrive (raise [drain] max_s)")
+        facts["drain"] = {"outstanding": outstanding, "delivering_per_s": rate}
+    return HealthCheck(problems, facts)

@@ -1,0 +1,119 @@
+"""A verdict is only as good as the experiment: faults that did not happen and damaged records are never a PASS.
+
+Every case builds a run in which every acknowledged message *was* delivered, so the only thing that can keep
+the verdict from ``True`` is the experiment itself; exact counts are asserted so nothing else moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checker import CheckOptions, check, exit_code
+from tests.checker.builders import History
+from tests.checker.test_check import counts
+
+SCHEDULE = [{"fault": "u1-blackhole", "type": "timeout", "cohort": "u1", "starts_s": [1.0], "duration_s": 2.0}]
+
+
+def _delivered_run(schedule: list[dict[str, Any]] | None = None) -> History:
+    """a → b, three messages, all delivered; the fault schedule goes into the ``start`` phase."""
+    h = History().connect("a").connect("b").phase("start", faults=schedule if schedule is not None else SCHEDULE)
+    for seq in (1, 2, 3):
+        h.send("a", "b", seq).recv("b", "a", "b", seq)
+    return h
+
+
+DELIVERED = counts(attempted=3, acknowledged=3, delivered=3)
+
+
+class TestFaultsThatHappened:
+    def test_scheduled_fault_injected_and_healed_passes(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1").fault("heal", "u1-blackhole", "u1")
+        verdict = check(h.finished().frame())
+        assert verdict.valid is True
+        assert verdict.counts == DELIVERED
+        assert verdict.details["faults"] == {"scheduled": 1, "applied": 1, "problems": []}
+
+    def test_a_ledger_without_a_schedule_is_judged_as_before(self) -> None:
+        """Ledgers written before schedules were recorded (or by hand) carry no claim to check."""
+        h = History().connect("a").connect("b").phase("start")
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        verdict = check(h.finished().frame())
+        assert verdict.valid is True
+        assert verdict.details["faults"] == {"scheduled": 0, "applied": 0, "problems": []}
+
+    def test_manual_faults_from_the_web_ui_do_not_count_against_the_schedule(self) -> None:
+        h = _delivered_run([]).fault("inject", "extra", "u1").fault("heal", "extra", "u1")
+        verdict = check(h.finished().frame())
+        assert verdict.valid is True
+
+
+class TestFaultsThatDidNot:
+    def test_a_fault_the_proxy_refused_is_unknown_never_a_pass(self) -> None:
+        h = _delivered_run()
+        h._add(None, process="controller", type="event", f="fault", data={
+            "action": "failed", "fault": "u1-blackhole", "type": "bandwidth", "cohort": "u1",
+            "error": "proxy refused: 400 rate must be >= 0"})
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown"
+        assert verdict.counts == DELIVERED
+        assert exit_code(verdict) == 3
+        assert any("fault u1-blackhole could not be applied: proxy refused: 400 rate must be >= 0" in r
+                   for r in verdict.reasons), verdict.reasons
+        assert verdict.details["claim"]["held"] == "unknown"
+
+    def test_a_scheduled_fault_that_never_appears_is_unknown(self) -> None:
+        verdict = check(_delivered_run().finished().frame())
+        assert verdict.valid == "unknown"
+        assert verdict.counts == DELIVERED
+        assert verdict.details["faults"]["applied"] == 0
+        assert any("u1-blackhole: 0 of 1 scheduled occurrence(s) applied" in r for r in verdict.reasons)
+
+    def test_a_repeated_fault_missing_one_occurrence_is_unknown(self) -> None:
+        schedule = [{**SCHEDULE[0], "starts_s": [1.0, 4.0]}]
+        h = _delivered_run(schedule).fault("inject", "u1-blackhole", "u1").fault("heal", "u1-blackhole", "u1")
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown"
+        assert any("1 of 2 scheduled occurrence(s) applied" in r for r in verdict.reasons)
+
+    def test_a_fault_never_healed_is_unknown(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1")
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown"
+        assert any("u1-blackhole was never healed" in r for r in verdict.reasons)
+
+    def test_a_failed_fault_does_not_hide_real_loss(self) -> None:
+        h = History().connect("a").connect("b").phase("start", faults=SCHEDULE)
+        h.send("a", "b", 1)  # acknowledged, never received, recipient connected throughout
+        h._add(None, process="controller", type="event", f="fault",
+               data={"action": "failed", "fault": "u1-blackhole", "error": "boom"})
+        verdict = check(h.finished().frame())
+        assert verdict.valid is False
+        assert verdict.counts == counts(attempted=1, acknowledged=1, lost=1)
+
+
+class TestDamagedRecords:
+    def test_an_index_hole_makes_the_node_damaged_and_its_messages_unseen_not_lost(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1").fault("heal", "u1-blackhole", "u1")
+        h.send("a", "b", 4).recv("b", "a", "b", 4).finished()
+        receipt = next(i for i, r in enumerate(h.rows) if r["f"] == "recv" and r["seq"] == 4)
+        del h.rows[receipt]  # a receipt line deleted from the file: the per-node index shows the hole
+        verdict = check(h.frame())
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=4, acknowledged=4, delivered=3, unseen=1)
+        assert verdict.details["unhealthy_nodes"] == {"local": f"ledger rows missing: index {receipt + 1}"}
+
+    def test_a_damaged_node_is_unknown_even_when_everything_arrived(self) -> None:
+        """Unreadable lines could hide an unexpected receipt or a fault row: never a pass."""
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1").fault("heal", "u1-blackhole", "u1")
+        verdict = check(h.finished().frame(), CheckOptions(damaged_nodes={"local": "1 unreadable line (l.jsonl:5)"}))
+        assert verdict.valid == "unknown"
+        assert verdict.counts == DELIVERED
+        assert any("l.jsonl:5" in r for r in verdict.reasons)
+
+    def test_duplicate_indexes_are_damage_too(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1").fault("heal", "u1-blackhole", "u1").finished()
+        h.rows.append(dict(h.rows[3]))  # a line written twice
+        verdict = check(h.frame())
+        assert verdict.valid == "unknown"
+        assert "index 4 appears twice" in verdict.details["unhealthy_nodes"]["local"]

@@ -1,0 +1,136 @@
+"""Experiment health and the fair-chance rule, on hand-built ledgers with exact counts.
+
+The two failure modes at load: a hollow PASS (the experiment covered a sliver of the traffic) and a false FAIL
+(a recipient reconnected just before the end and never had a chance to catch up). Neither may hide real loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checker import check, exit_code
+from tests.checker.builders import History
+from tests.checker.test_check import counts
+
+LIMITS = {"min_connected_share": 1.0, "min_ack_share": 0.5, "max_cpu_pct": 90.0, "max_cpu_saturated_share": 0.25}
+
+
+def _start(h: History, at_ms: int = 100, **data: Any) -> History:
+    return h.phase("start", at_ms, **{"connected": 2, "users": 2, "sending": True, "faults": [],
+                                     "health_limits": LIMITS, "fair_chance_s": 2.0, **data})
+
+
+def _health(h: History, at_ms: int, load_cpu: float) -> History:
+    return h._add(at_ms, process="controller", type="event", f="health",
+                  data={"cpu": {"load": load_cpu, "target": 30.0}, "rss_mb": {"load": 100.0}})
+
+
+class TestConnectPhase:
+    def test_not_every_user_connected_and_sending_never_started(self) -> None:
+        h = _start(History().connect("a"), connected=1, users=2, sending=False)
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown"
+        assert any("connect phase reached 1 of 2 users and sending never started" in r for r in verdict.reasons)
+
+    def test_a_relaxed_limit_is_respected(self) -> None:
+        h = _start(History().connect("a").connect("b"), connected=1, users=2,
+                   health_limits={**LIMITS, "min_connected_share": 0.5})
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        verdict = check(h.finished().frame())
+        assert verdict.valid is True, verdict.reasons
+
+
+class TestAcknowledgedShare:
+    def test_a_target_that_acknowledges_almost_nothing_is_not_a_pass(self) -> None:
+        h = _start(History().connect("a").connect("b"))
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        for seq in range(2, 12):
+            h.invoke("a", "b", seq).info("a", "b", seq)  # ack timeouts
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=11, acknowledged=1, indeterminate=10, delivered=1)
+        assert any("target saturated: 1 of 11 sends made while no fault was active were acknowledged (9.1%)" in r
+                   for r in verdict.reasons), verdict.reasons
+        assert verdict.details["health"]["acknowledged_share"] == {"acknowledged": 1, "attempted": 11,
+                                                                   "share": 0.0909}
+
+    def test_sends_during_a_fault_do_not_count_against_the_target(self) -> None:
+        h = _start(History().connect("a").connect("b"))
+        h.send("a", "b", 1, ).recv("b", "a", "b", 1)
+        h.fault("inject", "blackhole", "a")
+        for seq in range(2, 12):
+            h.invoke("a", "b", seq).info("a", "b", seq)
+        h.fault("heal", "blackhole", "a")
+        verdict = check(h.finished().frame())
+        assert verdict.valid is True, verdict.reasons
+        assert verdict.details["health"]["acknowledged_share"]["attempted"] == 1
+
+    def test_saturation_never_hides_loss(self) -> None:
+        h = _start(History().connect("a").connect("b"))
+        h.send("a", "b", 1)  # acked, never delivered, recipient connected all along
+        for seq in range(2, 12):
+            h.invoke("a", "b", seq).info("a", "b", seq)
+        verdict = check(h.phase("drain_end", 9000, quiescent=False).phase("end", 9001).frame())
+        assert verdict.valid is False
+        assert verdict.counts == counts(attempted=11, acknowledged=1, indeterminate=10, lost=1)
+
+
+class TestLoadGenerator:
+    def _run(self, cpu: list[float]) -> Any:
+        h = _start(History().connect("a").connect("b"))
+        for i, value in enumerate(cpu):
+            _health(h, 200 + i * 100, value)
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        return check(h.finished().frame())
+
+    def test_saturated_most_of_the_window_is_unknown(self) -> None:
+        verdict = self._run([95, 99, 100, 60])
+        assert verdict.valid == "unknown"
+        assert any("load generator saturated: load at or above 90 % CPU in 75% of the sending window" in r
+                   for r in verdict.reasons), verdict.reasons
+        assert verdict.details["health"]["cpu_peak_pct"] == {"load": 100.0, "target": 30.0}
+
+    def test_a_short_spike_is_fine(self) -> None:
+        verdict = self._run([95, 40, 40, 40, 40])
+        assert verdict.valid is True, verdict.reasons
+
+
+class TestFairChance:
+    def _reconnect_before_end(self, before_end_ms: int) -> Any:
+        h = _start(History().connect("a").connect("b", 50, conn=1))
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        h.disconnect("b", 1000).send("a", "b", 2)  # acked while b was away; never replayed
+        h.connect("b", 10_000 - before_end_ms, conn=2)
+        return check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).frame())
+
+    def test_a_recipient_that_reconnected_just_before_the_end_is_unseen_not_lost(self) -> None:
+        verdict = self._reconnect_before_end(500)
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, unseen=1)
+        assert any("b connected less than 2 s before the drain ended (no fair chance" in r for r in verdict.reasons)
+
+    def test_a_recipient_back_long_enough_that_never_got_it_is_lost(self) -> None:
+        verdict = self._reconnect_before_end(5000)
+        assert verdict.valid is False
+        assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, lost=1)
+
+    def test_a_never_delivering_target_still_loses(self) -> None:
+        h = _start(History().connect("a", 50).connect("b", 60))
+        for seq in range(1, 6):
+            h.send("a", "b", seq)
+        verdict = check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).frame())
+        assert verdict.valid is False
+        assert verdict.counts == counts(attempted=5, acknowledged=5, lost=5)
+        assert exit_code(verdict) == 1
+
+
+class TestDrainProgress:
+    def test_still_delivering_at_the_limit_is_unknown(self) -> None:
+        h = _start(History().connect("a", 50).connect("b", 60))
+        h.send("a", "b", 1).send("a", "b", 2).recv("b", "a", "b", 1)
+        h.phase("drain_end", 10_000, quiescent=False, progressing=True, outstanding=3280, delivering_per_s=400.0)
+        verdict = check(h.phase("end", 10_001).frame())
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, unseen=1)
+        assert any("still delivering at the drain limit: 3280 outstanding, falling 400.0/s" in r
+                   for r in verdict.reasons)
