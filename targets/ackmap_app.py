@@ -12,7 +12,16 @@ import itertools
 import logging
 from typing import Any
 
-from targets.common import after_connect, authenticate, forget_on_disconnect, make_server, parse_args, read_send, serve
+from targets.common import (
+    PendingBound,
+    after_connect,
+    authenticate,
+    forget_on_disconnect,
+    make_server,
+    parse_args,
+    read_send,
+    serve,
+)
 
 log = logging.getLogger("ackmap")
 
@@ -23,6 +32,7 @@ def main() -> None:
     sid_of_user: dict[str, str] = {}
     pending: dict[str, dict[int, dict[str, Any]]] = {}
     emit_ids = itertools.count(1)
+    bound = PendingBound(args.max_pending, log)
 
     def confirmer(user: str, emit_id: int) -> Any:
         def confirm(*_ack: Any) -> None:
@@ -54,8 +64,12 @@ def main() -> None:
         checked = await read_send(sio, sid, data, log)
         if isinstance(checked, dict):
             return checked
-        to, message, emit_id = data["to"], checked[1], next(emit_ids)
-        pending.setdefault(to, {})[emit_id] = message
+        to, message = data["to"], checked[1]
+        queue = pending.setdefault(to, {})
+        if bound.full(len(queue)):
+            return bound.refusal(message["from"], to)
+        emit_id = next(emit_ids)
+        queue[emit_id] = message
         target_sid = sid_of_user.get(to)
         if target_sid is not None:
             await sio.emit("msg", {**message, "emit_id": emit_id, "resent": False}, to=target_sid,

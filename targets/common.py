@@ -1,4 +1,16 @@
-"""What every reference Socket.IO target shares: command line, payload checks, serving, parent watch."""
+"""What every reference Socket.IO target shares: command line, payload checks, serving, parent watch.
+
+Contract with the harness (every target, the SSE and Node ones too):
+
+- the token secret comes from the environment variable ``HARNESS_TARGET_SECRET`` (never the command line);
+  unset or empty, the target exits at once with status 1 and a one-line message;
+- ``--port`` (required), ``--host`` (default 127.0.0.1), ``--ping-interval`` / ``--ping-timeout`` seconds,
+  ``--max-pending N`` (messages kept per recipient, default ``MAX_PENDING``; targets without a buffer
+  accept and ignore it);
+- SIGTERM (or SIGINT): every client connection is closed (a plain websocket close, so clients reconnect
+  as after any drop) and the process exits with status 0 within 1 s (measured: ~0.2 s here, ~0.6 s for
+  the SSE target; requests still open after ``SHUTDOWN_TIMEOUT_S`` are cancelled).
+"""
 
 from __future__ import annotations
 
@@ -12,22 +24,80 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from targets.auth import verify
+from targets.auth import secret_from_env, verify
 
-__all__ = ["parse_args", "make_server", "validate_send", "message_for", "authenticate", "read_send",
-           "forget_on_disconnect", "after_connect", "watch_parent", "serve", "MAX_BODY_BYTES"]
+__all__ = ["make_parser", "parse_args", "make_server", "validate_send", "message_for", "authenticate", "read_send",
+           "forget_on_disconnect", "after_connect", "watch_parent", "serve", "PendingBound", "MAX_BODY_BYTES",
+           "MAX_PENDING", "SHUTDOWN_TIMEOUT_S", "XADD_UNLESS_FULL"]
 
 MAX_BODY_BYTES = 64 * 1024
 
+MAX_PENDING = 10_000
+"""Default bound on the messages a target keeps for one recipient (``--max-pending``).
 
-def parse_args(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+A send past it is refused (``{"ok": false, "error": ...}``, so the sender's ledger row is ``fail``) and
+never stored: a message once acknowledged is never dropped to make room (no ``MAXLEN`` trimming). With
+bodies of at most ``MAX_BODY_BYTES``, one recipient who never connects costs at most ~640 MiB, not
+unbounded memory."""
+
+XADD_UNLESS_FULL = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
+"""
+"""``XADD`` to KEYS[1] unless it already holds ARGV[1] entries: the new stream id, or nil (not stored).
+
+The Redis form of ``PendingBound``: check and add in one atomic step."""
+
+SHUTDOWN_TIMEOUT_S = 0.25
+"""After SIGTERM closed the websockets, how long requests still open may take before they are cancelled."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def make_parser(description: str, ping_interval: float = 25.0) -> argparse.ArgumentParser:
+    """The options every target takes; a target adds its own before calling ``parse_args``."""
+    parser = argparse.ArgumentParser(description=description,
+                                     epilog="The token secret is read from the environment variable "
+                                            "HARNESS_TARGET_SECRET.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ping-interval", type=float, default=25.0)
+    parser.add_argument("--ping-interval", type=float, default=ping_interval)
     parser.add_argument("--ping-timeout", type=float, default=20.0)
-    parser.add_argument("--secret", required=True)
-    return parser.parse_args()
+    parser.add_argument("--max-pending", type=_positive_int, default=MAX_PENDING,
+                        help=f"messages kept per recipient before sends to them are refused (default {MAX_PENDING})")
+    return parser
+
+
+def parse_args(description: str, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """The command line, plus ``secret`` from ``HARNESS_TARGET_SECRET`` (exits with a message if it is missing)."""
+    args = (parser or make_parser(description)).parse_args()
+    args.secret = secret_from_env()
+    return args
+
+
+class PendingBound:
+    """The per-recipient bound on kept messages, and the count of sends it refused (each refusal is logged)."""
+
+    def __init__(self, limit: int, log: logging.Logger) -> None:
+        self.limit = limit
+        self.log = log
+        self.refused = 0
+        """Sends refused since start because their recipient's backlog was full."""
+
+    def full(self, kept: int) -> bool:
+        return kept >= self.limit
+
+    def refusal(self, sender: str, recipient: str) -> dict[str, Any]:
+        """Count and log one refused send; the reply to ack it with."""
+        self.refused += 1
+        self.log.warning("refused send from %s to %s: %d messages already pending (limit); %d sends refused so far",
+                         sender, recipient, self.limit, self.refused)
+        return {"ok": False, "error": f"recipient's backlog is full ({self.limit} messages pending); not stored"}
 
 
 def make_server(args: argparse.Namespace, **options: Any) -> socketio.AsyncServer:
@@ -135,7 +205,7 @@ async def watch_parent() -> None:
 
 
 def serve(sio: socketio.AsyncServer, args: argparse.Namespace) -> None:
-    """Serve ``sio`` on aiohttp with a /healthz route until SIGTERM."""
+    """Serve ``sio`` on aiohttp with a /healthz route until SIGTERM (or SIGINT), then exit with status 0."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     app = web.Application()
@@ -147,9 +217,24 @@ def serve(sio: socketio.AsyncServer, args: argparse.Namespace) -> None:
     async def start_watch(app: web.Application) -> None:
         app[_WATCH] = asyncio.get_running_loop().create_task(watch_parent())
 
+    async def close_connections(app: web.Application) -> None:
+        # aiohttp's shutdown waits for open requests, and a websocket stays open: close each one first, with
+        # a plain websocket close frame, as socket.io's io.close() does. Not sio.disconnect() or
+        # eio.disconnect(): their Socket.IO DISCONNECT / Engine.IO CLOSE packet says "the server meant it",
+        # and a python-socketio client then never reconnects. Ending the socket's send queue with None makes
+        # python-engineio's writer close the websocket (engineio is pinned in pyproject.toml).
+        sockets = list(sio.eio.sockets.values())
+        logging.info("shutting down: closing %d connections", len(sockets))
+        for sock in sockets:
+            await sock.queue.put(None)
+
     app.router.add_get("/healthz", healthz)
     app.on_startup.append(start_watch)
-    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
+    app.on_shutdown.append(close_connections)
+    # run_app turns SIGTERM into a graceful exit (status 0); shutdown_timeout bounds the wait for requests
+    # still open after close_connections (its default of 60 s made a restart a 5 s hang, then SIGKILL)
+    web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,
+                shutdown_timeout=SHUTDOWN_TIMEOUT_S)
 
 
 _WATCH = web.AppKey("parent_watch", asyncio.Task)

@@ -6,6 +6,12 @@ client says ``auth.last_seen = X`` and the server drops everything up to X and r
 it, before any live message, so each user's stream stays in order. A cursor from another epoch (the
 server restarted) is ignored rather than trusted: offsets restart at 1 and would otherwise skip new
 messages. It survives reconnects; a server restart loses every pending message (memory only).
+
+At-least-once and ordered: offsets are given in the order sends arrive, a replay goes out in offset order,
+and live messages are routed to a new connection only once its replay has caught up (nothing is awaited
+between the last check and the switch), so per sender→recipient first receipts keep the send order,
+across replays too; a replay of something already seen is a duplicate, not a reorder. At most
+``--max-pending`` messages wait per user; a send past that is refused (error ack), never stored.
 """
 
 from __future__ import annotations
@@ -15,7 +21,16 @@ import secrets
 from collections import OrderedDict
 from typing import Any
 
-from targets.common import after_connect, authenticate, forget_on_disconnect, make_server, parse_args, read_send, serve
+from targets.common import (
+    PendingBound,
+    after_connect,
+    authenticate,
+    forget_on_disconnect,
+    make_server,
+    parse_args,
+    read_send,
+    serve,
+)
 
 log = logging.getLogger("memory-resume")
 
@@ -27,6 +42,7 @@ def main() -> None:
     pending: dict[str, OrderedDict[int, dict[str, Any]]] = {}
     next_offset: dict[str, int] = {}
     epoch = secrets.token_hex(4)
+    bound = PendingBound(args.max_pending, log)
 
     def parse(offset: Any) -> int | None:
         """n of an offset from this epoch; None for anything else."""
@@ -77,9 +93,12 @@ def main() -> None:
         if isinstance(checked, dict):
             return checked
         to, message = data["to"], checked[1]
+        queue = pending.setdefault(to, OrderedDict())
+        if bound.full(len(queue)):
+            return bound.refusal(message["from"], to)
         offset = next_offset.get(to, 0) + 1
         next_offset[to] = offset
-        pending.setdefault(to, OrderedDict())[offset] = message
+        queue[offset] = message
         target_sid = sid_of_user.get(to)
         if target_sid is not None:
             await sio.emit("msg", {**message, "offset": f"{epoch}-{offset}"}, to=target_sid)

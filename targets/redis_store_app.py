@@ -9,6 +9,9 @@
   the user's room first, then replays ``XRANGE inbox:<id> (last_seen +``. Joining first means a message
   added meanwhile arrives live *and* in the replay (a duplicate), never in neither (a loss).
 - ack: the client acks each offset (``ack`` event); the server ``XDEL``s it from the user's own stream.
+- bound: a stream holding ``--max-pending`` entries (unacked messages) takes no more: the send is refused
+  with ``{"ok": false}``. Length check and XADD are one Lua script (atomic). Not ``XADD MAXLEN ~``: that
+  would trim the oldest messages, already acknowledged to their senders, i.e. drop them silently.
 
 Why Streams: ids are monotonic and stable (a client cursor stays valid while entries are deleted),
 ``XRANGE (id`` resumes exactly after a cursor, and XADD is one atomic command. At-least-once, unordered
@@ -20,33 +23,40 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import sys
 from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
 import socketio
 
-from targets.common import after_connect, authenticate, make_server, parse_args, read_send, serve
+from targets.common import (
+    XADD_UNLESS_FULL,
+    PendingBound,
+    after_connect,
+    authenticate,
+    make_parser,
+    make_server,
+    parse_args,
+    read_send,
+    serve,
+)
 
 log = logging.getLogger("redis-store")
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 REPLAY_BATCH = 500
 
-
-def _args() -> tuple[argparse.Namespace, str]:
-    argv = sys.argv[1:]
-    if "--redis-url" not in argv:
-        raise SystemExit("--redis-url is required")
-    at = argv.index("--redis-url")
-    url = argv[at + 1]
-    sys.argv = [sys.argv[0], *argv[:at], *argv[at + 2:]]
-    return parse_args(__doc__ or ""), url
+def _args() -> argparse.Namespace:
+    parser = make_parser(__doc__ or "")
+    parser.add_argument("--redis-url", required=True)
+    return parse_args(__doc__ or "", parser)
 
 
 def main() -> None:
-    args, url = _args()
+    args = _args()
+    url = args.redis_url
     store = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+    xadd_unless_full = store.register_script(XADD_UNLESS_FULL)
+    bound = PendingBound(args.max_pending, log)
     sio = make_server(args, client_manager=socketio.AsyncRedisManager(url))
 
     def inbox(user: str) -> str:
@@ -98,15 +108,17 @@ def main() -> None:
         if isinstance(checked, dict):
             return checked
         message = checked[1]
+        flat = [part for pair in _encode(message).items() for part in pair]
         try:
-            fields: dict[Any, Any] = _encode(message)
-            offset = await store.xadd(inbox(data["to"]), fields)
+            offset = await xadd_unless_full(keys=[inbox(data["to"])], args=[bound.limit, *flat])
         except redis.exceptions.ConnectionError as exc:
             if "Timeout" in type(exc).__name__ or "timed out" in str(exc).lower():
                 return {"ok": None, "error": f"store timeout: {exc}"}  # may have been stored
             return {"ok": False, "error": f"store unavailable: {exc}"}
         except redis.exceptions.RedisError as exc:
             return {"ok": None, "error": f"store error: {exc}"}
+        if offset is None:
+            return bound.refusal(message["from"], data["to"])
         await sio.emit("msg", {**message, "offset": offset}, room=f"user:{data['to']}")
         return {"ok": True}
 

@@ -7,7 +7,14 @@
 - ``POST /send`` ``{id, to, seq, body?, sent_ns?}``: ``XADD inbox:<to>`` first, then ``{"ok": true}``;
   ``{"ok": false}`` if the store refused, ``{"ok": null}`` if the outcome is unknown.
 - ``POST /ack`` ``{offsets: [...]}`` (or ``{offset}``): ``XDEL`` from the caller's own stream.
+- POST bodies: a ``Content-Length`` over ``MAX_BODY_BYTES`` is answered 413 before reading any of it; a body
+  without one is read only up to the limit (then 413): an oversized body never sits in memory.
+- bound: a recipient's stream holding ``--max-pending`` entries (unacked messages) takes no more; the send
+  gets 507 ``{"ok": false}``. Checked and added in one Lua script; never ``XADD MAXLEN ~``, which would
+  trim messages already acknowledged to their senders.
 At-least-once, ordered; acknowledged messages survive a restart of this process.
+Command line and environment as in ``targets.common`` (secret in ``HARNESS_TARGET_SECRET``; SIGTERM ends
+the streams and exits 0).
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import asyncio
 import json
 import logging
 import re
-import sys
+import signal
 from collections.abc import AsyncIterator
+from types import FrameType
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,21 +39,43 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from targets.auth import verify
-from targets.common import MAX_BODY_BYTES, message_for, validate_send, watch_parent
+from targets.common import (
+    MAX_BODY_BYTES,
+    SHUTDOWN_TIMEOUT_S,
+    XADD_UNLESS_FULL,
+    PendingBound,
+    make_parser,
+    message_for,
+    parse_args,
+    validate_send,
+    watch_parent,
+)
 
 log = logging.getLogger("sse")
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 def _args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ping-interval", type=float, default=15.0, help="SSE comment ping, seconds")
-    parser.add_argument("--ping-timeout", type=float, default=20.0, help="unused; accepted for symmetry")
-    parser.add_argument("--secret", required=True)
+    parser = make_parser(__doc__ or "", ping_interval=15.0)  # --ping-interval: SSE comment ping; --ping-timeout unused
     parser.add_argument("--redis-url", required=True)
-    return parser.parse_args()
+    return parse_args(__doc__ or "", parser)
+
+
+class BodyTooLarge(Exception):
+    """A request body over ``MAX_BODY_BYTES`` (announced or found while reading)."""
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, reading at most ``limit`` bytes plus one chunk; BodyTooLarge past that or if announced larger."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(f"body of {length} bytes over {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge(f"body over {limit} bytes")
+    return bytes(body)
 
 
 def build_app(args: argparse.Namespace) -> Starlette:
@@ -54,6 +84,8 @@ def build_app(args: argparse.Namespace) -> Starlette:
         args.redis_url, max_connections=64, timeout=5, socket_connect_timeout=2, decode_responses=True))
     reader = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         args.redis_url, max_connections=256, timeout=5, socket_connect_timeout=2, decode_responses=True))
+    xadd_unless_full = store.register_script(XADD_UNLESS_FULL)
+    bound = PendingBound(args.max_pending, log)
 
     def user_of(request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -65,10 +97,10 @@ def build_app(args: argparse.Namespace) -> Starlette:
         user = user_of(request)
         if user is None:
             return JSONResponse({"ok": False, "error": "invalid token"}, status_code=401)
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            return JSONResponse({"ok": False, "error": f"bad body: body over {MAX_BODY_BYTES} bytes"},
-                                status_code=400)
+        try:
+            raw = await read_body(request)
+        except BodyTooLarge as exc:
+            return JSONResponse({"ok": False, "error": f"bad body: {exc}"}, status_code=413)
         try:
             return user, json.loads(raw)
         except ValueError as exc:
@@ -114,13 +146,15 @@ def build_app(args: argparse.Namespace) -> Starlette:
         if problem is not None:
             log.warning("rejected send from %s: %s", user, problem)
             return JSONResponse({"ok": False, "error": problem}, status_code=400)
-        fields: dict[Any, Any] = {k: str(v) for k, v in message_for(user, data).items()}
+        flat = [part for pair in message_for(user, data).items() for part in map(str, pair)]
         try:
-            await store.xadd(f"inbox:{data['to']}", fields)
+            offset = await xadd_unless_full(keys=[f"inbox:{data['to']}"], args=[bound.limit, *flat])
         except redis.exceptions.ConnectionError as exc:
             return JSONResponse({"ok": False, "error": f"store unavailable: {exc}"}, status_code=503)
         except redis.exceptions.RedisError as exc:
             return JSONResponse({"ok": None, "error": f"store error: {exc}"}, status_code=503)
+        if offset is None:  # 507 Insufficient Storage: definitely not stored
+            return JSONResponse(bound.refusal(user, data["to"]), status_code=507)
         return JSONResponse({"ok": True})
 
     async def ack(request: Request) -> JSONResponse:
@@ -149,9 +183,14 @@ def main() -> None:
     args = _args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app(args)
+    # SIGTERM: uvicorn stops accepting, sse-starlette ends every open stream, and requests still open
+    # after timeout_graceful_shutdown are cancelled
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=SHUTDOWN_TIMEOUT_S)  # type: ignore[arg-type]  # used as a float
     server = uvicorn.Server(config)
+    # uvicorn re-raises a caught SIGTERM once it has shut down, so the default handler would end the
+    # process by the signal (status -15); this one makes that, or a SIGTERM before uvicorn listens, exit 0
+    signal.signal(signal.SIGTERM, _exit_cleanly)
 
     async def run() -> None:
         watch = asyncio.create_task(watch_parent())
@@ -161,7 +200,10 @@ def main() -> None:
             watch.cancel()
 
     asyncio.run(run())
-    sys.exit(0)
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

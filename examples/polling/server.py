@@ -2,7 +2,9 @@
 
 POST /send {id, to, seq, body?, sent_ns?} → {"ok": true}; GET /poll?after=N waits up to 1 s and returns
 {"messages": [{..., "offset": n}]} for the caller's messages after offset N, dropping those up to N (the
-cursor is the ack). Identity: "Authorization: Bearer <user>.<hmac>" (the harness's token format).
+cursor is the ack). Identity: "Authorization: Bearer <user>.<hmac>" (the harness's token format), with the
+secret from the environment variable HARNESS_TARGET_SECRET (the harness sets it; never on the command line).
+SIGTERM: exits with status 0 within about half a second (open polls are cut short after 0.25 s).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import signal
+import sys
 from collections import defaultdict
 from typing import Any
 
@@ -23,8 +28,10 @@ from starlette.routing import Route
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--port", type=int, required=True)
-parser.add_argument("--secret", required=True)
 args = parser.parse_args()
+SECRET = os.environ.get("HARNESS_TARGET_SECRET", "")
+if not SECRET:
+    sys.exit("error: the environment variable HARNESS_TARGET_SECRET (the token secret) is not set or empty")
 
 inbox: dict[str, list[dict[str, Any]]] = defaultdict(list)
 next_offset: dict[str, int] = defaultdict(int)
@@ -34,7 +41,7 @@ arrived = asyncio.Condition()
 def user_of(request: Request) -> str | None:
     token = request.headers.get("authorization", "").removeprefix("Bearer ")
     user, _, digest = token.rpartition(".")
-    good = hmac.new(args.secret.encode(), user.encode(), hashlib.sha256).hexdigest()
+    good = hmac.new(SECRET.encode(), user.encode(), hashlib.sha256).hexdigest()
     return user if user and hmac.compare_digest(digest, good) else None
 
 
@@ -72,4 +79,6 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 app = Starlette(routes=[Route("/send", send, methods=["POST"]), Route("/poll", poll), Route("/healthz", healthz)])
-uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+# uvicorn re-raises SIGTERM after its graceful shutdown (it would die of the signal, status -15): exit 0
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", timeout_graceful_shutdown=0.25)  # type: ignore[arg-type]

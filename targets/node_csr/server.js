@@ -1,21 +1,54 @@
-// A real socket.io 4.x server with connection state recovery (CSR), exactly as its docs suggest.
+// A real socket.io 4.x server with connection state recovery (CSR), as its docs suggest, plus the one
+// thing they leave out: a recovered session is handed only to a client whose token names its owner.
 // Messages go to the room "user:<id>" without an ack callback, so the adapter stores them with offsets
 // and replays them to a client that reconnects with its pid and last offset within
 // maxDisconnectionDuration. Documented limits the harness should expose: the in-memory adapter forgets
 // everything on restart; a client back after the window gets a new session (recovered=false); events
 // emitted with an ack callback are never stored.
+//
+// Contract (as the Python targets, see targets/common.py): the token secret comes from the environment
+// variable HARNESS_TARGET_SECRET (exit 1 with a message if unset or empty); --port, --ping-interval and
+// --ping-timeout (seconds), --max-disconnection-ms; SIGTERM closes every connection and exits 0.
 const crypto = require("node:crypto");
 const http = require("node:http");
 const { Server } = require("socket.io");
+const { SessionAwareAdapter } = require("socket.io-adapter");
+const { PacketType } = require("socket.io-parser");
 
 function arg(name, fallback) {
   const at = process.argv.indexOf(`--${name}`);
   return at >= 0 ? process.argv[at + 1] : fallback;
 }
 
+const secret = process.env.HARNESS_TARGET_SECRET || "";
+if (!secret) {
+  console.error("error: the environment variable HARNESS_TARGET_SECRET (the token secret) is not set or empty");
+  process.exit(1);
+}
 const port = Number(arg("port"));
-const secret = arg("secret");
 const windowMs = Number(arg("max-disconnection-ms", "120000"));
+
+// Why not just skipMiddlewares: false? socket.io restores a session from {pid, offset} alone and, in the
+// Socket constructor, joins the session's rooms and writes every missed packet to the client before any
+// middleware runs: a client holding a stolen pid and no token would still receive the victim's missed
+// messages, then a connect error. This adapter holds rooms and missed packets back; the middleware hands
+// them over once the token's user is the session's user, and refuses the connection otherwise.
+const HELD = Symbol("rooms and missed packets held until the token is checked");
+
+class VerifiedRecoveryAdapter extends SessionAwareAdapter {
+  async restoreSession(pid, offset) {
+    const session = await super.restoreSession(pid, offset);
+    if (!session) return session;
+    // A session whose socket id is live again (its owner already recovered it: upstream keeps sessions
+    // after a restore) is not restored twice: refusing a second socket with that id would make socket.io
+    // remove the owner's live socket from its rooms (Socket._cleanup is keyed by id).
+    const pre = this.nsp._preConnectSockets;
+    if (this.nsp.sockets.has(session.sid) || (pre && pre.has(session.sid))) return null;
+    const held = { rooms: session.rooms, missedPackets: session.missedPackets };
+    return { ...session, rooms: [], missedPackets: [], data: { ...session.data, [HELD]: held } };
+  }
+}
+
 const server = http.createServer((req, res) => {
   if (req.url === "/healthz") { res.writeHead(200, { "content-type": "application/json" }); res.end('{"ok":true}'); }
 });
@@ -23,7 +56,8 @@ const io = new Server(server, {
   pingInterval: Number(arg("ping-interval", "25")) * 1000,
   pingTimeout: Number(arg("ping-timeout", "20")) * 1000,
   maxHttpBufferSize: 64 * 1024,
-  connectionStateRecovery: { maxDisconnectionDuration: windowMs, skipMiddlewares: true },
+  adapter: VerifiedRecoveryAdapter,
+  connectionStateRecovery: { maxDisconnectionDuration: windowMs, skipMiddlewares: false },
 });
 
 function verify(token) {
@@ -37,8 +71,19 @@ function verify(token) {
 }
 
 io.use((socket, next) => {
+  const held = socket.data[HELD];
+  delete socket.data[HELD];
   const user = verify(socket.handshake.auth && socket.handshake.auth.token);
+  if (socket.recovered && user !== socket.data.user) {
+    console.warn(`refused to resume ${socket.data.user}'s session for ${user ? `user ${user}` : "an invalid token"}`);
+    return next(new Error(user ? "this session belongs to another user" : "invalid token"));
+  }
   if (!user) return next(new Error("invalid token"));
+  if (socket.recovered) {
+    // what the Socket constructor would have done, now that the owner is known (still before CONNECT)
+    held.rooms.forEach((room) => socket.join(room));
+    held.missedPackets.forEach((data) => socket.packet({ type: PacketType.EVENT, data }));
+  }
   socket.data.user = user;
   next();
 });
@@ -63,4 +108,10 @@ io.on("connection", (socket) => {
 server.listen(port, "127.0.0.1", () => console.log(`listening on 127.0.0.1:${port}, window ${windowMs} ms`));
 const parent = Number(process.env.HARNESS_PARENT_PID || 0);
 if (parent) setInterval(() => { try { process.kill(parent, 0); } catch { process.exit(0); } }, 1000);
-process.on("SIGTERM", () => { io.close(); server.close(() => process.exit(0)); setTimeout(() => process.exit(0), 1000); });
+// SIGTERM: io.close() closes every client's transport (clients see a transport close and reconnect, as
+// after any drop) and the HTTP server; exit 0 when that is done, or after 500 ms whatever is left open
+process.on("SIGTERM", () => {
+  console.log("SIGTERM: closing connections");
+  io.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 500);
+});

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,39 +15,23 @@ from typing import Any
 import pytest
 import socketio
 
-from harness.run.process import ManagedProcess, free_port, http_ok
-from harness.run.store import RedisServer
 from targets.auth import sign
+from tests.targets.helpers import SECRET, started
 
 pytestmark = pytest.mark.integration
 
 TARGETS = ["naive", "ackmap", "memory-resume", "redis-store"]
-MODULES = {"naive": "targets.naive_app", "ackmap": "targets.ackmap_app",
-           "memory-resume": "targets.memory_resume_app", "redis-store": "targets.redis_store_app"}
-SECRET = secrets.token_hex(8)
 
 
 @pytest.fixture(scope="module", params=TARGETS)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     name: str = request.param
-    folder = tmp_path_factory.mktemp(name)
-    port = free_port()
-    argv = [sys.executable, "-m", MODULES[name], "--port", str(port), "--ping-interval", "5", "--ping-timeout", "5",
-            "--secret", SECRET]
-    store = None
-    if name == "redis-store":
-        store = RedisServer(folder)
-        store.start()
-        argv += ["--redis-url", store.url]
-    proc = ManagedProcess(name, argv, folder / "target.log")
-    proc.start()
-    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), 20)
-    yield name, f"http://127.0.0.1:{port}"
-    alive = proc.alive()
-    proc.stop()
-    if store:
-        store.stop()
-    assert alive, "the target crashed during the tests:\n" + Path(folder / "target.log").read_text()[-3000:]
+    folder: Path = tmp_path_factory.mktemp(name)
+    with started(name, folder, "--ping-interval", "5", "--ping-timeout", "5") as target:
+        yield name, target.url
+        alive = target.proc.alive()
+        log = target.log()
+    assert alive, "the target crashed during the tests:\n" + log[-3000:]
 
 
 class User:

@@ -4,40 +4,34 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
+import socket
 import threading
+import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import httpx_sse
 import pytest
 
-from harness.run.process import ManagedProcess, free_port, http_ok
-from harness.run.store import RedisServer
 from targets.auth import sign
+from tests.targets.helpers import SECRET, Running, started
 
 pytestmark = pytest.mark.integration
 
-SECRET = secrets.token_hex(8)
+
+@pytest.fixture(scope="module")
+def sse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    with started("sse", tmp_path_factory.mktemp("sse"), "--ping-interval", "1") as target:
+        yield target
+        alive = target.proc.alive()
+        log = target.log()
+    assert alive, "the target crashed:\n" + log[-3000:]
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("sse")
-    store = RedisServer(folder)
-    store.start()
-    port = free_port()
-    proc = ManagedProcess("sse", [sys.executable, "-m", "targets.sse_app", "--port", str(port), "--secret", SECRET,
-                                  "--ping-interval", "1", "--redis-url", store.url], folder / "target.log")
-    proc.start()
-    proc.wait_ready(http_ok(f"http://127.0.0.1:{port}/healthz"), 20)
-    yield f"http://127.0.0.1:{port}"
-    alive = proc.alive()
-    proc.stop()
-    store.stop()
-    assert alive, "the target crashed:\n" + Path(folder / "target.log").read_text()[-3000:]
+def url(sse: Running) -> str:
+    return sse.url
 
 
 def auth(user: str) -> dict[str, str]:
@@ -100,7 +94,7 @@ def test_malformed_sends_get_a_400_with_the_reason(url: str, body: str) -> None:
 def test_an_oversized_body_is_refused_and_others_still_flow(url: str) -> None:
     tag = secrets.token_hex(3)
     big = send(url, f"alice-{tag}", f"bob-{tag}", 1, body="x" * 200_000)
-    assert big.status_code == 400 and "body over" in big.json()["error"]
+    assert big.status_code == 413 and "over 65536" in big.json()["error"]
     assert send(url, f"carol-{tag}", f"bob-{tag}", 2).json() == {"ok": True}
     assert [m["seq"] for m in read_events(url, f"bob-{tag}", 1)] == [2]
 
@@ -122,3 +116,54 @@ def test_acks_and_cursors_cannot_touch_another_users_stream(url: str) -> None:
     assert [m["from"] for m in read_events(url, bob, 1, last_id="0-1")] == [carol]
     for bad in ({"offsets": ["nope"]}, {"offsets": []}, {"offset": 5}, {"offsets": ["1-1"] * 1001}):
         assert httpx.post(f"{url}/ack", json=bad, headers=auth(alice), timeout=5).status_code == 400
+
+
+def rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def raw_post(url: str, headers: dict[str, str], body_chunks: list[bytes], wait_s: float = 3) -> bytes:
+    """POST /send over a bare socket: headers, then ``body_chunks`` (the body is never finished); the reply."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as sock:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall(f"POST /send HTTP/1.1\r\nHost: {host}\r\n{head}\r\n".encode())
+        for chunk in body_chunks:
+            sock.sendall(chunk)
+        reply = b""
+        try:
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+                data = sock.recv(65536)
+                if not data:
+                    break
+                reply += data
+        except TimeoutError:
+            pass
+        return reply
+
+
+def test_an_announced_oversized_body_is_refused_before_it_is_read(sse: Running) -> None:
+    # 300 MB announced, none sent: the 413 comes at once (the server does not wait for, or read, the body)
+    headers = auth("alice") | {"Content-Type": "application/json", "Content-Length": str(300_000_000)}
+    started_at = time.monotonic()
+    reply = raw_post(sse.url, headers, [b'{"id": "m", "to": "bob", "body": "'])
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert b"300000000 bytes over 65536" in reply
+    assert time.monotonic() - started_at < 2.5
+
+
+def test_an_unannounced_body_is_read_only_up_to_the_limit(sse: Running) -> None:
+    # chunked, no length: the server stops at the limit and answers 413 although the body never ends
+    headers = auth("alice") | {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    chunk = b"x" * 16_384
+    before = rss_kib(sse.proc.pid or 0)
+    reply = raw_post(sse.url, headers, [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * 6)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert b"body over 65536 bytes" in reply
+    grown = rss_kib(sse.proc.pid or 0) - before
+    print(f"sse target RSS change after a refused unbounded body: {grown} KiB")
+    assert grown < 8 * 1024
+    assert send(sse.url, "carol", "dave", 1).json() == {"ok": True}  # and it still serves
