@@ -46,7 +46,9 @@ from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
 from harness.report import finalize, summary_lines
 from harness.run.context import RunContext, Slot
 from harness.run.controller import RunController
+from harness.run.folder import clear_previous_run
 from harness.run.distributed import Master
+from harness.run.health import ProcessSampler
 from harness.run.process import SECRET_ENV, die_with_parent, free_port
 from harness.run.stack import Stack
 from harness.run.targets import TargetSpec
@@ -218,6 +220,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{stamp}-{scenario.name}-{target_name}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    if clear_previous_run(run_dir):
+        log.warning("%s held an earlier run: its ledger and reports were replaced", run_dir)
     stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"))
     try:
         stack.start()
@@ -256,7 +260,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         _finish(environment)
         runner.stop()
 
-    controller = RunController(ctx, faults, quit_runner=when_done)
+    controller = RunController(ctx, faults, quit_runner=when_done, sampler=ProcessSampler(stack.pids))
     driver.run_context = ctx
     environment.user_classes = [driver]
     _RUN = _Run(scenario, target, run_dir, stack, ctx, controller, master=master)

@@ -50,6 +50,19 @@ class Stack:
         self.routes: dict[str, int] = {}
         """Cohort → index of the instance its listener forwards to."""
 
+    def pids(self) -> dict[str, int]:
+        """Role → PID of every live process of the stack (for health samples; a restart changes them)."""
+        found: dict[str, int] = {}
+        if self.store is not None and self.store.process is not None and self.store.process.pid:
+            found["store"] = self.store.process.pid
+        for proc in self.processes:
+            if isinstance(proc, ManagedProcess) and proc.name == "fault-proxy" and proc.alive() and proc.pid:
+                found["proxy"] = proc.pid
+        for index, inst in enumerate(self.instances):
+            if inst is not None and inst.alive() and inst.pid:
+                found["target" if len(self.instances) == 1 else f"target-{index}"] = inst.pid
+        return found
+
     @property
     def target_address(self) -> str:
         if self.target.url:
