@@ -46,8 +46,8 @@ from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
 from harness.report import finalize, summary_lines
 from harness.run.context import RunContext, Slot
 from harness.run.controller import RunController
-from harness.run.folder import clear_previous_run
 from harness.run.distributed import Master
+from harness.run.folder import clear_previous_run
 from harness.run.health import ProcessSampler
 from harness.run.process import SECRET_ENV, die_with_parent, free_port
 from harness.run.stack import Stack
