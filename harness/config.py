@@ -253,8 +253,9 @@ class TargetDef(_Frozen):
     """Polled until it answers 200 before the run starts."""
     survives_restart: bool = False
     secret: str | None = None
-    """HMAC secret for the users' auth tokens. Default: random per run for a started target (passed as
-    ``{secret}``), ``"delivery-harness"`` for a target given by URL (configure your server with it)."""
+    """HMAC secret for the users' auth tokens. Default: random per run for a started target (passed in its
+    environment as ``HARNESS_TARGET_SECRET``, never on its command line); for a target given by URL, the
+    harness's own ``HARNESS_TARGET_SECRET`` (there is no public default). Never copied into the run folder."""
 
     @field_validator("driver")
     @classmethod

@@ -102,6 +102,7 @@ class RunContext:
     _next_slot: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     extra: dict[str, Any] = field(default_factory=dict)
+    _slot_index: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.writer.observers.append(self.tracker.apply)
@@ -125,12 +126,20 @@ class RunContext:
             return slot
 
     def recipients_for(self, user_id: str) -> Iterator[str]:
-        """Every other scenario user in slot order, round and round (no per-user copy of the list: with
-        15,000 users, copies would take gigabytes)."""
-        if len(self.slots) < 2:
+        """Every other scenario user in slot order, round and round, starting with the one after the sender
+        (no per-user copy of the list: with 15,000 users, copies would take gigabytes). Starting after the
+        sender spreads traffic over every user from the first second: when all senders started at slot 0,
+        a crowd sending slower than one round per run never reached the last cohort, and an outage there
+        touched no message."""
+        count = len(self.slots)
+        if count < 2:
             return
+        if len(self._slot_index) != count:
+            self._slot_index = {slot.user_id: i for i, slot in enumerate(self.slots)}
+        own = self._slot_index.get(user_id, -1)
         while True:
-            for slot in self.slots:
+            for step in range(1, count + 1):
+                slot = self.slots[(own + step) % count]
                 if slot.user_id != user_id:
                     yield slot.user_id
 

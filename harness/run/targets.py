@@ -79,7 +79,7 @@ def builtin_targets() -> dict[str, TargetSpec]:
             description="pending map per user keyed by emit id; unconfirmed emits resent on reconnect",
         ),
         "memory-resume": TargetSpec(
-            "memory-resume", Claims("at-least-once", ordered=False), _module_command("targets.memory_resume_app"),
+            "memory-resume", Claims("at-least-once", ordered=True), _module_command("targets.memory_resume_app"),
             description="in-memory pending list per user; the client resumes from the last offset it saw",
         ),
         "redis-store": TargetSpec(

@@ -151,3 +151,15 @@ def test_rows_that_never_arrived_leave_the_ledger_open(tmp_path: Path) -> None:
     assert verdict.valid == "unknown" and verdict.counts["lost"] == 0 and verdict.counts["unseen"] == 2
     assert "worker-2: 0 of 3 ledger rows arrived" in verdict.reason
 
+
+
+def test_each_sender_starts_its_round_after_itself(tmp_path: Path) -> None:
+    """A crowd that sends less than one round per run still reaches every user, the last cohort included."""
+    ctx = RunContext(SCENARIO, "naive", "r", LedgerWriter(tmp_path / "l.jsonl", "r", "local"), [
+        Slot(u, "c", "http://127.0.0.1:9", "t") for u in ("a", "b", "c", "d")])
+    firsts = {}
+    for user in ("a", "b", "c", "d"):
+        stream = ctx.recipients_for(user)
+        firsts[user] = [next(stream) for _ in range(4)]
+    assert firsts == {"a": ["b", "c", "d", "b"], "b": ["c", "d", "a", "c"], "c": ["d", "a", "b", "d"],
+                      "d": ["a", "b", "c", "a"]}

@@ -112,7 +112,9 @@ async def test_malformed_sends_get_an_error_ack_and_others_are_unaffected(
     reply = await alice.sio.call("send", payload, timeout=5)
     assert isinstance(reply, dict) and reply["ok"] is False and reply["error"]
     assert await carol.send(bob.name, 1) == {"ok": True}
-    assert len(await bob.wait_for(1, timeout=2)) == 1
+    # an at-least-once design may deliver a second copy (a redelivery racing the ack): only what arrived counts
+    received = await bob.wait_for(1, timeout=5)
+    assert received and {(m["from"], m["seq"]) for m in received} == {(carol.name, 1)}
 
 
 async def test_an_oversized_body_drops_only_that_client(server: tuple[str, str], users: dict[str, User]) -> None:
