@@ -131,7 +131,8 @@ def _meets(expect: Expectation, doc: dict[str, Any]) -> bool:
     lost = (doc.get("counts") or {}).get("lost", 0)
     return (doc.get("valid") == expect.valid
             and (expect.min_lost is None or lost >= expect.min_lost)
-            and (expect.max_lost is None or lost <= expect.max_lost))
+            and (expect.max_lost is None or lost <= expect.max_lost)
+            and (expect.reason_contains is None or expect.reason_contains in (doc.get("reason") or "")))
 
 
 def _worst(codes: list[int]) -> int:

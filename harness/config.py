@@ -218,6 +218,8 @@ class Expectation(_Frozen):
     valid: bool | Literal["unknown"]
     min_lost: int | None = Field(None, ge=0)
     max_lost: int | None = Field(None, ge=0)
+    reason_contains: str | None = None
+    """Text the verdict's reason must contain (e.g. "saturated": an unknown verdict for the right reason)."""
 
 
 class GatePolicy(_Frozen):

@@ -10,7 +10,7 @@ import pandas as pd
 from harness.checker import Analysis
 from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort_chart
 from harness.report.forensics import per_cohort, timeline_for
-from harness.report.summary import held, label
+from harness.report.summary import experiment_line, held, label
 
 __all__ = ["render_html", "FORENSIC_EXAMPLES", "TEMPLATES"]
 
@@ -48,6 +48,6 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
     page = TEMPLATES.get_template("report.html.j2").render(
         doc=doc, badge=label(doc.get("valid")), held=held, bad_counts=_BAD_COUNTS,
         claim=details.get("claim") or {}, gate=doc.get("gate") or {},
-        charts=charts, anomalies=anomalies, forensics=forensics,
+        charts=charts, anomalies=anomalies, forensics=forensics, experiment=experiment_line(doc),
     )
     return page, charts

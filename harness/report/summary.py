@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["label", "held", "summary_lines", "render_markdown"]
+__all__ = ["label", "held", "summary_lines", "render_markdown", "experiment_line"]
 
 
 def label(valid: Any) -> str:
@@ -15,6 +15,27 @@ def label(valid: Any) -> str:
 def held(value: Any) -> str:
     """A claim's ``held`` value in words."""
     return "held" if value is True else "violated" if value is False else "unknown"
+
+
+def experiment_line(doc: dict[str, Any]) -> str | None:
+    """One line on what the verdict stands on: users connected, share acknowledged, faults applied, peak CPU."""
+    details = doc.get("details") or {}
+    health, faults = details.get("health") or {}, details.get("faults") or {}
+    parts: list[str] = []
+    if health.get("connected_at_start"):
+        c = health["connected_at_start"]
+        parts.append(f"{c['connected']:,}/{c['users']:,} users connected")
+    if health.get("acknowledged_share"):
+        a = health["acknowledged_share"]
+        parts.append(f"{a['acknowledged']:,}/{a['attempted']:,} sends acknowledged outside faults")
+    if faults.get("scheduled"):
+        parts.append(f"{faults['applied']}/{faults['scheduled']} faults applied")
+    if health.get("cpu_peak_pct"):
+        parts.append("peak CPU " + ", ".join(f"{k} {v:g} %" for k, v in health["cpu_peak_pct"].items()))
+    if not parts:
+        return None
+    state = "healthy" if health.get("healthy", True) and not faults.get("problems") else "UNHEALTHY"
+    return f"experiment {state}: " + "; ".join(parts)
 
 
 def summary_lines(doc: dict[str, Any]) -> list[str]:
@@ -30,6 +51,9 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
     ]
     if doc.get("reason"):
         lines.append(f"        reason: {doc['reason']}")
+    experiment = experiment_line(doc)
+    if experiment:
+        lines.append(f"        {experiment}")
     lost_ids = doc.get("lost_ids") or []
     if lost_ids:
         more = f" (+{c['lost'] - 5} more in verdict.json/report.html)" if c.get("lost", 0) > 5 else ""
@@ -50,6 +74,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
     lines = [f"# {label(doc.get('valid'))}: {doc.get('scenario') or 'ledger'} on {doc.get('target') or '?'}", ""]
     if doc.get("reason"):
         lines += [f"**Why:** {doc['reason']}", ""]
+    experiment = experiment_line(doc)
+    if experiment:
+        lines += [f"**Experiment:** {experiment.removeprefix('experiment ')}", ""]
     if claim:
         ordered = "ordered" if claim.get("ordered") else "unordered"
         lines += [f"**Claim:** {claim.get('delivery')}, {ordered} — **{held(claim.get('held'))}**"
