@@ -27,16 +27,28 @@ class Slot:
 @dataclass
 class DeliveryTracker:
     """Live counts for the drain and the UI, fed with every ledger row as it is recorded (``apply``), so a
-    master fed with its workers' rows sees the same as a single process. The verdict never uses these."""
+    master fed with its workers' rows sees the same as a single process. The verdict never uses these.
+
+    Memory is O(messages not yet settled + duplicates + users), not O(messages): an id is kept only while its send is in
+    flight, while it is acknowledged and not yet received, or while its outcome is unknown and it has not
+    arrived. A receipt of an id in none of these sets is a repeat (a live duplicate), so an hour-long soak at
+    thousands of messages a second does not grow the tracker.
+    """
 
     in_flight: set[str] = field(default_factory=set)
+    """Sends invoked and not yet completed."""
     outstanding: dict[str, str] = field(default_factory=dict)
-    received: set[str] = field(default_factory=set)
+    """Acknowledged, not yet received: msg_id → recipient (what the drain waits for; "unseen now")."""
+    early: set[str] = field(default_factory=set)
+    """Received while the send was still in flight (the receipt overtook the ack)."""
+    unsettled: set[str] = field(default_factory=set)
+    """Sends that ended ``info`` or ``fail`` and have not arrived (a first receipt may still come)."""
+    unknown: dict[str, str] = field(default_factory=dict)
+    """Receipts of ids this tracker has no send for (msg_id → receiver): repeats of settled messages, or
+    receipts that arrived before their send row (distributed runs). Bounded by the duplicates."""
     connected: set[str] = field(default_factory=set)
     by_user: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     """Counts per user: sent/acked/failed/info by sender; received/duplicated/reconnects by recipient."""
-    seen: dict[str, int] = field(default_factory=dict)
-    """Receipts per msg_id, for the live duplicate count."""
 
     def _count(self, user: str, key: str) -> None:
         self.by_user[user][key] += 1
@@ -44,21 +56,40 @@ class DeliveryTracker:
     def invoked(self, msg_id: str, user: str) -> None:
         self.in_flight.add(msg_id)
         self._count(user, "sent")
+        receiver = self.unknown.pop(msg_id, None)
+        if receiver is not None:  # its receipt overtook the send row: a first receipt after all
+            self.by_user[receiver]["duplicated"] -= 1
+            self.early.add(msg_id)
 
     def completed(self, msg_id: str, kind: str, recipient: str, user: str) -> None:
         self.in_flight.discard(msg_id)
         self._count(user, {"ok": "acked", "fail": "failed"}.get(kind, kind))
-        if kind == "ok" and msg_id not in self.received:
+        if msg_id in self.early:
+            self.early.discard(msg_id)  # already delivered: nothing left to wait for
+        elif kind == "ok":
             self.outstanding[msg_id] = recipient
+        else:
+            self.unsettled.add(msg_id)
 
     def receipt(self, msg_id: str, user: str) -> None:
         self._count(user, "received")
-        self.received.add(msg_id)
-        copies = self.seen.get(msg_id, 0) + 1
-        self.seen[msg_id] = copies
-        if copies > 1:
-            self.by_user[user]["duplicated"] += 1
-        self.outstanding.pop(msg_id, None)
+        if self.outstanding.pop(msg_id, None) is not None:
+            return
+        if msg_id in self.in_flight and msg_id not in self.early:
+            self.early.add(msg_id)
+            return
+        if msg_id in self.unsettled:
+            self.unsettled.discard(msg_id)
+            return
+        # A repeat of a settled message, or (in a distributed run) a receipt whose send row is still on its way
+        # from another load process: counted as a duplicate until its invoke shows up (see ``invoked``).
+        self.by_user[user]["duplicated"] += 1
+        self.unknown[msg_id] = user
+
+    def memory_items(self) -> int:
+        """Ids held right now (what the bound is about)."""
+        return (len(self.in_flight) + len(self.outstanding) + len(self.early) + len(self.unsettled)
+                + len(self.unknown))
 
     def reconnected(self, user: str) -> None:
         self._count(user, "reconnects")
