@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from harness.report.summary import experiment_line
 from harness.run.context import RunContext
 from harness.run.timeline import TimelineFault
 
@@ -54,7 +55,8 @@ def delivery_rows(ctx: RunContext, faults: list[TimelineFault], phase: str,
                      "failed": counts.get("failed"), "info": counts.get("indeterminate"),
                      "received": counts.get("delivered"), "unseen_now": f"lost {counts.get('lost')}",
                      "duplicated": counts.get("duplicated"), "reconnects": "-",
-                     "faults": verdict.get("reason") or "-", "phase": f"exit {verdict.get('exit_code')}"})
+                     "faults": " · ".join(x for x in (verdict.get("reason"), experiment_line(verdict)) if x) or "-",
+                     "phase": f"exit {verdict.get('exit_code')}"})
     return rows
 
 
