@@ -162,7 +162,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     windows = [(w.inject_ns, w.heal_ns if w.heal_ns is not None else (end or w.inject_ns)) for w in state.faults]
     health = check_health(frame, msgs, windows, (state.start_ns, end))
     return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
-                    unseen_reasons, check_fault_schedule(frame), health)
+                    unseen_reasons, check_fault_schedule(frame, msgs, state.cohort_of), health)
 
 
 def _few(names: list[str], shown: int = 8) -> str:

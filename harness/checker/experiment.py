@@ -46,15 +46,69 @@ def _schedule(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return []
 
 
-def check_fault_schedule(frame: pd.DataFrame) -> FaultCheck:
-    """Compare the scheduled faults with the fault rows the run actually wrote."""
+def _received(traffic: Any) -> int | None:
+    """Bytes the listener had received, both directions, from a ``traffic_*`` record (None: not measured)."""
+    if not isinstance(traffic, dict) or not isinstance(traffic.get("bytes"), dict):
+        return None
+    return sum(int(d.get("received", 0)) for d in traffic["bytes"].values() if isinstance(d, dict))
+
+
+def _messages_touched(messages: pd.DataFrame | None, users: set[str] | None, start: int, end: int) -> int | None:
+    """Messages to or from ``users`` (everyone when None) sent during the window or still undelivered at its
+    start: what the fault could act on. None when there are no messages to look at."""
+    if messages is None or messages.empty:
+        return None
+    invoked = messages["invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
+    first = messages["first_recv_ns"].to_numpy(dtype="float64", na_value=np.inf)
+    live = ((invoked >= start) & (invoked <= end)) | ((invoked < start) & (first > start))
+    if users is not None:
+        sender = messages["sender"].astype(object).isin(users).to_numpy(dtype=bool)
+        recipient = messages["recipient"].astype(object).isin(users).to_numpy(dtype=bool)
+        live &= sender | recipient
+    return int(live.sum())
+
+
+def _evidence(name: str, occurrence: int, inject: dict[str, Any], heal: dict[str, Any], t_inject: int,
+              t_heal: int, messages: pd.DataFrame | None, cohort_users: dict[str, set[str]]) -> list[str]:
+    """Why one applied occurrence proves nothing: it touched no byte, or no message, of its target."""
+    problems: list[str] = []
+    label = f"fault {name}" + (f" (occurrence {occurrence})" if occurrence > 1 else "")
+    before = _received(inject.get("traffic_before")) or _received(inject.get("traffic_at"))
+    after = _received(heal.get("traffic_at"))
+    if before is not None and after is not None and after - before <= 0:
+        problems.append(f"{label} touched no traffic: its proxy listener received 0 bytes from just before "
+                        "the fault until it healed (does the driver connect through self.slot.url, and is that "
+                        "cohort sending or receiving then?)")
+        return problems
+    cohort = inject.get("cohort")
+    users = cohort_users.get(str(cohort)) if cohort else None
+    if cohort and users is None:
+        return problems  # no connect rows name the cohort's users: nothing to compare with
+    touched = _messages_touched(messages, users, t_inject, t_heal)
+    if touched == 0:
+        who = f"cohort {cohort}" if cohort else "the target"
+        problems.append(f"{label} touched no message: nothing was sent to or from {who} while it was active, "
+                        "so the verdict says nothing about it (move at_s into the cohort's traffic)")
+    return problems
+
+
+def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = None,
+                         cohort_of: dict[str, str] | None = None) -> FaultCheck:
+    """Compare the scheduled faults with the fault rows the run actually wrote, and check each applied
+    occurrence touched the traffic it was meant to hit (``messages``: the delivery table; ``cohort_of``:
+    user → cohort, from the connect rows)."""
     schedule = _schedule(frame)
     rows = frame.loc[(frame["f"] == "fault").to_numpy(dtype=bool, na_value=False), ["t_ns", "index", "data"]]
     rows = rows.sort_values(["t_ns", "index"], kind="stable")
+    cohort_users: dict[str, set[str]] = {}
+    for user, cohort in (cohort_of or {}).items():
+        cohort_users.setdefault(cohort, set()).add(user)
     injects: Counter[str] = Counter()
     open_now: dict[str, bool] = {}
+    opened: dict[str, tuple[int, dict[str, Any]]] = {}
     problems: list[str] = []
-    for data in rows["data"]:
+    scheduled_names = {str(spec.get("fault")) for spec in schedule}
+    for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
         if not isinstance(data, dict):
             continue
         name, action = str(data.get("fault")), data.get("action")
@@ -62,8 +116,12 @@ def check_fault_schedule(frame: pd.DataFrame) -> FaultCheck:
             if data.get("source", "timeline") == "timeline":
                 injects[name] += 1
             open_now[name] = True
+            opened[name] = (int(t_ns), data)
         elif action == "heal":
             open_now[name] = False
+            if name in opened and name in scheduled_names and data.get("source", "timeline") == "timeline":
+                t_inject, inject = opened.pop(name)
+                problems += _evidence(name, injects[name], inject, data, t_inject, int(t_ns), messages, cohort_users)
         elif action == "failed":
             step = f" ({data['step']})" if data.get("step") else ""
             problems.append(f"fault {name} could not be applied{step}: {data.get('error') or 'no reason given'}")

@@ -6,6 +6,7 @@ error status and sends integers only (a real server rejects 100.0).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 
 from harness.errors import ProxyError
 
-__all__ = ["ProxyInfo", "ToxiproxyClient"]
+__all__ = ["parse_byte_counts", "ProxyInfo", "ToxiproxyClient"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,17 @@ class ToxiproxyClient:
         except ValueError:
             return response.text
 
+    def byte_counts(self, proxy: str) -> dict[str, tuple[int, int]] | None:
+        """Per direction (received, sent) bytes through one proxy since it was created, from ``/metrics``
+        (Prometheus text, as Toxiproxy serves with ``-proxy-metrics``); None when the server has no metrics."""
+        try:
+            response = self._http.get("/metrics")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        return parse_byte_counts(response.text).get(proxy)
+
     def version(self) -> str:
         body = self._call("GET", "/version")
         return str(body["version"]) if isinstance(body, dict) else str(body).strip()
@@ -101,3 +113,23 @@ class ToxiproxyClient:
 
     def reset(self) -> None:
         self._call("POST", "/reset")
+
+
+_METRIC = re.compile(r'^toxiproxy_proxy_(received|sent)_bytes_total\{(?P<labels>[^}]*)\}\s+(?P<value>[0-9.eE+]+)\s*$')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_byte_counts(text: str) -> dict[str, dict[str, tuple[int, int]]]:
+    """proxy → direction → (received, sent) bytes, from Toxiproxy's Prometheus metrics text."""
+    found: dict[str, dict[str, list[int]]] = {}
+    for line in text.splitlines():
+        match = _METRIC.match(line.strip())
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match["labels"]))
+        proxy, direction = labels.get("proxy"), labels.get("direction")
+        if proxy is None or direction is None:
+            continue
+        pair = found.setdefault(proxy, {}).setdefault(direction, [0, 0])
+        pair[0 if match[1] == "received" else 1] = int(float(match["value"]))
+    return {p: {d: (v[0], v[1]) for d, v in dirs.items()} for p, dirs in found.items()}

@@ -20,6 +20,9 @@ __all__ = ["RunController"]
 
 log = logging.getLogger(__name__)
 
+_LEAD_S = 1.0
+"""How long before each fault its traffic is measured (the baseline its effect is compared with)."""
+
 
 class RunController:
     """Runs the phases once; ``finished`` is True only if the run reached ``end``."""
@@ -61,6 +64,11 @@ class RunController:
     def _run_fault(self, fault: TimelineFault, t0: float) -> None:
         """Every occurrence is injected and healed, or the ledger says why not (the verdict is then unknown)."""
         for start in fault.spec.starts(self.ctx.scenario.seed):
+            gevent.sleep(max(0.0, t0 + start - _LEAD_S - time.monotonic()))
+            try:
+                fault.prepare()
+            except Exception:
+                log.exception("fault %s: measuring before it failed", fault.spec.name)
             gevent.sleep(max(0.0, t0 + start - time.monotonic()))
             if not self.ctx.sending:
                 self._fault_row(fault, "skipped", reason=f"sending had already stopped at {start:.1f} s")

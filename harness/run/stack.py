@@ -96,7 +96,7 @@ class Stack:
         ready = self.run_dir / "proxy.url"
         ready.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "harness", "proxy", "--port", "0", "--ready-file", str(ready),
-                "--seed", str(self.scenario.seed)]
+                "--seed", str(self.scenario.seed), "--metrics"]
         proc = ManagedProcess("fault-proxy", argv, self.run_dir / "proxy.log")
         proc.start()
         self.processes.append(proc)

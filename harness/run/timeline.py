@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Protocol
 
 from harness.config import FaultSpec
@@ -24,9 +25,20 @@ __all__ = ["TimelineFault", "ToxicFault", "ProcessFault", "build_faults"]
 class TimelineFault(Protocol):
     spec: FaultSpec
 
+    def prepare(self) -> None:
+        """Measure the traffic the fault is about to hit (called about a second before ``inject``)."""
+        ...
+
     def inject(self, source: str = "timeline") -> None: ...
 
     def heal(self, source: str = "timeline") -> None: ...
+
+
+def _stamp(counts: dict[str, tuple[int, int]] | None) -> dict[str, object] | None:
+    """Byte counters with the time they were read, for the ledger (None: the proxy serves no metrics)."""
+    if counts is None:
+        return None
+    return {"t_ns": time.time_ns(), "bytes": {d: {"received": r, "sent": s} for d, (r, s) in counts.items()}}
 
 
 class ToxicFault:
@@ -40,17 +52,28 @@ class ToxicFault:
         self.active = False
         self._added: list[str] = []
         """Directions whose toxic the proxy accepted and that are not removed yet."""
+        self._before: dict[str, object] | None = None
         self._lock = threading.Lock()
 
     def _toxic_name(self, stream: str) -> str:
         return f"{self.spec.name}_{stream}"
 
-    def _record(self, action: str, source: str) -> None:
+    def _record(self, action: str, source: str, **evidence: object) -> None:
         self.writer.append(process="controller", type="event", f="fault", data={
             "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": self.spec.cohort,
             "stream": self.spec.stream, "attributes": dict(self.spec.attributes), "toxicity": self.spec.toxicity,
-            "source": source,
+            "source": source, **{k: v for k, v in evidence.items() if v is not None},
         })
+
+    def _traffic(self) -> dict[str, object] | None:
+        """The listener's byte counters now (the measured effect of the fault, not the timeline's claim)."""
+        try:
+            return _stamp(self.client.byte_counts(self.proxy_name))
+        except Exception:  # evidence is best effort; its absence is visible in the ledger
+            return None
+
+    def prepare(self) -> None:
+        self._before = self._traffic()
 
     def inject(self, source: str = "timeline") -> None:
         """Add one toxic per direction; if any is refused, remove those already added and raise."""
@@ -67,7 +90,8 @@ class ToxicFault:
                 self._remove_added()
                 raise
             self.active = True
-            self._record("inject", source)
+            self._record("inject", source, traffic_before=self._before, traffic_at=self._traffic())
+            self._before = None
 
     def _remove_added(self) -> None:
         while self._added:
@@ -80,7 +104,7 @@ class ToxicFault:
                 return
             self._remove_added()
             self.active = False
-            self._record("heal", source)
+            self._record("heal", source, traffic_at=self._traffic())
 
 
 class ProcessFault:
@@ -93,15 +117,19 @@ class ProcessFault:
         self.active = False
         self._lock = threading.Lock()
 
-    def _record(self, action: str, source: str) -> None:
+    def _record(self, action: str, source: str, **evidence: object) -> None:
         self.writer.append(process="controller", type="event", f="fault", data={
-            "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": None, "source": source})
+            "action": action, "fault": self.spec.name, "type": self.spec.type, "cohort": None, "source": source,
+            **evidence})
+
+    def prepare(self) -> None:
+        """Nothing to measure ahead: the processes' PIDs are recorded at inject and heal."""
 
     def inject(self, source: str = "timeline") -> None:
         with self._lock:
             if self.active:
                 return
-            self._record("inject", source)
+            self._record("inject", source, pids=self.stack.pids())
             sig = signal.SIGKILL if self.spec.type.startswith("kill") else signal.SIGTERM
             if self.spec.type == "rolling_restart":
                 self.stack.rolling_restart()  # complete when it returns: heal only records the end
@@ -120,7 +148,7 @@ class ProcessFault:
             elif self.spec.type != "rolling_restart":
                 self.stack.start_target()
             self.active = False
-            self._record("heal", source)
+            self._record("heal", source, pids=self.stack.pids())
 
 
 def build_faults(specs: list[FaultSpec], stack: Stack, writer: LedgerWriter) -> list[TimelineFault]:

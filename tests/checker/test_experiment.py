@@ -117,3 +117,44 @@ class TestDamagedRecords:
         verdict = check(h.frame())
         assert verdict.valid == "unknown"
         assert "index 4 appears twice" in verdict.details["unhealthy_nodes"]["local"]
+
+
+def _traffic(received: int) -> dict[str, Any]:
+    return {"t_ns": 1, "bytes": {"upstream": {"received": received, "sent": received},
+                                 "downstream": {"received": 0, "sent": 0}}}
+
+
+def _with_evidence(before: int, at_heal: int, send_during: bool) -> History:
+    """a (cohort c1) → b (cohort c2); the fault hits c2's listener; byte counters as the proxy reported them."""
+    h = History().connect("a", cohort="c1").connect("b", cohort="c2")
+    h.phase("start", faults=[{"fault": "f", "type": "timeout", "cohort": "c2", "starts_s": [1.0],
+                              "duration_s": 1.0}])
+    h.send("a", "b", 1).recv("b", "a", "b", 1)
+    h._add(None, process="controller", type="event", f="fault", data={
+        "action": "inject", "fault": "f", "cohort": "c2", "traffic_before": _traffic(before),
+        "traffic_at": _traffic(before)})
+    if send_during:
+        h.send("a", "b", 2).recv("b", "a", "b", 2)
+    h._add(None, process="controller", type="event", f="fault", data={
+        "action": "heal", "fault": "f", "cohort": "c2", "traffic_at": _traffic(at_heal)})
+    return h.finished()
+
+
+class TestFaultEvidence:
+    def test_a_fault_that_carried_bytes_and_messages_supports_the_verdict(self) -> None:
+        verdict = check(_with_evidence(1000, 1500, send_during=True).frame())
+        assert verdict.valid is True, verdict.reasons
+        assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=2)
+
+    def test_a_listener_that_carried_nothing_means_the_fault_touched_no_traffic(self) -> None:
+        """A driver that bypasses the proxy: the fault rows are there, no byte went through the listener."""
+        verdict = check(_with_evidence(0, 0, send_during=True).frame())
+        assert verdict.valid == "unknown"
+        assert any("fault f touched no traffic" in r and "self.slot.url" in r for r in verdict.reasons)
+
+    def test_a_fault_while_its_cohort_had_no_messages_proves_nothing(self) -> None:
+        verdict = check(_with_evidence(1000, 1040, send_during=False).frame())  # heartbeats only
+        assert verdict.valid == "unknown"
+        assert any("fault f touched no message: nothing was sent to or from cohort c2" in r
+                   for r in verdict.reasons)
+        assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1)

@@ -37,7 +37,11 @@ class FakeFault:
         if self.fail_on == action:
             raise RuntimeError(f"proxy refused the {action}: 400 bad toxic")
         self.writer.append(process="controller", type="event", f="fault",
-                           data={"action": action, "fault": self.spec.name, "source": source})
+                           data={"action": action, "fault": self.spec.name, "cohort": self.spec.cohort,
+                                 "source": source})
+
+    def prepare(self) -> None:
+        self.calls.append("prepare")
 
     def inject(self, source: str = "timeline") -> None:
         self._act("inject", source)
@@ -52,14 +56,19 @@ def _run(tmp_path: Path, scenario: Scenario, fail_on: str | None) -> tuple[FakeF
     writer = LedgerWriter(path, "r", "local")
     slots = [Slot(uid, cohort, "http://127.0.0.1:9", "t") for uid, cohort in scenario.user_ids()]
     ctx = RunContext(scenario, "naive", "r", writer, slots)
-    for uid, _ in scenario.user_ids():  # both users connected; one acknowledged, delivered message
-        writer.append(process=uid, type="event", f="connect", conn=1)
-    writer.append(process="u2-0", type="invoke", f="send", msg_id="m1", sender="u2-0", recipient="u1-0", seq=1)
-    writer.append(process="u2-0", type="ok", f="send", msg_id="m1", sender="u2-0", recipient="u1-0", seq=1)
-    writer.append(process="u1-0", type="ok", f="recv", msg_id="m1", sender="u2-0", recipient="u1-0", seq=1)
+    for uid, cohort in scenario.user_ids():
+        writer.append(process=uid, type="event", f="connect", conn=1, data={"cohort": cohort})
+    def traffic() -> None:  # one acknowledged, delivered message while the fault is active (0.1-0.3 s)
+        gevent.sleep(0.2)
+        writer.append(process="u2-0", type="invoke", f="send", msg_id="m1", sender="u2-0", recipient="u1-0", seq=1)
+        writer.append(process="u2-0", type="ok", f="send", msg_id="m1", sender="u2-0", recipient="u1-0", seq=1)
+        writer.append(process="u1-0", type="ok", f="recv", msg_id="m1", sender="u2-0", recipient="u1-0", seq=1)
+
     fault = FakeFault(scenario.faults[0], writer, fail_on)
     controller = RunController(ctx, [fault], quit_runner=lambda: None)
+    sender = gevent.spawn(traffic)
     gevent.spawn(controller.run).join(timeout=20)
+    sender.join(timeout=5)
     assert controller.finished
     writer.close()
     return fault, path
@@ -68,7 +77,7 @@ def _run(tmp_path: Path, scenario: Scenario, fail_on: str | None) -> tuple[FakeF
 def test_a_fault_that_worked_passes(tmp_path: Path) -> None:
     fault, path = _run(tmp_path, _scenario({}), None)
     verdict = check(read_ledger(path).frame)
-    assert fault.calls == ["inject", "heal"]
+    assert fault.calls == ["prepare", "inject", "heal"]
     assert verdict.valid is True, verdict.reasons
     assert verdict.details["faults"] == {"scheduled": 1, "applied": 1, "problems": []}
 
