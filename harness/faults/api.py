@@ -1,25 +1,36 @@
 """Toxiproxy's HTTP API over our proxies, so toxiproxy-python, the Go CLI or any client drives us unchanged.
 
-Status codes, error strings and JSON shapes follow ../shared/reference/toxiproxy-api.md. Deliberate
-deviations: the default listen address is 127.0.0.1:0 (loopback only); invalid attribute values that
-crash upstream get a 400; the API never waits on a stalled socket.
+Status codes, error strings and JSON shapes follow ../shared/reference/toxiproxy-api.md. Two rules of our
+own: **no input gives a 500** (a bad value is a 4xx with ``{"error": …, "status": …}``; only a real OS
+failure such as "address already in use" is a 500, as upstream's tests demand), and **a rejected request
+changes nothing** (every value is checked before anything is applied; a listener is bound before the old
+one closes). Every answer is strict JSON, except upstream's bare router answers (unknown path: text 404;
+wrong method: empty 405).
+
+Deliberate deviations: the default listen address is 127.0.0.1:0 (loopback only); invalid values that
+crash or stall upstream get a 400: a malformed listen or upstream address (upstream stores any upstream
+string and fails at dial), a ``toxicity`` outside [0, 1] (upstream stores 2.5 or -1), toxic attributes out
+of their range (see harness.faults.toxics), NaN/Infinity or 1e400 anywhere in a body, JSON nested deeper
+than 64 levels; the API never waits on a stalled socket; POST /reset is all or nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import math
 import os
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from harness.faults import toxics as _builtin_toxics  # noqa: F401  (registers the built-in toxics)
 from harness.faults.base import STREAMS, Toxic, ToxicValidationError, registry
-from harness.faults.proxy import Proxy
+from harness.faults.proxy import Proxy, parse_address
 
 __all__ = ["VERSION", "PROXIES", "ApiError", "ProxyCollection", "create_app"]
 
@@ -27,6 +38,11 @@ log = logging.getLogger(__name__)
 
 VERSION = "2.12.0"
 _MAX_BODY = 1 << 20
+_MAX_DEPTH = 64
+"""Deepest JSON nesting accepted (upstream's decoder allows 10,000; real clients send 2 or 3 levels)."""
+_DEFAULT_LISTEN = "127.0.0.1:0"
+
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -38,13 +54,56 @@ class ApiError(Exception):
         self.status = status
 
 
+def _dumps(data: Any) -> str:
+    """Strict JSON: never NaN or Infinity (input is checked; this turns a slip into an error, not bad JSON)."""
+    return json.dumps(data, allow_nan=False)
+
+
 def _error(message: str, status: int) -> web.Response:
-    body = json.dumps({"error": message, "status": status}) + "\n"
+    body = _dumps({"error": message, "status": status}) + "\n"
     return web.Response(status=status, text=body, content_type="application/json")
 
 
+def _unmarshal(field: str) -> ApiError:
+    return ApiError(f"bad request body: json: cannot unmarshal into Go struct field {field}", 400)
+
+
+def _check_text(spec: dict[str, Any], key: str, kind: str) -> str | None:
+    """``spec[key]`` as a string, None when absent or null; 400 for another type or a lone surrogate
+    (it would break UTF-8 output, seeding and logs later)."""
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _unmarshal(f"{kind}.{key}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(f"bad request body: {kind}.{key} is not valid UTF-8", 400) from None
+    return value
+
+
+def _check_enabled(spec: dict[str, Any]) -> bool | None:
+    value = spec.get("enabled")
+    if value is not None and not isinstance(value, bool):
+        raise _unmarshal("proxy.enabled")
+    return value
+
+
+def _check_address(text: str, field: str, where: str = "") -> str:
+    """400 unless ``text`` is host:port (checked before anything changes; upstream fails later, with a 500)."""
+    try:
+        host, port = parse_address(text)
+    except ValueError as exc:
+        raise ApiError(f"{exc}{where}" if field == "listen" else f"bad upstream {exc}{where}", 400) from None
+    if field == "upstream" and (not host or port == 0):
+        raise ApiError(f"bad upstream address {text}: needs a host and a port from 1 to 65535{where}", 400)
+    return text
+
+
 class ProxyCollection:
-    """All proxies by name, with the operations the API exposes. One lock serialises control changes."""
+    """All proxies by name, with the operations the API exposes. One lock serialises control changes;
+    each operation validates everything before it changes anything."""
 
     def __init__(self, seed: int | None = None, metrics: bool = False) -> None:
         self.proxies: dict[str, Proxy] = {}
@@ -62,56 +121,57 @@ class ProxyCollection:
 
     @staticmethod
     def validate_spec(spec: Any, where: str = "") -> dict[str, Any]:
+        """Types, required fields and the upstream address of a new proxy (the listen address is checked
+        when the proxy is created, so /populate processes earlier entries first, as upstream)."""
         if not isinstance(spec, dict):
             raise ApiError("bad request body: json: cannot unmarshal into Go value of type proxy", 400)
-        for key, kind in (("name", str), ("upstream", str), ("listen", str), ("enabled", bool)):
-            if key in spec and spec[key] is not None and not isinstance(spec[key], kind):
-                raise ApiError(f"bad request body: json: cannot unmarshal into Go struct field proxy.{key}", 400)
-        if not spec.get("name"):
+        name, upstream = _check_text(spec, "name", "proxy"), _check_text(spec, "upstream", "proxy")
+        _check_text(spec, "listen", "proxy")
+        _check_enabled(spec)
+        if not name:
             raise ApiError(f"missing required field: name{where}", 400)
-        if not spec.get("upstream"):
+        if not upstream:
             raise ApiError(f"missing required field: upstream{where}", 400)
+        _check_address(upstream, "upstream", where)
         return spec
 
-    async def create(self, spec: dict[str, Any]) -> Proxy:
+    async def create(self, spec: Any) -> Proxy:
         spec = self.validate_spec(spec)
         if spec["name"] in self.proxies:
             raise ApiError("proxy already exists", 409)
-        proxy = Proxy(spec["name"], spec.get("listen") or "127.0.0.1:0", spec["upstream"],
-                      enabled=spec.get("enabled", True) is not False)
+        listen = _check_address(spec.get("listen") or _DEFAULT_LISTEN, "listen")
+        proxy = Proxy(spec["name"], listen, spec["upstream"], enabled=spec.get("enabled") is not False)
         if self.seed is not None:
             proxy.rng.seed(f"{self.seed}:{proxy.name}")
         if proxy.enabled:
-            await self._start(proxy)
+            await _binding(proxy.start(), listen)
         self.proxies[proxy.name] = proxy
         return proxy
 
-    @staticmethod
-    async def _start(proxy: Proxy) -> None:
-        try:
-            await proxy.start()
-        except ValueError as exc:  # deviation: a malformed address is a bad request (upstream answers 500)
-            raise ApiError(str(exc), 400) from None
-        except OSError as exc:
-            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-            raise ApiError(f"listen tcp {proxy.listen}: bind: {reason}", 500) from None
-
-    async def update(self, proxy: Proxy, spec: dict[str, Any]) -> Proxy:
+    async def update(self, proxy: Proxy, spec: Any) -> Proxy:
+        """Partial update (missing fields keep their values; ``name`` is ignored, as upstream)."""
         if not isinstance(spec, dict):
             raise ApiError("bad request body: json: cannot unmarshal into Go value of type proxy", 400)
-        listen = spec.get("listen") or proxy.listen
-        upstream = spec.get("upstream") or proxy.upstream
-        enabled = spec.get("enabled", proxy.enabled)
-        if not isinstance(enabled, bool):
-            raise ApiError("bad request body: json: cannot unmarshal into Go struct field proxy.enabled", 400)
-        if not _same_listen(listen, proxy.listen) or upstream != proxy.upstream:
+        _check_text(spec, "name", "proxy")
+        listen = _check_text(spec, "listen", "proxy") or proxy.listen
+        upstream = _check_text(spec, "upstream", "proxy") or proxy.upstream
+        enabled = _check_enabled(spec)
+        _check_address(listen, "listen")
+        _check_address(upstream, "upstream")
+        enabled = proxy.enabled if enabled is None else enabled
+        # Validated: from here on only a bind can fail, and each step below leaves the proxy as it was then.
+        moved = not _same_listen(listen, proxy.listen)
+        if not enabled:
             await proxy.stop()
             proxy.listen, proxy.upstream = listen, upstream
-        proxy.enabled = enabled
-        if enabled:
-            await self._start(proxy)
+        elif proxy.running and moved:
+            await _binding(proxy.move(listen, upstream), listen)
+        elif proxy.running:
+            if upstream != proxy.upstream:
+                proxy.retarget(upstream)
         else:
-            await proxy.stop()
+            await _binding(_start_at(proxy, listen, upstream), listen)
+        proxy.enabled = enabled
         return proxy
 
     async def delete(self, name: str) -> None:
@@ -119,10 +179,43 @@ class ProxyCollection:
         await proxy.stop()
         del self.proxies[name]
 
+    async def replace(self, spec: dict[str, Any]) -> Proxy:
+        """/populate's add-or-replace for a validated spec: if the new proxy cannot start, the old one is
+        put back as it was."""
+        existing = self.proxies.get(spec["name"])
+        if existing is None:
+            return await self.create(spec)
+        _check_address(spec.get("listen") or _DEFAULT_LISTEN, "listen")
+        await existing.stop()
+        del self.proxies[existing.name]
+        try:
+            return await self.create(spec)
+        except ApiError:
+            self.proxies[existing.name] = existing
+            if existing.enabled:
+                try:
+                    await existing.start()
+                except (OSError, ValueError):
+                    log.exception("proxy %s could not take back its listener %s", existing.name, existing.listen)
+                    existing.enabled = False
+            raise
+
     async def reset(self) -> None:
-        for proxy in self.proxies.values():
+        """Enable every proxy and remove every toxic; all or nothing: every stopped proxy's listener is bound
+        before any proxy changes (upstream stops at the first failure, half reset)."""
+        bound: dict[str, asyncio.Server] = {}
+        try:
+            for proxy in self.proxies.values():
+                if not proxy.running:
+                    bound[proxy.name] = await _binding(proxy.bind(proxy.listen), proxy.listen)
+        except ApiError:
+            for server in bound.values():
+                server.close()
+            raise
+        for proxy in list(self.proxies.values()):
+            if proxy.name in bound:
+                await proxy.adopt(bound[proxy.name])
             proxy.enabled = True
-            await self._start(proxy)
             for name in list(proxy.toxics):
                 await proxy.remove_toxic(name)
 
@@ -136,9 +229,7 @@ class ProxyCollection:
         cls = registry().get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise ApiError("invalid toxic type", 400)
-        name = spec.get("name") or f"{kind}_{stream}"
-        if not isinstance(name, str):
-            raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.name", 400)
+        name = _check_text(spec, "name", "toxic") or f"{kind}_{stream}"
         if name in proxy.toxics:
             raise ApiError("toxic already exists", 409)
         toxic = cls(name=name, stream=stream.lower(), toxicity=_toxicity(spec.get("toxicity", 1.0)))
@@ -161,17 +252,48 @@ class ProxyCollection:
         return toxic.to_json()
 
 
+async def _start_at(proxy: Proxy, listen: str, upstream: str) -> None:
+    """Start a stopped proxy on a new address; on failure it keeps its old address and upstream."""
+    old = proxy.listen, proxy.upstream
+    proxy.listen, proxy.upstream = listen, upstream
+    try:
+        await proxy.start()
+    except BaseException:
+        proxy.listen, proxy.upstream = old
+        raise
+
+
+async def _binding(step: Awaitable[T], listen: str) -> T:
+    """Run a step that binds ``listen``, mapping its failure to the API's error. Address in use (and other
+    OS failures of the server itself) is upstream's 500; an address this host cannot have is a 400."""
+    try:
+        return await step
+    except ValueError as exc:  # a malformed address: caught by validation first, kept as a safety net
+        raise ApiError(str(exc), 400) from None
+    except OSError as exc:
+        reason = os.strerror(exc.errno).lower() if exc.errno and exc.errno > 0 else str(exc)
+        message = f"listen tcp {listen}: bind: {reason}"
+        client_side = exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL) or (
+            exc.errno is not None and exc.errno < 0)  # getaddrinfo: no such host
+        raise ApiError(message, 400 if client_side else 500) from None
+
+
 def _toxicity(value: Any) -> float:
+    """A finite number in [0, 1] (deviation: upstream stores any float, and NaN makes /proxies invalid JSON)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.toxicity", 400)
+        raise _unmarshal("toxic.toxicity")
+    if not (isinstance(value, int) or math.isfinite(value)) or not 0 <= value <= 1:
+        raise ApiError("toxicity must be a number from 0 to 1", 400)
     return float(value)
 
 
 def _apply_attributes(toxic: Toxic, spec: dict[str, Any]) -> None:
     """Merge ``spec["attributes"]`` into the toxic (partial update), or raise the API's 400."""
-    attributes = spec.get("attributes") or {}
+    attributes = spec.get("attributes")
+    if attributes is None:
+        return
     if not isinstance(attributes, dict):
-        raise ApiError("bad request body: json: cannot unmarshal into Go struct field toxic.attributes", 400)
+        raise _unmarshal("toxic.attributes")
     try:
         toxic.apply_attributes(attributes)
     except ToxicValidationError as exc:
@@ -200,6 +322,8 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
                 response = web.Response(status=405)
             elif exc.status == 413:
                 response = _error("bad request body: http: request body too large", 413)
+            elif exc.status >= 400:
+                response = _error(exc.reason.lower(), exc.status)
             else:
                 raise
         except Exception as exc:  # never a traceback to the client; logged here, 500 as upstream
@@ -210,6 +334,8 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def _body(request: web.Request) -> Any:
+    """The request's JSON, or the API's 400: strict JSON (no NaN, Infinity or 1e400), nested at most
+    ``_MAX_DEPTH`` levels, so nothing later meets a value it cannot store or print."""
     raw = await request.read()
     try:
         text = raw.decode("utf-8")
@@ -218,9 +344,37 @@ async def _body(request: web.Request) -> Any:
     if not text.strip():
         raise ApiError("bad request body: EOF", 400)
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ApiError("bad request body: exceeded max depth", 400) from None
+    except ValueError as exc:  # JSONDecodeError, ours above, and ints longer than 4,300 digits
         raise ApiError(f"bad request body: {exc}", 400) from None
+    if _depth(data) > _MAX_DEPTH:
+        raise ApiError("bad request body: exceeded max depth", 400)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion (a deep body must not crash the check itself)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= _MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def create_app(collection: ProxyCollection | None = None) -> web.Application:
@@ -230,7 +384,7 @@ def create_app(collection: ProxyCollection | None = None) -> web.Application:
     app[PROXIES] = proxies
 
     def _json(data: Any, status: int = 200) -> web.Response:
-        return web.json_response(data, status=status)
+        return web.json_response(data, status=status, dumps=_dumps)
 
     async def list_proxies(request: web.Request) -> web.Response:
         return _json({name: proxies.proxies[name].to_json() for name in sorted(proxies.proxies)})
@@ -239,7 +393,7 @@ def create_app(collection: ProxyCollection | None = None) -> web.Application:
         spec = await _body(request)
         async with proxies.lock:
             proxy = await proxies.create(spec)
-        return _json(proxy.to_json(), 201)
+            return _json(proxy.to_json(), 201)
 
     async def populate(request: web.Request) -> web.Response:
         specs = await _body(request)
@@ -252,27 +406,24 @@ def create_app(collection: ProxyCollection | None = None) -> web.Application:
             for spec in specs:
                 try:
                     existing = proxies.proxies.get(spec["name"])
-                    if existing is not None:
-                        same = spec.get("upstream") == existing.upstream and _same_listen(
-                            spec.get("listen") or "127.0.0.1:0", existing.listen)
-                        if same:
-                            done.append(existing.to_json())
-                            continue
-                        await proxies.delete(existing.name)
-                    done.append((await proxies.create(spec)).to_json())
-                except ApiError as exc:
+                    if existing is not None and spec["upstream"] == existing.upstream and _same_listen(
+                            spec.get("listen") or _DEFAULT_LISTEN, existing.listen):
+                        done.append(existing.to_json())
+                        continue
+                    done.append((await proxies.replace(spec)).to_json())
+                except ApiError as exc:  # entries before this one stay, as upstream
                     return _json({"proxies": done or None, "error": exc.message, "status": exc.status}, exc.status)
-        return _json({"proxies": done or None}, 201)
+            return _json({"proxies": done or None}, 201)
 
     async def get_proxy(request: web.Request) -> web.Response:
         return _json(proxies.get(request.match_info["proxy"]).to_json())
 
     async def update_proxy(request: web.Request) -> web.Response:
-        proxy = proxies.get(request.match_info["proxy"])
+        proxies.get(request.match_info["proxy"])  # 404 before a body error, as upstream
         spec = await _body(request)
-        async with proxies.lock:
-            await proxies.update(proxy, spec)
-        return _json(proxy.to_json())
+        async with proxies.lock:  # looked up again: it may have gone while the body was read
+            proxy = await proxies.update(proxies.get(request.match_info["proxy"]), spec)
+            return _json(proxy.to_json())
 
     async def delete_proxy(request: web.Request) -> web.Response:
         async with proxies.lock:
@@ -288,10 +439,10 @@ def create_app(collection: ProxyCollection | None = None) -> web.Application:
         return _json(proxies.get(request.match_info["proxy"]).to_json()["toxics"])
 
     async def create_toxic(request: web.Request) -> web.Response:
-        proxy = proxies.get(request.match_info["proxy"])
+        proxies.get(request.match_info["proxy"])
         spec = await _body(request)
         async with proxies.lock:
-            return _json(proxies.add_toxic(proxy, spec))
+            return _json(proxies.add_toxic(proxies.get(request.match_info["proxy"]), spec))
 
     def _toxic(request: web.Request) -> tuple[Proxy, str]:
         proxy = proxies.get(request.match_info["proxy"])
@@ -305,19 +456,21 @@ def create_app(collection: ProxyCollection | None = None) -> web.Application:
         return _json(proxy.toxics[name].to_json())
 
     async def update_toxic(request: web.Request) -> web.Response:
-        proxy, name = _toxic(request)
+        _toxic(request)
         spec = await _body(request)
         async with proxies.lock:
+            proxy, name = _toxic(request)
             return _json(proxies.update_toxic(proxy, name, spec))
 
     async def delete_toxic(request: web.Request) -> web.Response:
-        proxy, name = _toxic(request)
-        async with proxies.lock:
+        _toxic(request)
+        async with proxies.lock:  # checked again: a concurrent DELETE may have removed it meanwhile
+            proxy, name = _toxic(request)
             await proxy.remove_toxic(name)
         return web.Response(status=204)
 
     async def version(request: web.Request) -> web.Response:
-        return web.Response(text=json.dumps({"version": VERSION}) + "\n", content_type="application/json")
+        return web.Response(text=_dumps({"version": VERSION}) + "\n", content_type="application/json")
 
     app.router.add_get("/proxies", list_proxies)
     app.router.add_post("/proxies", create_proxy)

@@ -18,15 +18,43 @@ from __future__ import annotations
 
 import asyncio
 import random
+import reprlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Protocol
 
-__all__ = ["Chunk", "Stub", "Toxic", "register", "registry", "ToxicValidationError", "STREAMS", "LinkHandle"]
+__all__ = ["Chunk", "Stub", "Toxic", "register", "registry", "ToxicValidationError", "STREAMS", "LinkHandle",
+           "attribute", "INT64_MAX", "MAX_MS"]
 
 STREAMS = ("upstream", "downstream")
+
+INT64_MAX = 2**63 - 1
+"""Toxiproxy's attributes are Go int64: the default upper bound of any integer attribute."""
+MAX_MS = 3_600_000
+"""One hour: the cap for time-like attributes in ms. More than that is a stalled link, not a fault under test."""
+
+_RANGE = "range"  # dataclass field metadata key: (minimum, maximum) of an integer attribute
+
+
+def attribute(default: int = 0, *, maximum: int = INT64_MAX, minimum: int = 0) -> Any:
+    """A toxic's integer attribute with its accepted range (inclusive); ``validate`` enforces it."""
+    return field(default=default, metadata={_RANGE: (minimum, maximum)})
+
+
+def _show(value: Any) -> str:
+    """A value for an error message: short even for a 4,000-digit integer or a deeply nested list."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"{'-' if value < 0 else ''}a {len(str(abs(value)))}-digit number"
+    return reprlib.repr(value)
+
+
+def _go_kind(value: Any) -> str:
+    """How Go's JSON decoder names a value it cannot put into an int64."""
+    if isinstance(value, float):
+        return f"number {_show(value)}"
+    return {str: "string", bool: "bool", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 @dataclass(slots=True)
@@ -50,7 +78,8 @@ class ToxicValidationError(ValueError):
 
 @dataclass
 class Toxic:
-    """Base of every toxic. Subclasses add integer attributes as dataclass fields (units in comments)."""
+    """Base of every toxic. Subclasses add integer attributes as dataclass fields (units in comments), with
+    :func:`attribute` when the range is narrower than 0..int64 max."""
 
     name: str = ""
     stream: str = "downstream"
@@ -63,26 +92,52 @@ class Toxic:
         raise NotImplementedError
 
     def validate(self) -> None:
-        """Raise ToxicValidationError for attribute values that would break the data path."""
+        """Raise ToxicValidationError for attribute values that would break the data path: each integer
+        attribute must lie in its declared range (default 0..int64 max). Overrides extend this: call super()."""
+        ranges = self.attribute_ranges()
+        for name in self.attribute_names():
+            value = getattr(self, name)
+            low, high = ranges[name]
+            if isinstance(value, int) and not low <= value <= high:
+                raise ToxicValidationError(f"{name} must be between {low} and {high}, got {_show(value)}")
 
     @classmethod
     def attribute_names(cls) -> list[str]:
         base = {"name", "stream", "toxicity"}
         return [f.name for f in fields(cls) if f.name not in base]
 
+    @classmethod
+    def attribute_ranges(cls) -> dict[str, tuple[int, int]]:
+        """Accepted (minimum, maximum) per attribute, both inclusive."""
+        return {f.name: f.metadata.get(_RANGE, (0, INT64_MAX)) for f in fields(cls) if f.name in cls.attribute_names()}
+
+    @classmethod
+    def check_attributes(cls, values: Mapping[str, Any]) -> None:
+        """Strict check for the scenario loader: unlike the HTTP API, an unknown name is an error (a typo
+        would silently be no fault). Raises ToxicValidationError naming the attribute and the reason."""
+        known = cls.attribute_names()
+        for key, value in values.items():
+            if key not in known:
+                raise ToxicValidationError(f"{key!r} is not an attribute of {cls.type or cls.__name__}; "
+                                           f"it has: {', '.join(known) or 'none'}")
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ToxicValidationError(f"{key} must be an integer, got {_show(value)}")
+        cls().apply_attributes(dict(values))  # ranges and cross-field rules: validate() on a fresh toxic
+
     def attributes(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.attribute_names()}
 
-    def apply_attributes(self, values: dict[str, Any]) -> None:
-        """Merge a partial attribute update; every value must be a JSON integer (as in Toxiproxy)."""
+    def apply_attributes(self, values: Mapping[str, Any]) -> None:
+        """Merge a partial attribute update, all or nothing; every value must be a JSON integer (as in
+        Toxiproxy) and the result must pass validate(). Unknown names are ignored, as upstream does."""
         known = set(self.attribute_names())
         staged = {}
         for key, value in values.items():
             if key not in known:
-                continue  # unknown attributes are ignored, as upstream does
+                continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ToxicValidationError(
-                    f"bad request body: json: cannot unmarshal {type(value).__name__} {value!r} into Go struct "
+                    f"bad request body: json: cannot unmarshal {_go_kind(value)} into Go struct "
                     f"field {type(self).__name__}.{key} of type int64"
                 )
             staged[key] = value
@@ -91,6 +146,7 @@ class Toxic:
             setattr(self, key, value)
         try:
             self.validate()
+            Toxic.validate(self)  # the ranges hold even for a plug-in whose validate() forgets super()
         except ToxicValidationError:
             for key, value in previous.items():
                 setattr(self, key, value)

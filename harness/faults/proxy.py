@@ -16,8 +16,11 @@ There is no TCP half-close: an EOF in either direction closes both sockets once 
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import logging
 import random
+import re
 import socket
 import struct
 import time
@@ -33,14 +36,28 @@ log = logging.getLogger(__name__)
 _REMOVE_WAIT_S = 2.0
 
 
+_HOSTNAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})")
+
+
 def parse_address(text: str) -> tuple[str, int]:
-    """Split "host:port" (IPv6 in brackets); raise ValueError with Go-like text when malformed."""
+    """Split "host:port" (IPv6 in brackets, empty host allowed); raise ValueError with Go-like text when
+    malformed. Hosts are checked here, not at bind or dial, so a bad one is a 400 before anything changes."""
     host, sep, port = text.rpartition(":")
     if not sep or not port:
         raise ValueError(f"address {text}: missing port in address")
-    if not port.isdigit() or int(port) > 65535:
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
         raise ValueError(f"address {text}: invalid port")
-    host = host.strip("[]")
+    if host.startswith("[") or host.endswith("]"):
+        inner = host[1:-1] if host.startswith("[") and host.endswith("]") else None
+        try:
+            ipaddress.IPv6Address(inner or "")
+        except ValueError:
+            raise ValueError(f"address {text}: invalid IPv6 host") from None
+        return inner or "", int(port)
+    if ":" in host:
+        raise ValueError(f"address {text}: too many colons in address")
+    if host and not _HOSTNAME.fullmatch(host):
+        raise ValueError(f"address {text}: invalid host")
     return host, int(port)
 
 
@@ -240,7 +257,7 @@ class Connection:
             host, port = parse_address(self.proxy.upstream)
             loop = asyncio.get_running_loop()
             await loop.create_connection(lambda: _Side(self, "downstream"), host, port)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # UnicodeError (a bad IDNA name) is a ValueError
             log.info("proxy %s: upstream %s unreachable: %s", self.proxy.name, self.proxy.upstream, exc)
             self.close()
 
@@ -315,9 +332,13 @@ class Proxy:
 
     async def start(self) -> None:
         """Bind the listener (the resolved address replaces ``listen``)."""
-        if self._server is not None:
-            return
-        host, port = parse_address(self.listen)
+        if self._server is None:
+            await self.adopt(await self.bind(self.listen))
+
+    async def bind(self, listen: str) -> asyncio.Server:
+        """A listener on ``listen``, bound but not yet accepting: binding can fail, so callers bind
+        everything they need first and change the proxy (``adopt``) only once nothing can fail any more."""
+        host, port = parse_address(listen)
         if host in ("", "localhost"):
             host = "127.0.0.1"
         loop = asyncio.get_running_loop()
@@ -327,15 +348,59 @@ class Proxy:
             self.connections.add(connection)
             return _Side(connection, "upstream")
 
-        self._server = await loop.create_server(accept, host, port, reuse_address=True)
-        bound = self._server.sockets[0].getsockname()
+        return await loop.create_server(accept, host, port, reuse_address=True, start_serving=False)
+
+    async def adopt(self, server: asyncio.Server) -> None:
+        """Serve on a listener from ``bind``; an old listener and its connections are closed (a move)."""
+        self._close_listener()
+        self._close_connections()
+        self._server = server
+        bound = server.sockets[0].getsockname()
         self.listen = f"[{bound[0]}]:{bound[1]}" if ":" in bound[0] else f"{bound[0]}:{bound[1]}"
+        await server.start_serving()
+
+    async def move(self, listen: str, upstream: str) -> None:
+        """Listen on a new address (and dial a new upstream); if the bind fails, raise with the proxy as it
+        was, still listening on its old address. Needs a running proxy."""
+        try:
+            server = await self.bind(listen)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or self._server is None:
+                raise
+            server = await self._bind_in_place(listen)  # e.g. 127.0.0.1:p -> 0.0.0.0:p conflicts with itself
+        self.upstream = upstream
+        await self.adopt(server)
+
+    async def _bind_in_place(self, listen: str) -> asyncio.Server:
+        """Release our own listener, then bind ``listen``; on failure re-bind the old address and raise."""
+        self._close_listener()
+        try:
+            return await self.bind(listen)
+        except OSError:
+            try:
+                self._server = await self.bind(self.listen)
+                await self._server.start_serving()
+            except OSError:
+                log.exception("proxy %s lost its listener %s while moving to %s", self.name, self.listen, listen)
+                self.enabled = False
+            raise
+
+    def retarget(self, upstream: str) -> None:
+        """Dial a new upstream from now on; live connections (to the old one) are closed, as upstream does."""
+        self.upstream = upstream
+        self._close_connections()
 
     async def stop(self) -> None:
         """Close the listener and every connection (FIN)."""
+        self._close_listener()
+        self._close_connections()
+
+    def _close_listener(self) -> None:
         if self._server is not None:
             self._server.close()
             self._server = None
+
+    def _close_connections(self) -> None:
         for connection in list(self.connections):
             connection.close()
 

@@ -1,15 +1,25 @@
 """The built-in toxics, one small class each. Names, attributes and units are Toxiproxy's, plus two
-extensions users asked Toxiproxy for: ``limit_time`` and ``slow_open`` (docs/proxy.md)."""
+extensions users asked Toxiproxy for: ``limit_time`` and ``slow_open`` (docs/proxy.md).
+
+Every attribute is an integer >= 0 (upstream takes any int64, and crashes or stalls on some). Caps, so an
+absurd value is a 400 instead of a link stalled for ever: time-like fields at most one hour (``MAX_MS``;
+slicer's ``delay`` in µs likewise), sizes at most ``MAX_SIZE``, bandwidth at most ``MAX_RATE``; ``bytes``
+of limit_data is a running total, so int64 as upstream."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
-from harness.faults.base import Chunk, Stub, Toxic, ToxicValidationError, register
+from harness.faults.base import MAX_MS, Chunk, Stub, Toxic, ToxicValidationError, attribute, register
 
 __all__ = ["Noop", "Latency", "Bandwidth", "SlowClose", "Timeout", "ResetPeer", "Slicer", "LimitData",
-           "LimitTime", "SlowOpen"]
+           "LimitTime", "SlowOpen", "MAX_SIZE", "MAX_RATE"]
+
+MAX_SIZE = 1 << 30
+"""1 GiB: the cap for slicer sizes (bytes); a read is at most 64 KiB, so more never slices anything."""
+MAX_RATE = 1_000_000_000
+"""KB/s (1 TB/s): far above what loopback carries, so any larger rate means the same."""
 
 
 @register("noop")
@@ -28,8 +38,8 @@ class Latency(Toxic):
     """Delay each chunk by ``latency`` ms ± ``jitter`` ms from its arrival; order is kept. Stacked latency
     toxics add up: a released chunk is re-stamped with its release time."""
 
-    latency: int = 0  # ms
-    jitter: int = 0  # ms
+    latency: int = attribute(maximum=MAX_MS)  # ms
+    jitter: int = attribute(maximum=MAX_MS)  # ms
 
     async def pipe(self, stub: Stub) -> None:
         while (chunk := await stub.read()) is not None:
@@ -47,11 +57,7 @@ class Latency(Toxic):
 class Bandwidth(Toxic):
     """Limit throughput to ``rate`` KB/s (1 KB = 1000 B), per connection. rate 0 stalls without dropping."""
 
-    rate: int = 0  # KB/s
-
-    def validate(self) -> None:
-        if self.rate < 0:
-            raise ToxicValidationError("rate must be >= 0 (upstream crashes on a negative rate)")
+    rate: int = attribute(maximum=MAX_RATE)  # KB/s; a negative rate crashes upstream
 
     async def pipe(self, stub: Stub) -> None:
         debt = 0.0  # seconds of sleep owed
@@ -86,7 +92,7 @@ class Bandwidth(Toxic):
 class SlowClose(Toxic):
     """Pass-through; when the source closes, wait ``delay`` ms before closing."""
 
-    delay: int = 0  # ms
+    delay: int = attribute(maximum=MAX_MS)  # ms
 
     async def pipe(self, stub: Stub) -> None:
         while (chunk := await stub.read()) is not None:
@@ -101,7 +107,7 @@ class Timeout(Toxic):
     """Discard all data. ``timeout`` > 0: close the connection after that many ms without a chunk;
     0: a silent blackhole until removed. Removing it closes its connections, as in Toxiproxy."""
 
-    timeout: int = 0  # ms
+    timeout: int = attribute(maximum=MAX_MS)  # ms
     closes_on_remove = True
 
     async def pipe(self, stub: Stub) -> None:
@@ -117,7 +123,7 @@ class Timeout(Toxic):
 class ResetPeer(Toxic):
     """On the next chunk (or EOF), wait ``timeout`` ms, then reset both sockets (TCP RST, SO_LINGER 0)."""
 
-    timeout: int = 0  # ms
+    timeout: int = attribute(maximum=MAX_MS)  # ms
 
     async def pipe(self, stub: Stub) -> None:
         await stub.read()
@@ -133,15 +139,14 @@ class ResetPeer(Toxic):
 class Slicer(Toxic):
     """Split each chunk into pieces of about ``average_size`` ± ``size_variation`` bytes, ``delay`` µs apart."""
 
-    average_size: int = 0  # bytes
-    size_variation: int = 0  # bytes
-    delay: int = 0  # microseconds
+    average_size: int = attribute(maximum=MAX_SIZE)  # bytes
+    size_variation: int = attribute(maximum=MAX_SIZE)  # bytes
+    delay: int = attribute(maximum=MAX_MS * 1000)  # microseconds
 
     def validate(self) -> None:
+        super().validate()
         if self.average_size + self.size_variation < 1:
             raise ToxicValidationError("average_size + size_variation must be >= 1 (upstream recurses forever)")
-        if self.average_size < 0 or self.size_variation < 0 or self.delay < 0:
-            raise ToxicValidationError("slicer attributes must be >= 0")
 
     def boundaries(self, stub: Stub, start: int, end: int) -> list[int]:
         """Recursive bisection as upstream, with the jittered midpoint kept strictly inside (no inversions)."""
@@ -191,7 +196,7 @@ class LimitTime(Toxic):
     """Extension: close the connection ``time`` ms after it opened, even while data flows (e.g. WebSocket
     pings keep a ``timeout`` toxic from ever firing). Connections already older than that close at once."""
 
-    time: int = 0  # ms
+    time: int = attribute(maximum=MAX_MS)  # ms
 
     async def pipe(self, stub: Stub) -> None:
         deadline = stub.link.connection.opened + self.time / 1000
@@ -206,7 +211,7 @@ class LimitTime(Toxic):
 class SlowOpen(Toxic):
     """Extension: hold the first bytes of each new connection until ``delay`` ms after it opened."""
 
-    delay: int = 0  # ms
+    delay: int = attribute(maximum=MAX_MS)  # ms
 
     async def pipe(self, stub: Stub) -> None:
         opened = stub.link.connection.opened
