@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from harness.faults.api import ProxyCollection, create_app
+from harness.faults.api import ApiError, ProxyCollection, create_app
 
 __all__ = ["serve"]
 
@@ -22,8 +22,7 @@ async def _serve(host: str, port: int, config: Path | None, ready_file: Path | N
                  metrics: bool) -> None:
     collection = ProxyCollection(seed, metrics)
     if config is not None:
-        for spec in json.loads(config.read_text()):
-            await collection.create(spec)
+        await _load(collection, config)
     app = create_app(collection)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -44,6 +43,24 @@ async def _serve(host: str, port: int, config: Path | None, ready_file: Path | N
     for proxy in list(collection.proxies.values()):
         await proxy.stop()
     await runner.cleanup()
+
+
+async def _load(collection: ProxyCollection, config: Path) -> None:
+    """Create the proxies of a /populate-style file; a bad file ends the process with one line naming the
+    file, the entry and the API's reason (not a traceback)."""
+    try:
+        specs = json.loads(config.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{config}: {exc}") from None
+    if not isinstance(specs, list):
+        raise SystemExit(f"{config}: expected a JSON array of proxies, as POST /populate takes")
+    for number, spec in enumerate(specs, start=1):
+        try:
+            await collection.create(spec)
+        except ApiError as exc:
+            for proxy in collection.proxies.values():
+                await proxy.stop()
+            raise SystemExit(f"{config}: proxy {number}: {exc.message}") from None
 
 
 async def _watch_parent(stop: asyncio.Event) -> None:

@@ -57,3 +57,14 @@ def test_unknown_plugin_is_a_usage_error() -> None:
                          capture_output=True, text=True, timeout=30)
     assert run.returncode == 2
     assert "--plugin no.such.module: cannot import it" in run.stderr
+
+
+def test_a_bad_config_ends_the_proxy_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "proxies.json"
+    config.write_text(json.dumps([{"name": "a", "upstream": "127.0.0.1:1"}, {"name": "b", "upstream": 5}]))
+    done = subprocess.run([sys.executable, "-m", "harness", "proxy", "--port", "0", "--config", str(config)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(f"{config}: proxy 2: bad request body: json: cannot unmarshal into Go "
+                                        "struct field proxy.upstream")
+    assert "Traceback" not in done.stderr
