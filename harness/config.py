@@ -7,6 +7,7 @@ names the file, the field (dotted path) and the reason.
 from __future__ import annotations
 
 import random
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "Expectation",
     "GatePolicy",
     "TargetDef",
+    "Readiness",
     "Scenario",
     "load_scenario",
     "resolve_target",
@@ -163,17 +165,9 @@ class FaultSpec(_Frozen):
         from harness.faults import toxics as _builtin  # noqa: F401  (registers the built-in toxics)
         from harness.faults.base import ToxicValidationError, registry
 
-        toxic = registry()[self.type]
-        known = toxic.attribute_names()
-        for key, value in self.attributes.items():
-            if key not in known:  # the proxy API ignores unknown names (as Toxiproxy does): a typo is no fault
-                raise _FieldError("attributes", f"'{key}' is not an attribute of {self.type}; it has: "
-                                  f"{', '.join(known) or 'none'}")
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise _FieldError("attributes", f"{key} must be an integer, got {value!r}")
-        try:
-            toxic(**self.attributes).validate()
-        except (ToxicValidationError, ValueError, TypeError) as exc:
+        try:  # names, integer types and ranges, as the proxy itself would judge them
+            registry()[self.type].check_attributes(self.attributes)
+        except ToxicValidationError as exc:
             raise _FieldError("attributes", f"{self.type}: {exc}") from None
         return self
 
@@ -238,6 +232,40 @@ class GatePolicy(_Frozen):
     max_p99_redelivery_ms: float | None = Field(None, gt=0)
 
 
+class Readiness(_Frozen):
+    """How to tell the target is ready (``[target.NAME.ready]``); the error on timeout names the probe and
+    what it saw last. One of: ``kind = "http"`` (``path``, ``statuses``), ``"tcp"`` (the port accepts a
+    connection: brokers, non-HTTP protocols), ``"log"`` (``pattern``, a regular expression matched against the
+    target's log) or ``"command"`` (``command``, an argv exiting 0; ``{port}`` and ``{run_dir}`` filled in)."""
+
+    kind: Literal["http", "tcp", "log", "command"] = "http"
+    path: str = "/"
+    """http: the path to GET."""
+    statuses: list[int] = Field(default_factory=lambda: [200], min_length=1)
+    """http: answers that mean ready."""
+    pattern: str | None = None
+    """log: a regular expression (Python syntax)."""
+    command: list[str] | None = Field(None, min_length=1)
+    """command: the argv to run."""
+    timeout_s: float = Field(20.0, gt=0, le=3600)
+    """How long to wait before the start fails."""
+
+    @model_validator(mode="after")
+    def _settings_of_its_kind(self) -> Readiness:
+        if self.kind == "log":
+            if not self.pattern:
+                raise _FieldError("pattern", "a log probe needs the pattern that means ready")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise _FieldError("pattern", f"not a regular expression: {exc}") from None
+        if self.kind == "command" and not self.command:
+            raise _FieldError("command", "a command probe needs the command to run")
+        if self.kind == "http" and not self.path.startswith("/"):
+            raise _FieldError("path", "must start with /")
+        return self
+
+
 class TargetDef(_Frozen):
     """A user-supplied target: a command to start (``{port}``, ``{ping_interval}``, ``{ping_timeout}``,
     ``{secret}`` are substituted) or the URL of a server that is already running."""
@@ -252,7 +280,9 @@ class TargetDef(_Frozen):
     needs_store: bool = False
     """Start the run's redis-server and pass its URL to the command as ``{redis_url}``."""
     health_path: str = "/socket.io/?EIO=4&transport=polling"
-    """Polled until it answers 200 before the run starts."""
+    """Polled until it answers 200 before the run starts (shorthand for ``ready = { kind = "http", path = … }``)."""
+    ready: Readiness | None = None
+    """How to tell your server is ready, when it is not an HTTP 200 on ``health_path`` (see ``Readiness``)."""
     survives_restart: bool = False
     secret: str | None = None
     """HMAC secret for the users' auth tokens. Default: random per run for a started target (passed in its
@@ -415,5 +445,6 @@ def resolve_target(name: str, user_defined: Mapping[str, TargetDef]) -> TargetSp
         d = user_defined[name]
         return TargetSpec(name, Claims(d.delivery, d.ordered, d.survives_restart),
                           tuple(d.command) if d.command else None, d.url, secret=d.secret, driver=d.driver,
-                          needs_store=d.needs_store, health_path=d.health_path)
+                          needs_store=d.needs_store, health_path=d.health_path,
+                          ready=d.ready.model_dump() if d.ready else None)
     return builtin_targets()[name]

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from harness.errors import TargetStartError
+from harness.run.readiness import Probe
 
 __all__ = ["ManagedProcess", "SECRET_ENV", "child_dies_with_parent", "die_with_parent", "free_port", "http_ok",
            "log_tail", "open_private_log"]
@@ -146,6 +147,23 @@ class ManagedProcess:
             time.sleep(0.1)
         self.stop()
         raise TargetStartError(self.name, f"not healthy after {timeout_s:.0f} s", log_tail(self.log_path))
+
+    def wait_for_probe(self, probe: Probe, timeout_s: float) -> None:
+        """Like ``wait_ready``, but the error names what was waited for and what the probe saw last."""
+        seen = "nothing yet"
+
+        def ready() -> bool:
+            nonlocal seen
+            ok, seen = probe.check()
+            return ok
+
+        try:
+            self.wait_ready(ready, timeout_s)
+        except TargetStartError as exc:
+            if exc.reason.startswith("not healthy"):
+                raise TargetStartError(self.name, f"not ready after {timeout_s:g} s: waited for "
+                                       f"{probe.description}; last saw: {seen}", exc.log_tail) from None
+            raise
 
     def stop(self, sig: int = signal.SIGTERM, grace_s: float = 5.0) -> None:
         """Send ``sig`` to our child, wait up to ``grace_s``, then SIGKILL it."""

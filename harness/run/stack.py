@@ -16,7 +16,8 @@ import httpx
 from harness.config import Scenario
 from harness.errors import HarnessError
 from harness.faults.client import ToxiproxyClient
-from harness.run.process import SECRET_ENV, ManagedProcess, free_port, http_ok
+from harness.run.process import SECRET_ENV, ManagedProcess, free_port
+from harness.run.readiness import build_probe
 from harness.run.store import RedisServer
 from harness.run.targets import TargetSpec
 
@@ -109,14 +110,17 @@ class Stack:
         port = self.ports[index]
         hb = self.scenario.heartbeat
         redis_url = self.store.url if self.store else ""
-        argv = self.target.argv(port, hb.ping_interval_s, hb.ping_timeout_s, redis_url)
+        argv = self.target.argv(port, hb.ping_interval_s, hb.ping_timeout_s, redis_url, str(self.run_dir))
         suffix = "" if len(self.instances) == 1 else f"-{index}"
         proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}{suffix}.log",
                               env={SECRET_ENV: self.secret})
         proc.start()
         self.instances[index] = proc
         self.processes.append(proc)
-        proc.wait_ready(http_ok(f"http://127.0.0.1:{port}{self.target.health_path}"), timeout_s=20)
+        ready = self.target.ready or {"kind": "http", "path": self.target.health_path}
+        values = {"port": str(port), "run_dir": str(self.run_dir)}
+        probe = build_probe(ready, port, self.run_dir / f"target-{self.target.name}{suffix}.log", values)
+        proc.wait_for_probe(probe, timeout_s=float(ready.get("timeout_s") or 20))
 
     def _stop_instance(self, index: int, sig: int) -> None:
         proc = self.instances[index]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from harness.paths import PROJECT_ROOT
 
@@ -46,11 +46,14 @@ class TargetSpec:
     driver: str = "socketio"
     """Client driver: a built-in name (harness.drivers.registry) or "package.module:UserClass"."""
     health_path: str = "/socket.io/?EIO=4&transport=polling"
-    """GET this path until it answers 200 before the run starts."""
+    """GET this path until it answers 200 before the run starts (when ``ready`` is not given)."""
+    ready: dict[str, Any] | None = None
+    """A readiness probe (``harness.run.readiness``): kind http | tcp | log | command, and its settings."""
 
-    def argv(self, port: int, ping_interval_s: float, ping_timeout_s: float, redis_url: str = "") -> list[str]:
-        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {redis_url} filled in (no secret:
-        it goes in the environment)."""
+    def argv(self, port: int, ping_interval_s: float, ping_timeout_s: float, redis_url: str = "",
+             run_dir: str = "") -> list[str]:
+        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {redis_url}, {run_dir} filled in
+        (no secret: it goes in the environment). Literal braces are written doubled: ``{{`` and ``}}``."""
         assert self.command is not None
         values = {
             "python": sys.executable,
@@ -58,6 +61,7 @@ class TargetSpec:
             "ping_interval": str(ping_interval_s),
             "ping_timeout": str(ping_timeout_s),
             "redis_url": redis_url,
+            "run_dir": run_dir,
         }
         return [part.format(**values) for part in self.command]
 

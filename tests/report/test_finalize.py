@@ -85,7 +85,7 @@ def test_garbled_ledger_names_bad_lines_and_is_unknown(tmp_path: Path) -> None:
     torn_line = len(_story().rows) + 1
     assert doc["bad_lines"] == [{"path": str(path), "line": torn_line, "reason": "torn last line (interrupted write)"}]
     assert "unhealthy_nodes" in doc["details"] and doc["details"]["unhealthy_nodes"] == {
-        "local": "1 unreadable ledger line(s)"}
+        "local": f"1 unreadable ledger line(s): ledger.jsonl:{torn_line} torn last line (interrupted write)"}
 
 
 def test_an_empty_finished_ledger_still_gets_every_report(tmp_path: Path) -> None:
