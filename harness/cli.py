@@ -347,6 +347,24 @@ def proxy(
     serve(host, port, config, ready_file, seed, metrics)
 
 
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the scenario file reference "
+                                                             "(docs/scenario.md) instead of the JSON Schema")] = False,
+) -> None:
+    """Print the JSON Schema of a scenario file, so editors can validate and complete scenarios.
+
+    Example: harness schema > scenario.schema.json, then start a scenario with
+    #:schema ./scenario.schema.json (Taplo / Even Better TOML).
+
+    Regenerate the reference: harness schema --markdown > docs/scenario.md
+    """
+    from harness.scenario_reference import render_reference, scenario_json_schema
+
+    typer.echo(render_reference() if markdown else json.dumps(scenario_json_schema(), indent=2, ensure_ascii=False),
+               nl=not markdown)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
