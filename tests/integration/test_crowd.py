@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.helpers import ROOT, harness, verdict
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_crowd")]  # one module fixture, one worker
 
 CROWD = ROOT / "scenarios" / "crowd-outage.toml"
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.helpers import STORY, assert_as_committed, harness, verdict
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_heartbeat_story")]  # one fixture, one worker
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from targets.auth import sign
 from tests.targets.helpers import SECRET, Running, started
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_node_csr")]  # one module fixture, one worker
 
 
 class Wire:

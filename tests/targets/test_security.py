@@ -18,7 +18,7 @@ import socketio
 from targets.auth import sign
 from tests.targets.helpers import SECRET, started
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_security")]  # one module fixture, one worker
 
 TARGETS = ["naive", "ackmap", "memory-resume", "redis-store"]
 

@@ -17,7 +17,7 @@ import pytest
 from targets.auth import sign
 from tests.targets.helpers import SECRET, Running, started
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_sse_security")]  # one module fixture, one worker
 
 
 @pytest.fixture(scope="module")
