@@ -10,6 +10,7 @@ checks it):
     locust_ext/ (the only glue to Locust's events, web UI and master/worker messages)
 
 At the top, the edges: ``cli`` (the ``harness`` command), ``config`` (scenario files), ``gate``,
-``errors``, ``paths``, ``locustfile`` (what ``locust -f`` loads) and ``pytest_plugin``.
+``errors``, ``paths``, ``scenario_reference`` (docs/scenario.md and ``harness schema``), ``locustfile`` (what
+``locust -f`` loads) and ``pytest_plugin``.
 Systems under test live in ``targets/`` and never import this package.
 """

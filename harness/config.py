@@ -1,7 +1,7 @@
 """Scenario files: frozen, validated value objects (pydantic), loaded once at the edge.
 
-A scenario is a TOML file (see scenarios/heartbeat-timeout.toml and docs/scenarios.md). Every error
-names the file, the field (dotted path) and the reason.
+A scenario is a TOML file (see scenarios/heartbeat-timeout.toml, and docs/scenario.md, which is generated from
+these models). Every error names the file, the field (dotted path) and the reason.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class Heartbeat(_Frozen):
     """Engine.IO heartbeat the targets are started with (real defaults are 25 s + 20 s)."""
 
     ping_interval_s: float = Field(1.0, gt=0)
+    """Seconds between the server's pings (Socket.IO's default is 25)."""
     ping_timeout_s: float = Field(1.0, gt=0)
+    """Seconds the server waits for a pong before it drops the connection (Socket.IO's default is 20)."""
 
 
 class Load(_Frozen):
@@ -141,12 +143,19 @@ class FaultSpec(_Frozen):
     """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    """Unique within the scenario; it names the fault in the ledger, the report and the web UI."""
     type: str
+    """A toxic (``timeout``, ``reset_peer``, ``latency``, …) or a process fault (``kill_target``, …)."""
     cohort: str | None = None
+    """The cohort whose proxy listener a toxic sits on (none for a process fault)."""
     stream: Literal["upstream", "downstream", "both"] = "both"
+    """upstream = client→server, downstream = server→client."""
     at_s: float = Field(ge=0)
+    """Seconds after sending starts; must be before sending stops."""
     duration_s: float = Field(gt=0)
+    """How long it lasts (healed when the drain starts at the latest)."""
     toxicity: float = Field(1.0, ge=0, le=1)
+    """Share of connections the toxic applies to (Toxiproxy's toxicity)."""
     attributes: dict[str, Any] = Field(default_factory=dict)
     """The toxic's own fields (Toxiproxy's names, e.g. ``latency``, ``timeout``, ``rate``): each one checked by
     name, type and range when the scenario is loaded, so a fault the proxy would refuse never reaches a run."""
