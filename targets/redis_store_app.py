@@ -54,7 +54,10 @@ def _args() -> argparse.Namespace:
 def main() -> None:
     args = _args()
     url = args.redis_url
-    store = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2, decode_responses=True)
+    # A blocking pool: a burst of reconnects (a crowd coming back at once) waits for a connection instead of
+    # failing with "Too many connections", which disconnected clients that then never came back.
+    store = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=10, socket_timeout=2, socket_connect_timeout=2, decode_responses=True))
     xadd_unless_full = store.register_script(XADD_UNLESS_FULL)
     bound = PendingBound(args.max_pending, log)
     sio = make_server(args, client_manager=socketio.AsyncRedisManager(url))

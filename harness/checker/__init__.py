@@ -99,7 +99,8 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     else:
         offline = np.array([not state.connected_at_end.get(r, True) for r in recipients], dtype=bool)
         sick = np.array([state.node_of.get(r) in state.unhealthy_nodes for r in recipients], dtype=bool)
-        late = _no_fair_chance(recipients, state, start_data(frame).get("fair_chance_s")) & ~offline
+        late = _no_fair_chance(recipients, undelivered["ack_ns"], state,
+                               start_data(frame).get("fair_chance_s")) & ~offline
         unjudgeable = offline | sick | late
         if offline.any():
             who = sorted({r for r, o in zip(recipients, offline, strict=True) if o})
@@ -169,16 +170,23 @@ def _few(names: list[str], shown: int = 8) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
-def _no_fair_chance(recipients: list[str], state: RunState, fair_chance_s: Any) -> np.ndarray[Any, Any]:
-    """Recipients whose last connect before the drain ended was less than ``fair_chance_s`` before it."""
+def _no_fair_chance(recipients: list[str], acked_ns: pd.Series, state: RunState,
+                    fair_chance_s: Any) -> np.ndarray[Any, Any]:
+    """Messages acknowledged before their recipient's last reconnect, when that reconnect was less than
+    ``fair_chance_s`` before the drain ended: the recipient had no time to catch up. A first connect is not a
+    reconnect (a user online all along had every chance)."""
     late = np.zeros(len(recipients), dtype=bool)
-    if not isinstance(fair_chance_s, int | float) or state.drain_end_ns is None or state.connects.empty:
+    if (not isinstance(fair_chance_s, int | float) or not np.isfinite(fair_chance_s) or state.drain_end_ns is None
+            or state.connects.empty):
         return late
     connects = state.connects[state.connects["t_ns"] <= state.drain_end_ns]
-    last = connects.groupby("process", sort=False)["t_ns"].max()
+    conn = pd.to_numeric(connects["conn"], errors="coerce").fillna(1)
+    reconnects = connects[(conn > 1).to_numpy()]
+    last = reconnects.groupby("process", sort=False)["t_ns"].max()
     cutoff = state.drain_end_ns - int(float(fair_chance_s) * 1e9)
-    recent = {str(p) for p, t in last.items() if int(t) > cutoff}
-    return np.array([r in recent for r in recipients], dtype=bool)
+    recent = {str(p): int(t) for p, t in last.items() if int(t) > cutoff}
+    acked = acked_ns.to_numpy(dtype="float64", na_value=np.inf)
+    return np.array([r in recent and a < recent[r] for r, a in zip(recipients, acked, strict=True)], dtype=bool)
 
 
 _RESTARTS = frozenset({"kill_target", "restart_target", "rolling_restart"})

@@ -22,6 +22,9 @@ import pandas as pd
 
 __all__ = ["FaultCheck", "check_fault_schedule", "index_damage"]
 
+_PROCESS_GRACE_NS = 10 * 10**9
+"""After a process fault heals, messages sent this long after still count as touched by it."""
+
 
 @dataclass(frozen=True)
 class FaultCheck:
@@ -84,7 +87,10 @@ def _evidence(name: str, occurrence: int, inject: dict[str, Any], heal: dict[str
     users = cohort_users.get(str(cohort)) if cohort else None
     if cohort and users is None:
         return problems  # no connect rows name the cohort's users: nothing to compare with
-    touched = _messages_touched(messages, users, t_inject, t_heal)
+    # a process fault disconnects everyone, so nothing is sent while it lasts: what it acts on is what was in
+    # flight at the kill and what is sent in the seconds after the restart
+    grace = 0 if cohort else _PROCESS_GRACE_NS
+    touched = _messages_touched(messages, users, t_inject, t_heal + grace)
     if touched == 0:
         who = f"cohort {cohort}" if cohort else "the target"
         problems.append(f"{label} touched no message: nothing was sent to or from {who} while it was active, "
@@ -119,7 +125,8 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
             opened[name] = (int(t_ns), data)
         elif action == "heal":
             open_now[name] = False
-            if name in opened and name in scheduled_names and data.get("source", "timeline") == "timeline":
+            # whoever heals it (the timeline, or a person in the web UI), a scheduled window must show its effect
+            if name in opened and name in scheduled_names:
                 t_inject, inject = opened.pop(name)
                 problems += _evidence(name, injects[name], inject, data, t_inject, int(t_ns), messages, cohort_users)
         elif action == "failed":

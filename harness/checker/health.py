@@ -63,6 +63,13 @@ def _last_phase(frame: pd.DataFrame, name: str) -> dict[str, Any]:
     return found
 
 
+def _phase_time(frame: pd.DataFrame, name: str) -> int | None:
+    rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
+    times = [int(t) for t, d in zip(rows["t_ns"], rows["data"], strict=True)
+             if isinstance(d, dict) and d.get("phase") == name]
+    return times[-1] if times else None
+
+
 def _limits(start: dict[str, Any]) -> dict[str, float]:
     given = start.get("health_limits")
     if not isinstance(given, dict):
@@ -114,7 +121,8 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
     users, connected = start.get("users"), start.get("connected")
     if isinstance(users, int) and isinstance(connected, int) and users > 0:
         facts["connected_at_start"] = {"connected": connected, "users": users}
-        if connected / users < limits["min_connected_share"]:
+        # the controller's decision (``sending``) is the rule; the share is checked for ledgers without it
+        if start.get("sending") is False or connected / users < limits["min_connected_share"]:
             skipped = " and sending never started" if start.get("sending") is False else ""
             problems.append(f"connect phase reached {connected:,} of {users:,} users{skipped}: the run is not the "
                             "one the scenario describes (raise [load] connect_timeout_s, use fewer users or more "
@@ -129,7 +137,8 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             f"acknowledged ({share:.1%}); the verdict would cover only those: lower the rate or "
                             "add capacity (or relax [health] min_ack_share)")
 
-    cpu = _cpu(frame, *sending_ns)
+    drain_start = _phase_time(frame, "drain_start")
+    cpu = _cpu(frame, sending_ns[0], drain_start if drain_start is not None else sending_ns[1])
     if cpu:
         facts["cpu_peak_pct"] = {role: round(float(v.max()), 1) for role, v in sorted(cpu.items())}
     for role, values in sorted(cpu.items()):

@@ -125,7 +125,7 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
             for user in report.get("users") or []:
                 node_of[str(user)] = node
     closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
-    if closed:
+    if closed or complete:  # a finished run closes every node's record: a missing close means a cut-off tail
         for node in {str(n) for n in frame["node"].dropna().unique()} - closed:
             unhealthy.setdefault(node, "its ledger was never closed (the load process stopped abruptly)")
 

@@ -99,7 +99,9 @@ class RunController:
             gevent.sleep(1.0)
 
     def _outstanding(self) -> int:
-        return len(self.ctx.tracker.outstanding) + len(self.ctx.tracker.in_flight)
+        """Acknowledged and not yet received: it falls only by receipts (sends in flight that time out would
+        look like progress, and must not keep the drain going)."""
+        return len(self.ctx.tracker.outstanding)
 
     def _drain(self) -> dict[str, object]:
         """Wait for quiescence for ``timeout_s``; past it, go on while the outstanding count keeps falling,

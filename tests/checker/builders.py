@@ -74,8 +74,16 @@ class History:
         return self._add(at_ms, process="controller", type="event", f="phase", data={"phase": name, **data})
 
     def finished(self) -> History:
-        """Close the run the way the controller does: drain ended quiescent, then end."""
-        return self.phase("drain_end", quiescent=True).phase("end")
+        """Close the run the way the controller does: drain ended quiescent, then end, and every node closes
+        its record (``node_closed``: without it the checker reads a cut-off tail)."""
+        self.phase("drain_end", quiescent=True).phase("end")
+        return self.close_nodes()
+
+    def close_nodes(self) -> History:
+        for node in sorted(self._indexes):
+            if not any(r["node"] == node and (r.get("data") or {}).get("phase") == "node_closed" for r in self.rows):
+                self.node_closed(node)
+        return self
 
     def frame(self) -> pd.DataFrame:
         return to_frame(self.rows)

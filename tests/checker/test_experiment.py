@@ -158,3 +158,26 @@ class TestFaultEvidence:
         assert any("fault f touched no message: nothing was sent to or from cohort c2" in r
                    for r in verdict.reasons)
         assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1)
+
+    def test_a_window_healed_from_the_web_ui_still_needs_its_evidence(self) -> None:
+        h = _with_evidence(0, 0, send_during=True)
+        for row in h.rows:
+            if row["f"] == "fault" and row["data"]["action"] == "heal":
+                row["data"]["source"] = "web-ui"
+        verdict = check(h.frame())
+        assert verdict.valid == "unknown"
+        assert any("fault f touched no traffic" in r for r in verdict.reasons)
+
+
+def test_a_ledger_cut_cleanly_after_its_end_is_damaged_not_a_pass() -> None:
+    """The tail (a late ack, the node's close) cut off at a line boundary: no bad line, no index hole."""
+    h = History().connect("a").connect("b").phase("start", faults=[])
+    h.send("a", "b", 1).recv("b", "a", "b", 1).invoke("a", "b", 2)
+    h.phase("drain_end", quiescent=False).phase("end")
+    h.ok("a", "b", 2).node_closed("local")
+    whole = check(h.frame())
+    assert whole.valid is False and whole.counts["lost"] == 1
+    h.rows = h.rows[:-2]
+    cut = check(h.frame())
+    assert cut.valid == "unknown"
+    assert "never closed" in cut.details["unhealthy_nodes"]["local"]

@@ -70,7 +70,7 @@ class TestAcknowledgedShare:
         h.send("a", "b", 1)  # acked, never delivered, recipient connected all along
         for seq in range(2, 12):
             h.invoke("a", "b", seq).info("a", "b", seq)
-        verdict = check(h.phase("drain_end", 9000, quiescent=False).phase("end", 9001).frame())
+        verdict = check(h.phase("drain_end", 9000, quiescent=False).phase("end", 9001).close_nodes().frame())
         assert verdict.valid is False
         assert verdict.counts == counts(attempted=11, acknowledged=1, indeterminate=10, lost=1)
 
@@ -101,7 +101,7 @@ class TestFairChance:
         h.send("a", "b", 1).recv("b", "a", "b", 1)
         h.disconnect("b", 1000).send("a", "b", 2)  # acked while b was away; never replayed
         h.connect("b", 10_000 - before_end_ms, conn=2)
-        return check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).frame())
+        return check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).close_nodes().frame())
 
     def test_a_recipient_that_reconnected_just_before_the_end_is_unseen_not_lost(self) -> None:
         verdict = self._reconnect_before_end(500)
@@ -118,7 +118,7 @@ class TestFairChance:
         h = _start(History().connect("a", 50).connect("b", 60))
         for seq in range(1, 6):
             h.send("a", "b", seq)
-        verdict = check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).frame())
+        verdict = check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).close_nodes().frame())
         assert verdict.valid is False
         assert verdict.counts == counts(attempted=5, acknowledged=5, lost=5)
         assert exit_code(verdict) == 1
@@ -129,8 +129,38 @@ class TestDrainProgress:
         h = _start(History().connect("a", 50).connect("b", 60))
         h.send("a", "b", 1).send("a", "b", 2).recv("b", "a", "b", 1)
         h.phase("drain_end", 10_000, quiescent=False, progressing=True, outstanding=3280, delivering_per_s=400.0)
-        verdict = check(h.phase("end", 10_001).frame())
+        verdict = check(h.phase("end", 10_001).close_nodes().frame())
         assert verdict.valid == "unknown"
         assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=1, unseen=1)
         assert any("still delivering at the drain limit: 3280 outstanding, falling 400.0/s" in r
                    for r in verdict.reasons)
+
+
+class TestReviewCases:
+    def test_a_first_connect_is_not_a_reconnect(self) -> None:
+        """Online all along, with a fair-chance window longer than the run: the loss is still loss."""
+        h = _start(History().connect("a", 50).connect("b", 60, conn=1), fair_chance_s=60.0)
+        h.send("a", "b", 1)
+        verdict = check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).close_nodes().frame())
+        assert verdict.valid is False
+        assert verdict.counts == counts(attempted=1, acknowledged=1, lost=1)
+
+    def test_a_message_acked_after_the_late_reconnect_had_its_chance(self) -> None:
+        h = _start(History().connect("a", 50).connect("b", 60, conn=1))
+        h.disconnect("b", 1000).connect("b", 9_500, conn=2)
+        h.invoke("a", "b", 1, at_ms=9_600).ok("a", "b", 1, at_ms=9_601)  # acked while b was back: b got it or not
+        verdict = check(h.phase("drain_end", 10_000, quiescent=False).phase("end", 10_001).close_nodes().frame())
+        assert verdict.valid is False
+        assert verdict.counts == counts(attempted=1, acknowledged=1, lost=1)
+
+    def test_a_long_drain_does_not_dilute_a_saturated_sending_window(self) -> None:
+        h = _start(History().connect("a").connect("b"))
+        for i in range(10):
+            _health(h, 200 + i * 100, 100.0)
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        h.phase("drain_start", 1_300)
+        for i in range(30):
+            _health(h, 1_400 + i * 100, 5.0)
+        verdict = check(h.phase("drain_end", 5_000, quiescent=True).phase("end", 5_001).close_nodes().frame())
+        assert verdict.valid == "unknown"
+        assert any("load generator saturated" in r for r in verdict.reasons)

@@ -20,7 +20,7 @@ def _complete_ledger(path: Path) -> list[str]:
     h = History().connect("a").connect("b").phase("start", faults=[])
     for seq in range(1, 6):
         h.send("a", "b", seq).recv("b", "a", "b", seq)
-    h.finished().node_closed("local")
+    h.finished()
     lines = [json.dumps(row) + "\n" for row in h.rows]
     path.write_text("".join(lines))
     return lines
