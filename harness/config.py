@@ -98,6 +98,9 @@ class Health(_Frozen):
     """Share of the users that must be connected when sending starts. Below it sending does not start."""
     min_ack_share: float = Field(0.5, ge=0, le=1)
     """Share of the sends made while no fault is active that must be acknowledged."""
+    min_offered_share: float = Field(0.4, ge=0, le=1)
+    """Share of the planned sends (users × rate × duration, capped by ``max_messages_per_user``) the load
+    generator must actually make: below it, the load the scenario describes was never offered."""
     max_cpu_pct: float = Field(90.0, gt=0, le=100)
     """A load process at or above this CPU (percent of one core) is saturated..."""
     max_cpu_saturated_share: float = Field(0.25, ge=0, le=1)
@@ -378,6 +381,20 @@ class Scenario(_Frozen):
         if self.drain.fair_chance_s is not None:
             return self.drain.fair_chance_s
         return self.heartbeat.ping_interval_s + self.heartbeat.ping_timeout_s + self.drain.settle_s + 1.0
+
+    @property
+    def planned_sends(self) -> int:
+        """Sends the scenario asks for in its sending window (what the load generator should offer). While a
+        process fault has the target or its store down, nobody can send: those seconds are not planned."""
+        down = 0.0
+        for fault in self.faults:
+            if fault.is_process_fault:
+                for start in fault.starts(self.seed):
+                    down += max(0.0, min(start + fault.duration_s, self.load.duration_s) - start)
+        window = max(0.0, self.load.duration_s - down)
+        per_cohort = (min(self.load.max_messages_per_user, int(self.rate_for(c.name) * window)) * c.users
+                      for c in self.cohorts)
+        return int(sum(per_cohort))
 
     def rate_for(self, cohort: str) -> float:
         """Messages per second for each user of ``cohort``."""

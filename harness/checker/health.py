@@ -11,6 +11,7 @@ This module turns those facts into problems in words a user acts on; any problem
 Rules (each limit documented on ``harness.config.Health``):
 
 - **connect**: fewer than ``min_connected_share`` of the users connected when sending started;
+- **offered share**: the load generator made fewer than ``min_offered_share`` of the planned sends;
 - **acknowledged share**: of the sends invoked while no fault was active, fewer than ``min_ack_share`` were
   acknowledged (the target, the proxy or the load generator could not keep up);
 - **load generator CPU**: a load process was at or above ``max_cpu_pct`` for more than
@@ -31,6 +32,7 @@ __all__ = ["HealthCheck", "DEFAULT_LIMITS", "check_health", "start_data"]
 DEFAULT_LIMITS: dict[str, float] = {
     "min_connected_share": 1.0,
     "min_ack_share": 0.5,
+    "min_offered_share": 0.4,
     "max_cpu_pct": 90.0,
     "max_cpu_saturated_share": 0.25,
 }
@@ -137,6 +139,14 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             f"acknowledged ({share:.1%}); the verdict would cover only those: lower the rate or "
                             "add capacity (or relax [health] min_ack_share)")
 
+    planned = start.get("planned_sends")
+    if isinstance(planned, int) and planned > 0 and start.get("sending") is not False and not messages.empty:
+        made = int(messages["attempts"].sum()) if "attempts" in messages else len(messages)
+        facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
+        if made / planned < limits["min_offered_share"]:
+            problems.append(f"load generator saturated: it made {made:,} of the {planned:,} sends the scenario "
+                            f"plans ({made / planned:.0%}); the load described was never offered (use --workers "
+                            "N, fewer users, or a lower rate; or relax [health] min_offered_share)")
     drain_start = _phase_time(frame, "drain_start")
     cpu = _cpu(frame, sending_ns[0], drain_start if drain_start is not None else sending_ns[1])
     if cpu:

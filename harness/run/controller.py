@@ -141,7 +141,8 @@ class RunController:
             t0 = time.monotonic()
             self._phase("start", connected=connected, users=users, sending=sending,
                         faults=self._schedule() if sending else [],
-                        health_limits=scenario.health.model_dump(), fair_chance_s=scenario.fair_chance_s)
+                        health_limits=scenario.health.model_dump(), fair_chance_s=scenario.fair_chance_s,
+                        planned_sends=scenario.planned_sends)
             if sending:
                 self.ctx.set_flags(sending=True)
                 self._greenlets = [gevent.spawn(self._run_fault, f, t0) for f in self.faults]

@@ -164,3 +164,18 @@ class TestReviewCases:
         verdict = check(h.phase("drain_end", 5_000, quiescent=True).phase("end", 5_001).close_nodes().frame())
         assert verdict.valid == "unknown"
         assert any("load generator saturated" in r for r in verdict.reasons)
+
+
+def test_a_load_generator_that_never_offered_the_planned_load_is_not_a_pass() -> None:
+    """Everything it sent arrived, but it sent a quarter of what the scenario asks: a hollow PASS otherwise."""
+    h = _start(History().connect("a").connect("b"), planned_sends=8)
+    for seq in (1, 2):
+        h.send("a", "b", seq).recv("b", "a", "b", seq)
+    verdict = check(h.finished().frame())
+    assert verdict.valid == "unknown"
+    assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=2)
+    assert any("it made 2 of the 8 sends the scenario plans (25%)" in r for r in verdict.reasons)
+    h2 = _start(History().connect("a").connect("b"), planned_sends=3)
+    for seq in (1, 2):
+        h2.send("a", "b", seq).recv("b", "a", "b", seq)
+    assert check(h2.finished().frame()).valid is True

@@ -18,7 +18,7 @@ from harness.run.controller import RunController
 
 def _scenario(fault: dict[str, object]) -> Scenario:
     return Scenario.model_validate({
-        "name": "t", "targets": ["naive"], "load": {"duration_s": 0.6, "connect_timeout_s": 0.1},
+        "name": "t", "targets": ["naive"], "load": {"duration_s": 0.6, "connect_timeout_s": 0.1, "rate_per_user": 1},
         "drain": {"timeout_s": 0.1, "settle_s": 0.0},
         "cohorts": [{"name": "u1", "users": 1}, {"name": "u2", "users": 1}],
         "faults": [{"name": "f1", "type": "timeout", "cohort": "u1", "at_s": 0.1, "duration_s": 0.2,
