@@ -365,6 +365,9 @@ def schema(
                nl=not markdown)
 
 
+# Commands that live in their own modules register here, one line each (``app.command(...)(function)``).
+# -- registered commands --
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -118,8 +118,10 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     unseen = undelivered[unjudgeable]
 
     # A receipt of a message never attempted is unexpected, unless the sender's own record is what is
-    # missing (its load process is unhealthy, or lines are unreadable): then nobody can tell.
-    doubtful = [sender is not None and (bool(options.bad_lines) or state.node_of.get(sender) in state.unhealthy_nodes)
+    # missing (its load process is unhealthy, lines are unreadable, or the run was cut off before every
+    # process wrote what it had): then nobody can tell.
+    records_cut = bool(options.bad_lines) or not state.complete
+    doubtful = [sender is not None and (records_cut or state.node_of.get(sender) in state.unhealthy_nodes)
                 for sender in delivery.unexpected_senders]
     unexpected = [m for m, d in zip(delivery.unexpected_ids, doubtful, strict=True) if not d]
     unverifiable = [m for m, d in zip(delivery.unexpected_ids, doubtful, strict=True) if d]
@@ -256,7 +258,7 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
     if counts["unverifiable"]:
         verdicts.append(UNKNOWN)
         reasons.append(f"{counts['unverifiable']} receipt(s) of messages whose send is not in the ledger, from "
-                       "sender(s) whose records are damaged: cannot tell whether they were sent")
+                       "sender(s) whose records are damaged or were cut off: cannot tell whether they were sent")
     if counts["lost"]:
         verdicts.append(False)
         reasons.append(f"{counts['lost']} acknowledged message(s) lost")

@@ -12,7 +12,8 @@ Terms (the same words appear in verdict.json and the reports):
 - duplicated: extra receipts beyond the number of attempts (two receipts of one send count 1).
 - unexpected: receipts of a message never attempted, or received by someone other than its recipient.
 - unverifiable: receipts of a message never attempted whose sender's records are damaged (its load
-  process died or lines are unreadable): it may have been sent. Not unexpected; makes the verdict "unknown".
+  process died, lines are unreadable, or the run was cut off): it may have been sent. Not unexpected;
+  makes the verdict "unknown".
 - recovered: delivered although the send ended ``info`` (outcome unknown) or never completed.
 - delivered_after_fail: delivered although the server refused the send (``fail``); Jepsen's aborted read.
 - reordered: per sender→recipient stream, first receipts with a lower seq than one already received.

@@ -170,6 +170,16 @@ class TestObserverHealth:
         assert verdict.valid is False
         assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1, unexpected=1)
 
+    def test_a_receipt_whose_send_was_cut_off_by_an_interrupted_run_is_unverifiable(self) -> None:
+        # The load process was SIGKILLed: a's second send never reached the ledger, c's receipt of it did.
+        h = History().connect("a", node="w1").connect("c", node="w2").send("a", "c", 1)
+        h.recv("c", "a", "c", 1, node="w2").recv("c", "a", "c", 2, node="w2")
+        verdict = check(h.frame())  # no end phase, no node closed
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1, unverifiable=1)
+        assert verdict.examples["unverifiable"] == ["a>c#2"] and verdict.examples["unexpected"] == []
+        assert "incomplete" in (verdict.reason or "")
+
     def test_a_receipt_by_the_wrong_user_stays_unexpected_even_from_a_damaged_node(self) -> None:
         h = History().connect("b", node="w1").connect("c").send("a", "b", 1).recv("b", "a", "b", 1, node="w1")
         h.recv("c", "a", "b", 1).finished()
