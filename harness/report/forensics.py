@@ -1,18 +1,26 @@
-"""Forensic timelines (pure): everything the ledger knows about one message, in time order.
+"""Forensic timelines (pure): everything the ledger knows about a message, in time order, and what it means.
 
 For a message: its send (invoke and completion), the recipient's connects and disconnects, the faults
-that hit the recipient's cohort, and every copy received (with connection epoch and server offset).
+that hit the recipient's cohort, and every copy received (with connection epoch and server offset); the
+timeline ends with the checker's conclusion in one plain sentence.
+
+``timelines_for`` builds every example's timeline from one pass over the ledger: the example messages' own
+rows are selected together (one ``isin``), and so are the context rows (connection rows of their recipients,
+fault rows), which are few; each timeline then only filters those. Mapping a function over the whole ledger
+per example made the report's cost grow with examples × ledger (20.6 s of 23.6 s at 1 M events).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.checker import Analysis
 
-__all__ = ["timeline_for", "per_cohort"]
+__all__ = ["timelines_for", "timeline_for", "conclusion", "per_cohort"]
 
 
 def _describe(row: Any) -> str:
@@ -20,7 +28,7 @@ def _describe(row: Any) -> str:
     data = row.data if isinstance(row.data, dict) else {}
     if f == "send":
         text = {"invoke": "send invoked", "ok": "server acked", "fail": "server refused",
-                "info": "send outcome unknown"}[kind]
+                "info": "send outcome unknown"}.get(kind, f"send {kind}")
         return text + (f" ({row.error})" if isinstance(row.error, str) else "")
     if f == "recv":
         extra = [f"conn {row.conn}"] if not pd.isna(row.conn) else []
@@ -38,25 +46,89 @@ def _describe(row: Any) -> str:
     return f"{f} {kind}"
 
 
-def timeline_for(frame: pd.DataFrame, analysis: Analysis, msg_id: str, margin_s: float = 2.0) -> list[dict[str, Any]]:
-    """Time-ordered events around one message; times in ms since sending started."""
+def _ms(t_ns: int, origin: int) -> float:
+    return round((int(t_ns) - origin) / 1e6, 1)
+
+
+def conclusion(category: str, msg_id: str, analysis: Analysis) -> str:
+    """The checker's conclusion about one message of ``category``, in one plain sentence ending in → category."""
+    origin = analysis.state.start_ns or 0
+    msgs = analysis.messages
+    row = msgs.loc[msg_id] if msg_id in msgs.index else None
+    recipient = str(row["recipient"]) if row is not None else "its recipient"
+    end = analysis.state.drain_end_ns
+    by_end = f"by the end of the drain ({_ms(end, origin)} ms)" if end is not None else "by the end of the record"
+    if category == "lost":
+        return (f"acknowledged by the server, not received {by_end} although {recipient} was connected then "
+                "→ lost")
+    if category == "unseen":
+        if not analysis.state.connected_at_end.get(recipient, True):
+            why = f"{recipient} was not connected when the drain ended, so it could not have read it"
+        else:
+            why = "; ".join(analysis.unseen_reasons) or "the run could not have read it"
+        return f"acknowledged, not received {by_end}, but {why} → unseen (not judged as lost)"
+    if category == "duplicated" and row is not None:
+        return (f"sent {int(row['attempts'])} time(s), received {int(row['receipts'])} times by {recipient} "
+                "→ duplicated")
+    if category == "reordered":
+        return f"first received after a later message of the same stream had arrived → reordered"
+    if category == "gap":
+        return f"never received although a later message of the same stream was → gap (a hole in the stream)"
+    if category == "unexpected":
+        return "received, but never sent to this recipient → unexpected"
+    if category == "delivered_after_fail":
+        return "the server refused the send, yet the message was received → delivered after fail"
+    if category == "duplicate_offsets":
+        return "received at two or more different server offsets → stored twice (duplicate offsets)"
+    return f"→ {category}"
+
+
+def timelines_for(frame: pd.DataFrame, analysis: Analysis, msg_ids: Iterable[str],
+                  margin_s: float = 2.0) -> dict[str, list[dict[str, Any]]]:
+    """Time-ordered events around each message (times in ms since sending started), one pass over ``frame``."""
+    wanted = list(dict.fromkeys(msg_ids))
+    if not wanted or frame.empty:
+        return {m: [] for m in wanted}
     origin = analysis.state.start_ns or int(frame["t_ns"].min())
-    own = frame[frame["msg_id"] == msg_id]
-    if own.empty:
-        return []
-    recipient = str(analysis.messages.loc[msg_id, "recipient"]) if msg_id in analysis.messages.index else None
-    low = int(own["t_ns"].min()) - int(margin_s * 1e9)
-    high = int(own["t_ns"].max()) + int(margin_s * 1e9)
-    if analysis.state.drain_end_ns is not None and own[own["f"] == "recv"].empty:
-        high = max(high, analysis.state.drain_end_ns)
-    window = frame[(frame["t_ns"] >= low) & (frame["t_ns"] <= high)]
-    cohort = analysis.state.cohort_of.get(recipient or "")
-    context = window[
-        (window["f"].isin(["connect", "disconnect"]) & (window["process"] == recipient))
-        | ((window["f"] == "fault") & window["data"].map(lambda d: isinstance(d, dict) and d.get("cohort") == cohort))
-    ]
-    rows = pd.concat([own, context]).sort_values(["t_ns", "index"], kind="stable")
-    return [{"t_ms": round((int(r.t_ns) - origin) / 1e6, 1), "event": _describe(r)} for r in rows.itertuples()]
+    own_mask = frame["msg_id"].isin(wanted).to_numpy(dtype=bool, na_value=False)
+    own_all = frame[own_mask]
+    msgs = analysis.messages
+    recipients = {m: str(msgs.at[m, "recipient"]) for m in wanted if m in msgs.index}
+    f = frame["f"]
+    conn_mask = (f.isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False)
+                 & frame["process"].isin(set(recipients.values())).to_numpy(dtype=bool, na_value=False))
+    fault_mask = (f == "fault").to_numpy(dtype=bool, na_value=False)
+    context = frame[conn_mask | fault_mask]
+    fault_cohort = np.array([d.get("cohort") if isinstance(d, dict) else None for d in context["data"]],
+                            dtype=object)
+    ctx_t = context["t_ns"].to_numpy(dtype=np.int64)
+    ctx_f = context["f"].to_numpy(dtype=object)
+    ctx_process = context["process"].to_numpy(dtype=object)
+    drain_end = analysis.state.drain_end_ns
+    out: dict[str, list[dict[str, Any]]] = {}
+    groups = {str(k): g for k, g in own_all.groupby("msg_id", sort=False, observed=True)}
+    for msg_id in wanted:
+        own = groups.get(msg_id)
+        if own is None or own.empty:
+            out[msg_id] = []
+            continue
+        recipient = recipients.get(msg_id)
+        low = int(own["t_ns"].min()) - int(margin_s * 1e9)
+        high = int(own["t_ns"].max()) + int(margin_s * 1e9)
+        if drain_end is not None and not (own["f"] == "recv").any():
+            high = max(high, drain_end)
+        cohort = analysis.state.cohort_of.get(recipient or "")
+        near = (ctx_t >= low) & (ctx_t <= high)
+        mine = near & (((ctx_f != "fault") & (ctx_process == recipient))
+                       | ((ctx_f == "fault") & (fault_cohort == cohort) & (cohort is not None)))
+        rows = pd.concat([own, context[mine]]).sort_values(["t_ns", "index"], kind="stable")
+        out[msg_id] = [{"t_ms": _ms(r.t_ns, origin), "event": _describe(r)} for r in rows.itertuples()]
+    return out
+
+
+def timeline_for(frame: pd.DataFrame, analysis: Analysis, msg_id: str, margin_s: float = 2.0) -> list[dict[str, Any]]:
+    """One message's timeline (see ``timelines_for``, which builds many at the cost of one)."""
+    return timelines_for(frame, analysis, [msg_id], margin_s)[msg_id]
 
 
 def per_cohort(analysis: Analysis) -> pd.DataFrame:

@@ -9,10 +9,10 @@ import pandas as pd
 
 from harness.checker import Analysis
 from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort_chart
-from harness.report.forensics import per_cohort, timeline_for
+from harness.report.forensics import per_cohort, timelines_for
 from harness.report.summary import experiment_line, held, label
 
-__all__ = ["render_html", "FORENSIC_EXAMPLES", "TEMPLATES"]
+__all__ = ["render_html", "forensics_for", "FORENSIC_EXAMPLES", "TEMPLATES"]
 
 FORENSIC_EXAMPLES = 10
 """Timelines drawn per anomaly category (every id is still listed)."""
@@ -37,11 +37,17 @@ def charts_for(analysis: Analysis, title: str) -> dict[str, str]:
     }
 
 
+def forensics_for(frame: pd.DataFrame, analysis: Analysis) -> dict[str, list[dict[str, Any]]]:
+    """Up to FORENSIC_EXAMPLES timelines per anomaly category, built in one pass over the ledger."""
+    examples = {name: analysis.ids.get(name, [])[:FORENSIC_EXAMPLES] for name in _FORENSIC}
+    timelines = timelines_for(frame, analysis, [i for ids in examples.values() for i in ids])
+    return {name: [{"msg_id": i, "events": timelines[i]} for i in ids] for name, ids in examples.items()}
+
+
 def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) -> tuple[str, dict[str, str]]:
     """The page and its charts (PNG data URIs by name)."""
     title = f"{doc.get('scenario') or 'ledger'} on {doc.get('target') or '?'}"
-    forensics = {name: [{"msg_id": i, "events": timeline_for(frame, analysis, i)}
-                        for i in analysis.ids.get(name, [])[:FORENSIC_EXAMPLES]] for name in _FORENSIC}
+    forensics = forensics_for(frame, analysis)
     anomalies = {name: analysis.ids.get(name, []) for name in _FORENSIC}
     details = doc.get("details") or {}
     charts = charts_for(analysis, title)
