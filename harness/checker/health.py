@@ -12,10 +12,17 @@ Rules (each limit documented on ``harness.config.Health``):
 
 - **connect**: fewer than ``min_connected_share`` of the users connected when sending started;
 - **offered share**: the load generator made fewer than ``min_offered_share`` of the planned sends;
-- **acknowledged share**: of the sends invoked while no fault was active, fewer than ``min_ack_share`` were
-  acknowledged (the target, the proxy or the load generator could not keep up);
-- **load generator CPU**: a load process was at or above ``max_cpu_pct`` for more than
-  ``max_cpu_saturated_share`` of its samples during the sending window;
+- **acknowledged share**: of the sends invoked away from every fault, fewer than ``min_ack_share`` were
+  acknowledged (the target, the proxy or the load generator could not keep up). "Away from a fault" excludes
+  each fault window widened by a margin taken from the fault schedule's own settings (the ``start`` phase):
+  ``ack_timeout_s`` before the inject (a send invoked then may still be waiting for its ack when the fault
+  bites) and ``fair_chance_s`` after the heal (heartbeat + settle + 1 s: the time clients need to notice the
+  dead link, reconnect and replay, during which their sends fail for the fault's sake, not the target's);
+- **load generator CPU**: a load process (role ``load``, or ``load-<node>`` for each worker of a distributed
+  run) was at or above ``max_cpu_pct`` for more than ``max_cpu_saturated_share`` of the sending window,
+  time-weighted (each sample covers the interval since the previous one of the same process, so a starved
+  sampler's late samples are not under-counted); a worker the master reported that has no sample in a sending
+  window of at least ``_MIN_WINDOW_FOR_SAMPLES_S`` could not be judged, which is a problem too;
 - **drain**: the drain ended at its limit while deliveries were still arriving.
 """
 
@@ -37,6 +44,10 @@ DEFAULT_LIMITS: dict[str, float] = {
     "max_cpu_saturated_share": 0.25,
 }
 """Used when a ledger carries no ``health_limits`` (mirrors ``harness.config.Health``'s defaults)."""
+
+_MIN_WINDOW_FOR_SAMPLES_S = 5.0
+"""A sending window this long holds several once-a-second samples of every live load process: a worker with
+none was not measured (its sampler never ran, or the process was starved throughout)."""
 
 
 @dataclass(frozen=True)
@@ -86,30 +97,70 @@ def _in_any_window(times: np.ndarray[Any, Any], windows: list[tuple[int, int]]) 
     return inside
 
 
-def _ack_share(messages: pd.DataFrame, windows: list[tuple[int, int]]) -> tuple[int, int]:
-    """(acknowledged, attempted) over sends invoked while no fault was active."""
+def _margins_s(start: dict[str, Any]) -> tuple[float, float]:
+    """(before inject, after heal) in seconds: ``ack_timeout_s`` and ``fair_chance_s`` from the ``start`` phase
+    (0 for a ledger that does not record them: then only the fault windows themselves are excluded)."""
+    def seconds(key: str) -> float:
+        value = start.get(key)
+        return float(value) if isinstance(value, int | float) and np.isfinite(value) and value > 0 else 0.0
+    return seconds("ack_timeout_s"), seconds("fair_chance_s")
+
+
+def _ack_share(messages: pd.DataFrame, windows: list[tuple[int, int]]) -> tuple[int, int, int]:
+    """(acknowledged, attempted, excluded) over sends invoked outside ``windows`` (already widened)."""
     if messages.empty or "invoke_ns" not in messages:
-        return 0, 0
+        return 0, 0, 0
     invoked = messages["invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
     known = ~np.isnan(invoked)
-    calm = known & ~_in_any_window(np.nan_to_num(invoked).astype(np.int64), windows)
+    near = known & _in_any_window(np.nan_to_num(invoked).astype(np.int64), windows)
+    calm = known & ~near
     acked = (messages["outcome"] == "ok").to_numpy(dtype=bool, na_value=False)
-    return int((acked & calm).sum()), int(calm.sum())
+    return int((acked & calm).sum()), int(calm.sum()), int(near.sum())
 
 
-def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None) -> dict[str, np.ndarray[Any, Any]]:
-    """CPU samples (percent of one core) per process role, within the sending window."""
+@dataclass(frozen=True)
+class _Samples:
+    """One process role's CPU samples in the sending window: times (ns) and values (percent of one core)."""
+
+    t_ns: np.ndarray[Any, Any]
+    cpu: np.ndarray[Any, Any]
+
+    def saturated_share(self, limit: float) -> float:
+        """Share of the sampled time at or above ``limit``. Each sample covers the interval since the previous
+        one (psutil's reading); the first one in the window is given the median interval."""
+        if len(self.cpu) == 1:
+            return float(self.cpu[0] >= limit)
+        gaps = np.diff(self.t_ns).astype("float64")
+        weights = np.concatenate([[np.median(gaps)], gaps])
+        if not weights.sum() > 0:
+            weights = np.ones(len(self.cpu))
+        return float(weights[self.cpu >= limit].sum() / weights.sum())
+
+
+def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None) -> dict[str, _Samples]:
+    """CPU samples per process role, within the sending window, in time order."""
     rows = frame.loc[(frame["f"] == "health").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, list[tuple[int, float]]] = {}
     for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
         if not isinstance(data, dict) or not isinstance(data.get("cpu"), dict):
             continue
         if (since_ns is not None and t_ns < since_ns) or (until_ns is not None and t_ns > until_ns):
             continue
         for role, value in data["cpu"].items():
-            if isinstance(value, int | float):
-                samples.setdefault(str(role), []).append(float(value))
-    return {role: np.array(values) for role, values in samples.items()}
+            if isinstance(value, int | float) and np.isfinite(value):
+                samples.setdefault(str(role), []).append((int(t_ns), float(value)))
+    out: dict[str, _Samples] = {}
+    for role, pairs in samples.items():
+        pairs.sort()
+        out[role] = _Samples(np.array([t for t, _ in pairs], dtype="int64"), np.array([v for _, v in pairs]))
+    return out
+
+
+def _reported_workers(frame: pd.DataFrame) -> list[str]:
+    """Workers a distributed master reported complete (``node`` rows): each should have sampled itself."""
+    rows = frame.loc[(frame["f"] == "node").to_numpy(dtype=bool, na_value=False), "data"]
+    return sorted({str(d["node"]) for d in rows if isinstance(d, dict) and d.get("complete") is True
+                   and d.get("node") is not None})
 
 
 def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tuple[int, int]],
@@ -130,10 +181,14 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             "one the scenario describes (raise [load] connect_timeout_s, use fewer users or more "
                             "load processes, or relax [health] min_connected_share)")
 
-    acked, calm = _ack_share(messages, windows)
+    before_s, after_s = _margins_s(start)
+    widened = [(begin - int(before_s * 1e9), end + int(after_s * 1e9)) for begin, end in windows]
+    acked, calm, near = _ack_share(messages, widened)
     if calm:
         share = acked / calm
-        facts["acknowledged_share"] = {"acknowledged": acked, "attempted": calm, "share": round(share, 4)}
+        facts["acknowledged_share"] = {"acknowledged": acked, "attempted": calm, "share": round(share, 4),
+                                       "excluded_near_faults": near,
+                                       "margin_s": {"before_inject": before_s, "after_heal": after_s}}
         if share < limits["min_ack_share"]:
             problems.append(f"target saturated: {acked:,} of {calm:,} sends made while no fault was active were "
                             f"acknowledged ({share:.1%}); the verdict would cover only those: lower the rate or "
@@ -148,17 +203,30 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             f"plans ({made / planned:.0%}); the load described was never offered (use --workers "
                             "N, fewer users, or a lower rate; or relax [health] min_offered_share)")
     drain_start = _phase_time(frame, "drain_start")
-    cpu = _cpu(frame, sending_ns[0], drain_start if drain_start is not None else sending_ns[1])
+    until = drain_start if drain_start is not None else sending_ns[1]
+    cpu = _cpu(frame, sending_ns[0], until)
     if cpu:
-        facts["cpu_peak_pct"] = {role: round(float(v.max()), 1) for role, v in sorted(cpu.items())}
-    for role, values in sorted(cpu.items()):
+        facts["cpu_peak_pct"] = {role: round(float(v.cpu.max()), 1) for role, v in sorted(cpu.items())}
+    saturated: dict[str, float] = {}
+    for role, samples in sorted(cpu.items()):
         if not role.startswith("load"):
             continue  # the target's own CPU is a fact, not a fault of the experiment
-        hot = float((values >= limits["max_cpu_pct"]).mean())
+        hot = samples.saturated_share(limits["max_cpu_pct"])
+        saturated[role] = round(hot, 4)
         if hot > limits["max_cpu_saturated_share"]:
-            problems.append(f"load generator saturated: {role} at or above {limits['max_cpu_pct']:g} % CPU in "
-                            f"{hot:.0%} of the sending window; its timings and acks are its own backlog, not the "
-                            "target's (use --workers N, fewer users, or a lower rate)")
+            worker = f" (the load process of {role.removeprefix('load-')})" if role.startswith("load-") else ""
+            problems.append(f"load generator saturated: {role}{worker} at or above {limits['max_cpu_pct']:g} % CPU "
+                            f"in {hot:.0%} of the sending window; its timings and acks are its own backlog, not "
+                            "the target's (use --workers N, fewer users, or a lower rate)")
+    if saturated:
+        facts["load_cpu_saturated_share"] = saturated
+    window_s = (until - sending_ns[0]) / 1e9 if until is not None and sending_ns[0] is not None else 0.0
+    if start.get("sending") is not False and window_s >= _MIN_WINDOW_FOR_SAMPLES_S:
+        unmeasured = [f"load-{node}" for node in _reported_workers(frame) if f"load-{node}" not in cpu]
+        if unmeasured:
+            problems.append(f"load process(es) {', '.join(unmeasured)} sent no CPU sample during the "
+                            f"{window_s:.0f} s sending window: whether they were saturated cannot be told "
+                            "(a worker from an older harness, or starved throughout)")
 
     drain = _last_phase(frame, "drain_end")
     if drain.get("quiescent") is False and drain.get("progressing") is True:

@@ -1,7 +1,9 @@
 """Drives one run inside the Locust process: connect → send under faults → heal → drain → end.
 
 Phases written to the ledger (``f = "phase"``): ``connecting``, ``start``, ``drain_start``,
-``drain_end`` (with ``quiescent``), ``end``. A ledger without ``end`` is an incomplete run.
+``drain_end`` (with ``quiescent``), ``end``. A ledger without ``end`` is an incomplete run. ``start`` carries
+what the checker holds the run to: users connected, the fault schedule, the health limits, ``fair_chance_s``
+and ``ack_timeout_s`` (the margins around each fault that the acknowledged-share rule leaves out).
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ class RunController:
             self._phase("start", connected=connected, users=users, sending=sending,
                         faults=self._schedule() if sending else [],
                         health_limits=scenario.health.model_dump(), fair_chance_s=scenario.fair_chance_s,
-                        planned_sends=scenario.planned_sends)
+                        ack_timeout_s=scenario.load.ack_timeout_s, planned_sends=scenario.planned_sends)
             if sending:
                 self.ctx.set_flags(sending=True)
                 self._greenlets = [gevent.spawn(self._run_fault, f, t0) for f in self.faults]

@@ -12,6 +12,7 @@ type            direction         data
 ``dlv_slot``    master → worker   {req, slot | None}
 ``dlv_flags``   master → workers  {sending, stopped} - the run controller's switches
 ``dlv_rows``    worker → master   {rows: [...]} - ledger rows, in order, every ``SHIP_INTERVAL_S``
+                                  (its own ``health`` rows among them: see below)
 ``dlv_flush``   master → workers  {} - close your ledger and send the rest
 ``dlv_flushed`` worker → master   {rows: n} - everything is sent: n rows in total
 ==============  ================  ===================================================================
@@ -21,6 +22,11 @@ so the master asks every worker to flush and waits for each ``dlv_flushed`` befo
 A worker's file gets its ``node_closed`` row only when the count in ``dlv_flushed`` matches the rows that
 arrived: a worker that died, or whose rows went missing, leaves an unclosed ledger, and the checker
 reports what it observed as "unseen" (verdict unknown), never as lost.
+
+Each worker samples its own CPU and memory once a second from the moment it has the run until its ledger
+closes, as ``health`` rows with the role ``load-<node>`` (``load-worker-1``…), shipped like every other row:
+the checker judges each load process's CPU, so a saturated worker makes a passing verdict unknown and the
+verdict names it. The master samples itself (``load``), the target, proxy and store as in a local run.
 """
 
 from __future__ import annotations
@@ -40,13 +46,18 @@ from gevent.event import AsyncResult, Event
 from harness.config import Scenario
 from harness.ledger.recorder import LedgerRecorder, Row, encode_row
 from harness.run.context import RunContext, Slot
+from harness.run.health import ProcessSampler
 
-__all__ = ["SHIP_INTERVAL_S", "ShippingWriter", "LedgerCollector", "WorkerRunContext", "Master", "Worker"]
+__all__ = ["SHIP_INTERVAL_S", "HEALTH_INTERVAL_S", "ShippingWriter", "LedgerCollector", "WorkerRunContext", "Master",
+           "Worker", "worker_role"]
 
 log = logging.getLogger(__name__)
 
 SHIP_INTERVAL_S = 0.2
 """How often a worker ships its buffered rows: bounds how stale the master's live view is."""
+
+HEALTH_INTERVAL_S = 1.0
+"""How often a worker samples its own CPU and memory (the master's controller samples at the same rate)."""
 
 ToMaster = Callable[[str, dict[str, Any]], None]
 ToWorker = Callable[[str, dict[str, Any], str | None], None]
@@ -262,13 +273,26 @@ class Master:
             self.collector.close()
 
 
-class Worker:
-    """The worker's side: keeps asking for the run until it arrives, then follows the master's flags."""
+def worker_role(node: str) -> str:
+    """The health-row role of a worker's load process: ``load-`` + its node name (the checker judges every
+    role starting with ``load``)."""
+    return f"load-{node}"
 
-    def __init__(self, ctx: WorkerRunContext, send: ToMaster, hello_every_s: float = 1.0) -> None:
+
+class Worker:
+    """The worker's side: keeps asking for the run until it arrives, then follows the master's flags and
+    samples its own process for ``health`` rows until its ledger closes."""
+
+    def __init__(self, ctx: WorkerRunContext, send: ToMaster, hello_every_s: float = 1.0,
+                 sample_every_s: float = HEALTH_INTERVAL_S,
+                 sampler: Callable[[str], ProcessSampler] | None = None) -> None:
+        """``sampler`` makes the sampler for a role (tests inject a fake; default: this process, via psutil)."""
         self.ctx = ctx
         self.send = send
         ctx.ask_master = send
+        self._make_sampler = sampler or (lambda role: ProcessSampler(own_role=role))
+        self._sample_every_s = sample_every_s
+        self._sampler: gevent.Greenlet | None = None
         self._hello = gevent.spawn(self._say_hello, hello_every_s)
 
     def _say_hello(self, every_s: float) -> None:
@@ -279,16 +303,33 @@ class Worker:
     def setup(self, data: dict[str, Any]) -> None:
         if not self.ctx.ready.is_set():
             self.ctx.configure(data)
+            self._sampler = gevent.spawn(self._sample_health, self._make_sampler(worker_role(self.ctx.writer.node)))
+
+    def _sample_health(self, sampler: ProcessSampler) -> None:
+        """One ``health`` row per interval until the ledger closes (appends after close are dropped anyway)."""
+        writer = self.ctx.writer
+        while not writer.closed:
+            try:
+                writer.append(process="controller", type="event", f="health", data=sampler.sample())
+            except Exception:  # measuring must never end the run; a gap in samples is visible in the ledger
+                log.exception("health sample failed")
+            gevent.sleep(self._sample_every_s)
 
     def flags(self, data: dict[str, Any]) -> None:
         self.ctx.sending = bool(data.get("sending"))
         self.ctx.stopped = bool(data.get("stopped"))
 
+    def _stop_sampling(self) -> None:
+        if self._sampler is not None:
+            self._sampler.kill(block=False)
+
     def flush(self) -> None:
+        self._stop_sampling()
         self.ctx.writer.close()
 
     def stop(self) -> None:
         """At quit: ship whatever is buffered (no ``node_closed``: the master never asked, the run was cut)."""
         self._hello.kill(block=False)
+        self._stop_sampling()
         if not self.ctx.writer.closed:
             self.ctx.writer.flush()

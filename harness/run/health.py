@@ -2,7 +2,11 @@
 
 The checker (``harness.checker.health``) decides what the samples mean; this only measures. CPU is percent
 of one core over the interval since the previous sample (psutil), so a single-threaded load process
-saturates at 100.
+saturates at 100. A process seen for the first time reports memory only: its first CPU reading would cover
+an interval of a few microseconds (a near-zero that would dilute a saturated process's share).
+
+Roles: the sampling process itself is ``own_role`` (``load`` for a local run or a distributed master,
+``load-<node>`` for a distributed worker, which samples only itself and ships the rows to the master).
 """
 
 from __future__ import annotations
@@ -18,27 +22,31 @@ __all__ = ["ProcessSampler"]
 class ProcessSampler:
     """CPU and RSS of named processes; a process that is gone (a killed target) is left out of that sample."""
 
-    def __init__(self, pids: Callable[[], Mapping[str, int]] | None = None) -> None:
-        """``pids`` returns role → PID each time (targets restart with new PIDs); this process is ``load``."""
+    def __init__(self, pids: Callable[[], Mapping[str, int]] | None = None, own_role: str = "load") -> None:
+        """``pids`` returns role → PID each time (targets restart with new PIDs); this process is ``own_role``."""
         self._pids = pids or (lambda: {})
+        self.own_role = own_role
         self._procs: dict[int, psutil.Process] = {}
 
-    def _process(self, pid: int) -> psutil.Process:
+    def _process(self, pid: int) -> tuple[psutil.Process, bool]:
+        """The process and whether it was already known (its CPU interval has a real start)."""
         proc = self._procs.get(pid)
-        if proc is None:
-            proc = self._procs[pid] = psutil.Process(pid)
-            proc.cpu_percent(None)  # the first call only starts the interval
-        return proc
+        if proc is not None:
+            return proc, True
+        proc = self._procs[pid] = psutil.Process(pid)
+        proc.cpu_percent(None)  # the first call only starts the interval
+        return proc, False
 
     def sample(self) -> dict[str, dict[str, float]]:
-        roles = {"load": os.getpid(), **self._pids()}
+        roles = {self.own_role: os.getpid(), **self._pids()}
         cpu: dict[str, float] = {}
         rss: dict[str, float] = {}
         for role, pid in roles.items():
             try:
-                proc = self._process(pid)
+                proc, known = self._process(pid)
                 with proc.oneshot():
-                    cpu[role] = round(proc.cpu_percent(None), 1)
+                    if known:
+                        cpu[role] = round(proc.cpu_percent(None), 1)
                     rss[role] = round(proc.memory_info().rss / 2**20, 1)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 self._procs.pop(pid, None)

@@ -51,8 +51,9 @@ class TestAcknowledgedShare:
         assert verdict.counts == counts(attempted=11, acknowledged=1, indeterminate=10, delivered=1)
         assert any("target saturated: 1 of 11 sends made while no fault was active were acknowledged (9.1%)" in r
                    for r in verdict.reasons), verdict.reasons
-        assert verdict.details["health"]["acknowledged_share"] == {"acknowledged": 1, "attempted": 11,
-                                                                   "share": 0.0909}
+        assert verdict.details["health"]["acknowledged_share"] == {
+            "acknowledged": 1, "attempted": 11, "share": 0.0909, "excluded_near_faults": 0,
+            "margin_s": {"before_inject": 0.0, "after_heal": 2.0}}
 
     def test_sends_during_a_fault_do_not_count_against_the_target(self) -> None:
         h = _start(History().connect("a").connect("b"))
@@ -179,3 +180,104 @@ def test_a_load_generator_that_never_offered_the_planned_load_is_not_a_pass() ->
     for seq in (1, 2):
         h2.send("a", "b", seq).recv("b", "a", "b", seq)
     assert check(h2.finished().frame()).valid is True
+
+
+def _cpu_row(h: History, at_ms: int, node: str, cpu: dict[str, float]) -> History:
+    return h._add(at_ms, node=node, process="controller", type="event", f="health",
+                  data={"cpu": cpu, "rss_mb": {k: 80.0 for k in cpu}})
+
+
+def _node_report(h: History, node: str, users: list[str], complete: bool = True) -> History:
+    return h._add(None, process="controller", type="event", f="node",
+                  data={"node": node, "users": users, "complete": complete, "reason": None})
+
+
+class TestDistributedLoadProcesses:
+    """A distributed run: the master samples itself (``load``), each worker ships its own ``load-<node>`` rows."""
+
+    def _run(self, worker_cpu: dict[str, list[float]], span_ms: int = 6_000) -> Any:
+        h = _start(History().connect("a", 50, node="worker-1").connect("b", 60, node="worker-2"), at_ms=100)
+        step = span_ms // 10
+        for i in range(10):
+            _cpu_row(h, 200 + i * step, "local", {"load": 20.0, "target": 40.0})  # the master's own sampler
+            for node, values in worker_cpu.items():
+                _cpu_row(h, 210 + i * step, node, {f"load-{node}": values[i]})
+        h.invoke("a", "b", 1, at_ms=300).ok("a", "b", 1).recv("b", "a", "b", 1, node="worker-2")
+        h.phase("drain_start", 200 + 10 * step)
+        _node_report(_node_report(h, "worker-1", ["a"]), "worker-2", ["b"])
+        return check(h.finished().frame())
+
+    def test_a_saturated_worker_makes_a_pass_unknown_and_is_named(self) -> None:
+        verdict = self._run({"worker-1": [30.0] * 10, "worker-2": [95.0] * 8 + [50.0] * 2})
+        assert verdict.valid == "unknown"
+        assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1)
+        saturated = [r for r in verdict.reasons if "load generator saturated" in r]
+        assert saturated == ["experiment unhealthy: load generator saturated: load-worker-2 (the load process of "
+                             "worker-2) at or above 90 % CPU in 80% of the sending window; its timings and acks "
+                             "are its own backlog, not the target's (use --workers N, fewer users, or a lower "
+                             "rate)"], verdict.reasons
+        health = verdict.details["health"]
+        assert health["load_cpu_saturated_share"] == {"load": 0.0, "load-worker-1": 0.0, "load-worker-2": 0.8}
+        assert health["cpu_peak_pct"] == {"load": 20.0, "load-worker-1": 30.0, "load-worker-2": 95.0,
+                                          "target": 40.0}
+
+    def test_healthy_workers_pass(self) -> None:
+        verdict = self._run({"worker-1": [30.0] * 10, "worker-2": [95.0] * 2 + [50.0] * 8})
+        assert verdict.valid is True, verdict.reasons
+        assert verdict.details["health"]["load_cpu_saturated_share"]["load-worker-2"] == 0.2
+
+    def test_a_reported_worker_without_any_sample_cannot_be_judged(self) -> None:
+        verdict = self._run({"worker-1": [30.0] * 10})
+        assert verdict.valid == "unknown"
+        assert any("load process(es) load-worker-2 sent no CPU sample during the 6 s sending window" in r
+                   for r in verdict.reasons), verdict.reasons
+
+    def test_a_short_window_does_not_demand_samples(self) -> None:
+        verdict = self._run({"worker-1": [30.0] * 10}, span_ms=400)
+        assert verdict.valid is True, verdict.reasons
+
+
+def test_cpu_share_is_weighted_by_the_time_each_sample_covers() -> None:
+    """A starved sampler wakes late: one hot sample covering 3 s outweighs four cool ones 0.5 s apart."""
+    h = _start(History().connect("a").connect("b"))
+    for at_ms, value in ((200, 10.0), (700, 10.0), (1_200, 10.0), (1_700, 10.0), (4_700, 100.0)):
+        _health(h, at_ms, value)
+    h.send("a", "b", 1).recv("b", "a", "b", 1)
+    verdict = check(h.phase("drain_start", 5_000).finished().frame())
+    assert verdict.valid == "unknown"
+    assert verdict.details["health"]["load_cpu_saturated_share"] == {"load": 0.6}
+    assert any("load at or above 90 % CPU in 60% of the sending window" in r for r in verdict.reasons)
+
+
+class TestAckShareAroundFaults:
+    """Sends made just around a fault (in flight at the inject, or while clients reconnect after the heal) fail
+    for the fault's sake: the acknowledged-share rule leaves out ``ack_timeout_s`` before each inject and
+    ``fair_chance_s`` after each heal."""
+
+    def _run(self, after_heal_ms: int) -> Any:
+        h = _start(History().connect("a", 50).connect("b", 60), ack_timeout_s=1.0, fair_chance_s=2.0)
+        for seq in range(1, 5):
+            h.invoke("a", "b", seq, at_ms=200 + seq).ok("a", "b", seq).recv("b", "a", "b", seq)
+        h.invoke("a", "b", 5, at_ms=1_600).info("a", "b", 5, at_ms=2_600)  # in flight when the fault bites
+        h.fault("inject", "blackhole", "a", at_ms=2_000)
+        for seq in range(6, 9):
+            h.invoke("a", "b", seq, at_ms=2_500 + seq).info("a", "b", seq, at_ms=3_500 + seq)
+        h.fault("heal", "blackhole", "a", at_ms=4_000)
+        for seq in range(9, 15):  # a reconnecting: these sends time out
+            h.invoke("a", "b", seq, at_ms=4_000 + after_heal_ms + seq).info("a", "b", seq)
+        return check(h.phase("drain_end", 10_000, quiescent=True).phase("end", 10_001).close_nodes().frame())
+
+    def test_sends_while_clients_reconnect_after_the_heal_are_not_counted_as_calm(self) -> None:
+        verdict = self._run(after_heal_ms=500)
+        assert verdict.valid is True, verdict.reasons
+        assert verdict.counts == counts(attempted=14, acknowledged=4, indeterminate=10, delivered=4)
+        assert verdict.details["health"]["acknowledged_share"] == {
+            "acknowledged": 4, "attempted": 4, "share": 1.0, "excluded_near_faults": 10,
+            "margin_s": {"before_inject": 1.0, "after_heal": 2.0}}
+
+    def test_failures_past_the_margin_still_show_saturation(self) -> None:
+        verdict = self._run(after_heal_ms=2_500)
+        assert verdict.valid == "unknown"
+        assert any("target saturated: 4 of 10 sends made while no fault was active were acknowledged (40.0%)" in r
+                   for r in verdict.reasons), verdict.reasons
+        assert verdict.details["health"]["acknowledged_share"]["excluded_near_faults"] == 4

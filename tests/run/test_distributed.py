@@ -62,7 +62,8 @@ def _run(tmp_path: Path, channel: Channel) -> tuple[Master, RunContext, dict[str
     for client in ("w-a", "w-b"):  # workers say hello before the master's run exists
         send = channel.to_master(client)
         ctx = WorkerRunContext(SCENARIO, "naive", "", ShippingWriter("", "", send, interval_s=0.05), [])
-        channel.workers[client] = Worker(ctx, send, hello_every_s=0.05)
+        # one health sample when the run arrives, none after: row counts stay exact
+        channel.workers[client] = Worker(ctx, send, hello_every_s=0.05, sample_every_s=3600)
     gevent.sleep(0.1)
     slots = [Slot("u1-0", "u1", "http://x", "tok1"), Slot("u2-0", "u2", "http://x", "tok2")]
     ctx = RunContext(SCENARIO, "naive", "run1", LedgerWriter(tmp_path / "ledger.jsonl", "run1", "master"), slots)
@@ -149,7 +150,7 @@ def test_rows_that_never_arrived_leave_the_ledger_open(tmp_path: Path) -> None:
     assert claimed["w-b"].user_id == "u2-0"  # claims are answered in order: the receiver's record is missing
     verdict = _verdict(tmp_path)  # no row of u2 arrived, not even its connect: only the master's report names it
     assert verdict.valid == "unknown" and verdict.counts["lost"] == 0 and verdict.counts["unseen"] == 2
-    assert "worker-2: 0 of 3 ledger rows arrived" in verdict.reason
+    assert "worker-2: 0 of 4 ledger rows arrived" in verdict.reason  # health sample, connect, recv, close
 
 
 
@@ -190,3 +191,40 @@ def test_the_live_tracker_forgets_settled_messages() -> None:
     tracker.invoked("m-last", "a")
     tracker.completed("m-last", "ok", "b", "a")
     assert tracker.outstanding == {"m-last": "b"} and not tracker.quiescent()
+
+
+class _FakeSampler:
+    """Stands in for psutil: reports a fixed CPU for its role."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+
+    def sample(self) -> dict[str, dict[str, float]]:
+        return {"cpu": {self.role: 97.0}, "rss_mb": {self.role: 64.0}}
+
+
+def test_each_worker_ships_its_own_cpu_as_load_node_health_rows(tmp_path: Path) -> None:
+    """Workers sample themselves from the moment they have the run until their ledger closes, and the rows
+    reach the master's files through the ledger channel like any other row."""
+    channel = Channel()
+    master = Master(channel.to_worker, alive=lambda client: client not in channel.dead)
+    channel.master = master
+    for client in ("w-a", "w-b"):
+        send = channel.to_master(client)
+        wctx = WorkerRunContext(SCENARIO, "naive", "", ShippingWriter("", "", send, interval_s=0.05), [])
+        channel.workers[client] = Worker(wctx, send, hello_every_s=0.05, sample_every_s=0.05, sampler=_FakeSampler)
+    ctx = RunContext(SCENARIO, "naive", "run1", LedgerWriter(tmp_path / "ledger.jsonl", "run1", "master"), [
+        Slot("u1-0", "u1", "http://x", "tok1"), Slot("u2-0", "u2", "http://x", "tok2")])
+    master.attach(ctx, tmp_path)
+    gevent.sleep(0.4)
+    assert master.barrier(timeout_s=5) == []
+    closed_at = {n: (tmp_path / f"ledger-{n}.jsonl").read_text().count('"f":"health"') for n in master.nodes.values()}
+    gevent.sleep(0.2)  # a closed ledger takes no more samples
+    ctx.writer.close()
+    master.close()
+    frame = read_ledger(tmp_path).frame
+    health = frame[frame["f"] == "health"]
+    roles = {(node, role) for node, data in zip(health["node"], health["data"], strict=True) for role in data["cpu"]}
+    assert roles == {("worker-1", "load-worker-1"), ("worker-2", "load-worker-2")}
+    assert all(count >= 2 for count in closed_at.values()), closed_at
+    assert {n: int((health["node"] == n).sum()) for n in closed_at} == closed_at
