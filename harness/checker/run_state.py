@@ -77,7 +77,9 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
     ``damaged_nodes``: nodes whose ledger file had unreadable lines (from the reader), with the reason.
     A node that wrote rows but no ``node_closed`` phase, while another node did, stopped without closing
     its ledger (a crashed load process): it is unhealthy too. So is a worker its master reported incomplete
-    (``f == "node"`` rows), with the users it ran, even when none of its rows arrived.
+    (``f == "node"`` rows), with the users it ran, even when none of its rows arrived; and a worker the master
+    reported complete whose closed record is not in this frame (its ``ledger-<node>.jsonl`` missing from the
+    folder, or a master's ``ledger.jsonl`` checked alone): what its users observed is not here to judge.
     """
     phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "node", "data"]]
     phases = pd.DataFrame({"t_ns": phase_rows["t_ns"].to_numpy(), "node": phase_rows["node"].to_numpy(),
@@ -117,16 +119,29 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
         recv = frame.loc[(frame["f"] == "recv").to_numpy(dtype=bool, na_value=False), ["recipient", "node"]]
         for user, node in recv.groupby("recipient", sort=True)["node"].first().items():
             node_of.setdefault(str(user), str(node))
+    closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
+    seen_nodes = {str(n) for n in frame["node"].dropna().unique()}
     reports = frame.loc[(frame["f"] == "node").to_numpy(dtype=bool, na_value=False), "data"]
     for report in reports:  # a distributed master's word on each worker, which holds even if no row arrived
-        if isinstance(report, dict) and report.get("complete") is False:
-            node = str(report.get("node"))
-            unhealthy.setdefault(node, str(report.get("reason") or "its ledger did not arrive complete"))
-            for user in report.get("users") or []:
-                node_of[str(user)] = node
-    closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
+        if not isinstance(report, dict) or report.get("node") is None:
+            continue
+        node = str(report.get("node"))
+        if report.get("complete") is False:
+            reason = str(report.get("reason") or "its ledger did not arrive complete")
+        elif node not in closed:  # the master saw it complete, but this ledger does not hold its record
+            if node in seen_nodes:
+                reason = (f"the master received its ledger complete, but the ledger-{node}.jsonl checked here "
+                          "ends before its close (truncated after the run)")
+            else:
+                reason = (f"the master received its ledger complete, but ledger-{node}.jsonl is not in what was "
+                          "checked (a missing file: check the whole run folder)")
+        else:
+            continue
+        unhealthy.setdefault(node, reason)
+        for user in report.get("users") or []:
+            node_of[str(user)] = node
     if closed or complete:  # a finished run closes every node's record: a missing close means a cut-off tail
-        for node in {str(n) for n in frame["node"].dropna().unique()} - closed:
+        for node in seen_nodes - closed:
             unhealthy.setdefault(node, "its ledger was never closed (the load process stopped abruptly)")
 
     connects = pd.DataFrame({"process": connect_rows["process"].to_numpy(), "conn": connect_rows["conn"].to_numpy(),
