@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import matplotlib
 
@@ -14,9 +15,31 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from harness.checker.run_state import FaultWindow  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-__all__ = ["over_time_chart", "latency_cdf_chart", "per_cohort_chart"]
+from harness.checker.run_state import FaultWindow  # noqa: E402
+from harness.report.marks import MessagePoints, RunMarks  # noqa: E402
+
+__all__ = ["over_time_chart", "latency_cdf_chart", "per_cohort_chart", "per_message_chart", "plain_ms_axis",
+           "MAX_POINTS"]
+
+MAX_POINTS = 20_000
+"""Delivered messages drawn per series (evenly spaced in send order); lost and unseen are all drawn."""
+
+
+def _plain(value: float, _pos: object = None) -> str:
+    """1, 20, 500, 1,000 … instead of 10⁰ / 4×10⁻¹: ms a person reads at a glance."""
+    if value >= 1:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def plain_ms_axis(ax: Axes, axis: str = "y") -> None:
+    """A log axis in milliseconds with plain tick labels at 1-2-5 steps."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(FuncFormatter(_plain))
+    target.set_minor_formatter(NullFormatter())
 
 
 def _data_uri(fig: Figure) -> str:
@@ -26,11 +49,109 @@ def _data_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _shade(ax: Axes, faults: list[FaultWindow], origin_ns: int, end_s: float) -> None:
+def _shade(ax: Axes, faults: list[FaultWindow], origin_ns: int, end_s: float, labels: bool = True) -> None:
     for index, window in enumerate(faults):
         start = (window.inject_ns - origin_ns) / 1e9
         stop = (window.heal_ns - origin_ns) / 1e9 if window.heal_ns is not None else end_s
-        ax.axvspan(start, stop, color="tab:red", alpha=0.12, label=f"fault: {window.fault}" if index < 4 else None)
+        ax.axvspan(start, stop, color="tab:red", alpha=0.12,
+                   label=f"fault: {window.fault}" if labels and index < 4 else None)
+
+
+def _drain(ax: Axes, marks: RunMarks, labels: bool = True) -> None:
+    if marks.drain_start_ns is None or marks.drain_end_ns is None:
+        return
+    ax.axvspan((marks.drain_start_ns - marks.origin_ns) / 1e9, (marks.drain_end_ns - marks.origin_ns) / 1e9,
+               color="tab:gray", alpha=0.13, hatch="//", label="drain (sending stopped)" if labels else None)
+
+
+def _thin(t: np.ndarray, values: np.ndarray, cap: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    if t.size <= cap:
+        return t, values
+    order = np.argsort(t, kind="stable")[np.linspace(0, t.size - 1, cap).astype(np.int64)]
+    return t[order], values[order]
+
+
+def per_message_chart(points: MessagePoints, marks: RunMarks, faults: list[FaultWindow], title: str) -> str:
+    """Every message at its send time: delivery latency if it arrived, a red mark on top if it was lost.
+
+    Below, one lane per recipient that dropped its connection (▼ disconnect, ▲ reconnect); fault windows and
+    the drain are shaded across the whole figure, so a lost message is seen *where* it was lost.
+    """
+    lanes = marks.lanes
+    fig = plt.figure(figsize=(9.5, 4.6 + 0.28 * len(lanes)))
+    grid = fig.add_gridspec(3, 1, height_ratios=[0.55, 3.2, 0.35 + 0.3 * max(1, len(lanes))], hspace=0.08)
+    top = fig.add_subplot(grid[0])
+    main = fig.add_subplot(grid[1], sharex=top)
+    low = fig.add_subplot(grid[2], sharex=top)
+    ends = [float(np.nanmax(a)) for a in (points.live_t, points.replayed_t, points.lost_t, points.unseen_t)
+            if a.size and not np.isnan(a).all()]
+    end = max([*ends, 1.0])
+    if marks.drain_end_ns is not None:
+        end = max(end, (marks.drain_end_ns - marks.origin_ns) / 1e9)
+    for ax in (top, main, low):
+        _shade(ax, faults, marks.origin_ns, end, labels=ax is main)
+        _drain(ax, marks, labels=ax is main)
+        ax.grid(alpha=0.25)
+    for t, ms, name, color in ((points.live_t, points.live_ms, "delivered live", "tab:green"),
+                               (points.replayed_t, points.replayed_ms, "delivered after a reconnect", "tab:purple")):
+        if t.size:
+            shown_t, shown_ms = _thin(t, np.maximum(ms, 0.01))
+            note = f", {shown_t.size:,} drawn" if shown_t.size < t.size else ""
+            main.scatter(shown_t, shown_ms, s=7, color=color, alpha=0.65, linewidths=0,
+                         label=f"{name} (n={t.size:,}{note})", rasterized=True)
+    if points.live_t.size or points.replayed_t.size:
+        main.set_yscale("log")
+        plain_ms_axis(main)
+    else:
+        main.text(0.5, 0.5, "no message was delivered", transform=main.transAxes, ha="center", va="center")
+    main.set_ylabel("delivery latency (ms)")
+    top.set_yticks([0.5, 1.5], ["unseen", "lost"])
+    top.set_ylim(0, 2)
+    if points.lost_t.size:
+        top.scatter(points.lost_t, np.full(points.lost_t.size, 1.5), marker="|", s=120, color="tab:red",
+                    label=f"lost (n={points.lost_t.size:,})")
+    if points.unseen_t.size:
+        top.scatter(points.unseen_t, np.full(points.unseen_t.size, 0.5), marker="|", s=120, color="tab:orange",
+                    label=f"unseen (n={points.unseen_t.size:,})")
+    if not points.lost_t.size and not points.unseen_t.size:
+        top.text(0.5, 0.5, "no message lost or unseen", ha="center", va="center", transform=top.transAxes,
+                 fontsize=8, color="#2e7d32")
+    top.tick_params(labelbottom=False)
+    main.tick_params(labelbottom=False)
+    top.set_title(f"{title}: each message at its send time" + ("" if not points.lost_t.size
+                  else f" — {points.lost_t.size:,} lost, in red"), fontsize=10)
+    for row, lane in enumerate(lanes):
+        y = len(lanes) - 1 - row
+        down = (np.asarray(lane.disconnects, dtype="float64") - marks.origin_ns) / 1e9
+        up = (np.asarray(lane.reconnects, dtype="float64") - marks.origin_ns) / 1e9
+        for start in down:  # offline span: from each disconnect to the next reconnect (or the end)
+            later = up[up >= start]
+            low.plot([start, later.min() if later.size else end], [y, y], color="tab:red", linewidth=3, alpha=0.35)
+        low.scatter(down, np.full(down.size, y), marker="v", color="tab:red", s=28, zorder=3,
+                    label="disconnect" if row == 0 else None)
+        low.scatter(up, np.full(up.size, y), marker="^", color="tab:green", s=28, zorder=3,
+                    label="reconnect" if row == 0 else None)
+    if lanes:
+        low.set_yticks(range(len(lanes)), [lane.process for lane in reversed(lanes)], fontsize=7.5)
+        low.set_ylim(-0.7, len(lanes) - 0.3)
+    else:
+        low.set_yticks([])
+        low.text(0.5, 0.5, "no recipient disconnected", transform=low.transAxes, ha="center", va="center", fontsize=8)
+    if marks.lanes_left_out:
+        low.text(1.0, -0.55, f"+{marks.lanes_left_out} more recipients disconnected", transform=low.transAxes,
+                 ha="right", fontsize=7, color="#555")
+    starts = [float(np.nanmin(a)) for a in (points.live_t, points.replayed_t, points.lost_t, points.unseen_t)
+              if a.size and not np.isnan(a).all()]
+    low.set_xlim(min([0.0, *starts]), end * 1.01)
+    low.set_xlabel("send time (seconds since sending started)")
+    handles: list[Any] = []
+    labels: list[str] = []
+    for ax in (top, main, low):  # one legend under the figure: none of it covers a message
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=7.5, frameon=False)
+    return _data_uri(fig)
 
 
 def over_time_chart(series: pd.DataFrame, faults: list[FaultWindow], origin_ns: int | None, title: str) -> str:
@@ -62,7 +183,8 @@ def latency_cdf_chart(live_ms: np.ndarray, replayed_ms: np.ndarray, title: str) 
             ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", color=color,
                     label=f"{name} (n={values.size})")
     ax.set_xscale("log")
-    ax.set_xlabel("delivery latency (ms, log)")
+    plain_ms_axis(ax, "x")
+    ax.set_xlabel("delivery latency (ms, log scale)")
     ax.set_ylabel("fraction delivered")
     ax.grid(alpha=0.3, which="both")
     if ax.get_legend_handles_labels()[0]:

@@ -1,7 +1,7 @@
 """Judge a ledger and write every artefact of a run folder.
 
 Writes verdict.json (with the gate's decision), report.md, report.html, junit.xml, anomalies.json
-(full id lists), over_time.csv and ledger.parquet. This module is the only writer of those files.
+(full id lists), over_time.csv, ledger.parquet and the charts as PNG files. This module is the only writer of those files.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.summary import render_markdown
 
-__all__ = ["finalize", "read_manifest"]
+__all__ = ["finalize", "read_manifest", "CHART_FILES"]
+
+CHART_FILES = frozenset({"messages", "over_time", "latency", "cohorts"})
+"""Every chart a run folder may hold as <name>.png (cohorts only when something was lost or duplicated)."""
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,8 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
                 log.exception("report.html could not be rendered")
             else:
                 (out_dir / "report.html").write_text(page)
+                for name in CHART_FILES - set(charts):  # a chart left out (e.g. nothing lost) must not go stale
+                    (out_dir / f"{name}.png").unlink(missing_ok=True)
                 for name, uri in charts.items():  # also as files, for comparison pages and PR comments
                     (out_dir / f"{name}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
     if not load.frame.empty and not (source.suffix == ".parquet" and out_dir == run_dir):

@@ -57,7 +57,8 @@ def conclusion(category: str, msg_id: str, analysis: Analysis) -> str:
     row = msgs.loc[msg_id] if msg_id in msgs.index else None
     recipient = str(row["recipient"]) if row is not None else "its recipient"
     end = analysis.state.drain_end_ns
-    by_end = f"by the end of the drain ({_ms(end, origin)} ms)" if end is not None else "by the end of the record"
+    by_end = (f"by the end of the drain ({_ms(end, origin):,.0f} ms)" if end is not None
+              else "by the end of the record")
     if category == "lost":
         return (f"acknowledged by the server, not received {by_end} although {recipient} was connected then "
                 "→ lost")
@@ -71,9 +72,9 @@ def conclusion(category: str, msg_id: str, analysis: Analysis) -> str:
         return (f"sent {int(row['attempts'])} time(s), received {int(row['receipts'])} times by {recipient} "
                 "→ duplicated")
     if category == "reordered":
-        return f"first received after a later message of the same stream had arrived → reordered"
+        return "first received after a later message of the same stream had arrived → reordered"
     if category == "gap":
-        return f"never received although a later message of the same stream was → gap (a hole in the stream)"
+        return "never received although a later message of the same stream was → gap (a hole in the stream)"
     if category == "unexpected":
         return "received, but never sent to this recipient → unexpected"
     if category == "delivered_after_fail":

@@ -1,4 +1,6 @@
-"""report.html: verdict, claim, gate, charts and a forensic timeline per anomaly example (jinja2)."""
+"""report.html: the verdict first (banner, reason, experiment evidence, headline counts, the per-message plot),
+then the claim in words, the anomalies' forensic timelines each ending in its conclusion, and the rest folded
+(jinja2)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ import jinja2
 import pandas as pd
 
 from harness.checker import Analysis
-from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort_chart
-from harness.report.forensics import per_cohort, timelines_for
+from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort_chart, per_message_chart
+from harness.report.forensics import conclusion, per_cohort, timelines_for
+from harness.report.marks import message_points, run_marks
 from harness.report.summary import experiment_line, held, label
+from harness.report.words import (BAD_COUNTS, claim_sentence, headline, headline_counts, number,
+                                  other_counts)
 
-__all__ = ["render_html", "forensics_for", "FORENSIC_EXAMPLES", "TEMPLATES"]
+__all__ = ["render_html", "forensics_for", "charts_for", "FORENSIC_EXAMPLES", "TEMPLATES"]
 
 FORENSIC_EXAMPLES = 10
 """Timelines drawn per anomaly category (every id is still listed)."""
@@ -20,28 +25,57 @@ FORENSIC_EXAMPLES = 10
 TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
                                autoescape=jinja2.select_autoescape(["html", "j2"]))
 """The report templates (report.html.j2, compare.html.j2), shared by every page."""
-_BAD_COUNTS = frozenset({"lost", "unseen", "unexpected", "unverifiable", "delivered_after_fail", "gap"})
+TEMPLATES.filters["num"] = number
+
 _FORENSIC = ("lost", "unseen", "duplicated", "reordered", "gap", "unexpected", "delivered_after_fail",
              "duplicate_offsets")
-
-
-def charts_for(analysis: Analysis, title: str) -> dict[str, str]:
-    """The three charts of one run as PNG data URIs."""
-    replayed = analysis.replayed
-    latency_ms = replayed["latency_ns"].to_numpy(dtype="float64") / 1e6
-    mask = replayed["replayed"].to_numpy(dtype=bool)
-    return {
-        "over_time": over_time_chart(analysis.over_time, analysis.state.faults, analysis.state.start_ns, title),
-        "latency": latency_cdf_chart(latency_ms[~mask], latency_ms[mask], title),
-        "cohorts": per_cohort_chart(per_cohort(analysis), title),
-    }
+_MEANING = {
+    "lost": "acknowledged by the server, never received by its connected recipient after the drain",
+    "unseen": "acknowledged, not received, but the run could not have read it (not counted as lost)",
+    "duplicated": "received more often than it was sent",
+    "reordered": "received after a later message of the same sender→recipient stream",
+    "gap": "never received although a later message of the same stream was",
+    "unexpected": "received, but never sent to that recipient",
+    "delivered_after_fail": "received although the server refused the send",
+    "duplicate_offsets": "received at two or more different server offsets",
+}
 
 
 def forensics_for(frame: pd.DataFrame, analysis: Analysis) -> dict[str, list[dict[str, Any]]]:
-    """Up to FORENSIC_EXAMPLES timelines per anomaly category, built in one pass over the ledger."""
-    examples = {name: analysis.ids.get(name, [])[:FORENSIC_EXAMPLES] for name in _FORENSIC}
+    """Up to FORENSIC_EXAMPLES timelines per anomaly category, built in one pass over the ledger, each ending
+    with its conclusion. Gaps that are lost or unseen messages get no second timeline (they are listed)."""
+    shown_elsewhere = set(analysis.ids.get("lost", [])) | set(analysis.ids.get("unseen", []))
+    examples = {name: [i for i in analysis.ids.get(name, []) if name != "gap" or i not in shown_elsewhere]
+                [:FORENSIC_EXAMPLES] for name in _FORENSIC}
     timelines = timelines_for(frame, analysis, [i for ids in examples.values() for i in ids])
-    return {name: [{"msg_id": i, "events": timelines[i]} for i in ids] for name, ids in examples.items()}
+    return {name: [{"msg_id": i, "events": timelines[i], "conclusion": conclusion(name, i, analysis)} for i in ids]
+            for name, ids in examples.items()}
+
+
+def charts_for(analysis: Analysis, frame: pd.DataFrame, title: str) -> dict[str, str]:
+    """The run's charts as PNG data URIs; the per-cohort chart only when something was lost, unseen or duplicated
+    (an empty bar chart says less than the words that replace it)."""
+    replayed = analysis.replayed
+    latency_ms = replayed["latency_ns"].to_numpy(dtype="float64") / 1e6
+    mask = replayed["replayed"].to_numpy(dtype=bool)
+    marks = run_marks(frame, analysis)
+    charts = {
+        "messages": per_message_chart(message_points(analysis, marks.origin_ns), marks, analysis.state.faults, title),
+        "over_time": over_time_chart(analysis.over_time, analysis.state.faults, analysis.state.start_ns, title),
+        "latency": latency_cdf_chart(latency_ms[~mask], latency_ms[mask], title),
+    }
+    cohorts = per_cohort(analysis)
+    if int(cohorts.to_numpy().sum()):
+        charts["cohorts"] = per_cohort_chart(cohorts, title)
+    return charts
+
+
+def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:
+    origin = analysis.state.start_ns or 0
+    return [{"fault": w.fault, "type": w.type, "cohort": w.cohort or "(whole target)",
+             "inject_ms": round((w.inject_ns - origin) / 1e6),
+             "heal_ms": None if w.heal_ns is None else round((w.heal_ns - origin) / 1e6)}
+            for w in analysis.state.faults]
 
 
 def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) -> tuple[str, dict[str, str]]:
@@ -49,11 +83,18 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
     title = f"{doc.get('scenario') or 'ledger'} on {doc.get('target') or '?'}"
     forensics = forensics_for(frame, analysis)
     anomalies = {name: analysis.ids.get(name, []) for name in _FORENSIC}
+    gap_ids = set(anomalies["gap"])
+    gaps_in_lost = len(gap_ids & (set(anomalies["lost"]) | set(anomalies["unseen"])))
     details = doc.get("details") or {}
-    charts = charts_for(analysis, title)
+    counts = doc.get("counts") or {}
+    charts = charts_for(analysis, frame, title)
     page = TEMPLATES.get_template("report.html.j2").render(
-        doc=doc, badge=label(doc.get("valid")), held=held, bad_counts=_BAD_COUNTS,
+        doc=doc, badge=label(doc.get("valid")), held=held, bad_counts=BAD_COUNTS, title=title,
+        headline=headline(doc), claim_text=claim_sentence(doc),
+        counts_first=headline_counts(counts), counts_rest=other_counts(counts),
         claim=details.get("claim") or {}, gate=doc.get("gate") or {},
-        charts=charts, anomalies=anomalies, forensics=forensics, experiment=experiment_line(doc),
+        health=details.get("health") or {}, faults=details.get("faults") or {}, fault_rows=_fault_rows(analysis),
+        charts=charts, anomalies=anomalies, forensics=forensics, meaning=_MEANING, gaps_in_lost=gaps_in_lost,
+        experiment=experiment_line(doc),
     )
     return page, charts

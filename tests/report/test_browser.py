@@ -32,7 +32,7 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
     dom = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
                          capture_output=True, text=True, timeout=60)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert '<span class="badge FAIL">FAIL</span>' in dom.stdout
+    assert 'class="banner FAIL"' in dom.stdout
     assert "a&gt;b#2" in dom.stdout
 
     ARTIFACTS.mkdir(exist_ok=True)

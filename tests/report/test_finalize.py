@@ -32,7 +32,7 @@ def _story() -> History:
 def test_every_artefact_is_written_and_agrees(tmp_path: Path) -> None:
     doc = finalize(_ledger(tmp_path, _story()), target="demo", scenario="story")
     for name in ("verdict.json", "report.md", "report.html", "junit.xml", "anomalies.json", "over_time.csv",
-                 "ledger.parquet", "over_time.png", "latency.png", "cohorts.png"):
+                 "ledger.parquet", "messages.png", "over_time.png", "latency.png", "cohorts.png"):
         assert (tmp_path / name).exists(), name
     saved: dict[str, Any] = json.loads((tmp_path / "verdict.json").read_text())
     assert saved == doc
@@ -43,12 +43,20 @@ def test_every_artefact_is_written_and_agrees(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "anomalies.json").read_text())["lost"] == ["a>b#2"]
 
     html = (tmp_path / "report.html").read_text()
-    assert '<span class="badge FAIL">FAIL</span>' in html
-    assert "<code>a&gt;b#2</code>" in html  # the lost message has a forensic timeline
+    assert '<div class="banner FAIL" id="verdict">' in html
+    assert "<p class=\"why\" id=\"reason\"><b>Why:</b> 1 acknowledged message(s) lost</p>" in html
+    # the lost message has one forensic timeline, which ends with its conclusion; the gap it also is repeats none
+    assert html.count("<summary><code>a&gt;b#2</code></summary>") == 1
+    assert ("<td>acknowledged by the server, not received by the end of the drain (73 ms) although b was "
+            "connected then → lost</td>") in html
+    assert "1 of these is a lost or unseen message with its timeline above: not repeated here." in html
+    assert "<td>sent 1 time(s), received 2 times by b → duplicated</td>" in html
+    assert ("demo claims at-least-once delivery: every acknowledged message arrives, perhaps more than once. "
+            "This run broke that claim (lost=1): claim violated.") in html
     for event in ("fault b-blackhole inject (timeout on cb)", "send invoked", "server acked",
                   "b disconnected (transport error)", "fault b-blackhole heal (timeout on cb)", "b connected (conn 2)"):
         assert event in html, event
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 4  # per message, over time, latency, per cohort
 
     suite = ET.fromstring((tmp_path / "junit.xml").read_text())
     results = {case.get("name"): [child.tag for child in case] for case in suite}
