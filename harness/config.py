@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ScenarioError
-from harness.run.targets import Claims, TargetSpec, builtin_targets
+from harness.run.targets import DEFAULT_PORT, PLACEHOLDERS, Claims, TargetSpec, builtin_targets, placeholders
 
 __all__ = [
     "Heartbeat",
@@ -151,6 +152,9 @@ class FaultSpec(_Frozen):
     """A toxic (``timeout``, ``reset_peer``, ``latency``, …) or a process fault (``kill_target``, …)."""
     cohort: str | None = None
     """The cohort whose proxy listener a toxic sits on (none for a process fault)."""
+    port: str | None = None
+    """Which of the target's named ports (``[target.NAME] ports``) the toxic sits on; default: every port of
+    the cohort (one toxic per listener). A fault on one port leaves the cohort's other listeners alone."""
     stream: Literal["upstream", "downstream", "both"] = "both"
     """upstream = client→server, downstream = server→client."""
     at_s: float = Field(ge=0)
@@ -173,6 +177,8 @@ class FaultSpec(_Frozen):
         if self.is_process_fault:
             if self.attributes:
                 raise _FieldError("attributes", f"a {self.type} fault takes no attributes")
+            if self.port is not None:
+                raise _FieldError("port", f"a {self.type} fault hits the whole process; remove the port")
             return self
         from harness.faults import toxics as _builtin  # noqa: F401  (registers the built-in toxics)
         from harness.faults.base import ToxicValidationError, registry
@@ -248,7 +254,8 @@ class Readiness(_Frozen):
     """How to tell the target is ready (``[target.NAME.ready]``); the error on timeout names the probe and
     what it saw last. One of: ``kind = "http"`` (``path``, ``statuses``), ``"tcp"`` (the port accepts a
     connection: brokers, non-HTTP protocols), ``"log"`` (``pattern``, a regular expression matched against the
-    target's log) or ``"command"`` (``command``, an argv exiting 0; ``{port}`` and ``{run_dir}`` filled in)."""
+    target's log) or ``"command"`` (``command``, an argv exiting 0; ``{port}``, ``{port.NAME}`` and ``{run_dir}``
+    filled in)."""
 
     kind: Literal["http", "tcp", "log", "command"] = "http"
     path: str = "/"
@@ -259,6 +266,8 @@ class Readiness(_Frozen):
     """log: a regular expression (Python syntax)."""
     command: list[str] | None = Field(None, min_length=1)
     """command: the argv to run."""
+    port: str | None = None
+    """http / tcp: which named port to probe. Default: http probes the first port, tcp every port."""
     timeout_s: float = Field(20.0, gt=0, le=3600)
     """How long to wait before the start fails."""
 
@@ -278,12 +287,26 @@ class Readiness(_Frozen):
         return self
 
 
+_PORT_NAME = r"^[a-z][a-z0-9_]{0,31}$"
+
+
 class TargetDef(_Frozen):
-    """A user-supplied target: a command to start (``{port}``, ``{ping_interval}``, ``{ping_timeout}``,
-    ``{secret}`` are substituted) or the URL of a server that is already running."""
+    """A user-supplied target: a command to start or the URL of a server that is already running.
+
+    Command placeholders: ``{python}``, ``{port}`` (the first port), ``{port.NAME}`` (a named port),
+    ``{ping_interval}``, ``{ping_timeout}``, ``{redis_url}``, ``{run_dir}``; literal braces are doubled."""
 
     command: list[str] | None = None
+    """The argv that starts one instance of your server (placeholders above), run from the project root."""
     url: str | None = None
+    """A server that is already running (``http://127.0.0.1:5000``); it has one port."""
+    ports: list[str] = Field(default_factory=lambda: [DEFAULT_PORT], min_length=1, max_length=8)
+    """Named ports (e.g. ``["sub", "pub"]``), the first being the default: each gets a free port number
+    (``{port.sub}`` in the command) and its own proxy listener per cohort; the driver reads their URLs as
+    ``self.slot.urls["sub"]`` (``self.slot.url`` is the first). Names: lower case, digits, ``_``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Settings for the driver (``[target.NAME.options]``), checked against the driver class's pydantic model
+    ``Options`` when the load process starts: an unknown or badly typed option stops the run there (exit 2)."""
     ordered: bool = False
     """The target claims per-stream order (a reordered receipt then invalidates the verdict)."""
     delivery: Literal["at-most-once", "at-least-once", "effectively-once"] = "at-least-once"
@@ -313,11 +336,40 @@ class TargetDef(_Frozen):
     def _one_way_to_reach_it(self) -> TargetDef:
         if (self.command is None) == (self.url is None):
             raise ValueError("give exactly one of 'command' or 'url'")
+        for index, name in enumerate(self.ports):
+            if not re.match(_PORT_NAME, name):
+                raise _FieldError(f"ports.{index}", f"'{name}': a port name is lower case letters, digits and _, "
+                                  "starting with a letter (it is written {port.NAME} in the command)")
+        if len(set(self.ports)) != len(self.ports):
+            raise _FieldError("ports", "port names must be unique")
+        if self.url is not None and len(self.ports) > 1:
+            raise _FieldError("ports", "a target reached by url has one port; named ports need a command")
         for index, part in enumerate(self.command or []):
-            if "{secret}" in part:  # argv is world-readable (/proc/PID/cmdline, ps) and lands in logs
-                raise _FieldError(f"command.{index}", "the token secret is never put on a command line: read it "
-                                  "from the environment variable HARNESS_TARGET_SECRET in your server instead")
+            _check_placeholders(f"command.{index}", part, self.ports)
+        if self.ready is not None:
+            if self.ready.port is not None and self.ready.port not in self.ports:
+                raise _FieldError("ready.port", f"unknown port '{self.ready.port}'; ports: {', '.join(self.ports)}")
+            for index, part in enumerate(self.ready.command or []):
+                _check_placeholders(f"ready.command.{index}", part, self.ports)
         return self
+
+
+def _check_placeholders(field: str, part: str, ports: list[str]) -> None:
+    """Each ``{…}`` in a command argument is a known placeholder (a typo would only fail at start)."""
+    if "{secret}" in part:  # argv is world-readable (/proc/PID/cmdline, ps) and lands in logs
+        raise _FieldError(field, "the token secret is never put on a command line: read it "
+                          "from the environment variable HARNESS_TARGET_SECRET in your server instead")
+    try:
+        names = placeholders(part)
+    except ValueError as exc:
+        raise _FieldError(field, f"{exc} (a literal brace is written doubled: {{{{ or }}}})") from None
+    for name in names:
+        root, dot, attribute = name.partition(".")
+        if root not in PLACEHOLDERS or (dot and root != "port") or "[" in name:
+            raise _FieldError(field, f"unknown placeholder {{{name}}}; known: "
+                              + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS) + ", {port.NAME}")
+        if dot and attribute not in ports:
+            raise _FieldError(field, f"{{{name}}}: no port named '{attribute}'; ports: {', '.join(ports)}")
 
 
 class Scenario(_Frozen):
@@ -421,8 +473,12 @@ def _field_of(error: Mapping[str, Any]) -> str:
     return ".".join(str(part) for part in error.get("loc", ())) or "(top level)"
 
 
-def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
-    """Parse and validate a scenario file; raise ScenarioError naming file, field and reason."""
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None,
+                  check_options: bool | None = None) -> Scenario:
+    """Parse and validate a scenario file; raise ScenarioError naming file, field and reason.
+
+    ``check_options``: also check the drivers' typed options (``check_driver_options``); default: only when
+    Locust is already loaded in this process (the load process), since it imports the drivers."""
     path = Path(path)
     if not path.exists():
         raise ScenarioError(str(path), "(file)", "no such file")
@@ -440,7 +496,7 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     for key, value in (overrides or {}).items():
         raw[key] = value
     try:
-        return Scenario.model_validate(raw)
+        scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         ctx_error = (first.get("ctx") or {}).get("error")
@@ -452,11 +508,38 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         if first["type"] == "extra_forbidden":
             reason = "unknown field"
         raise ScenarioError(str(path), _field_of(first), reason) from None
+    if check_options if check_options is not None else "locust" in sys.modules:
+        check_driver_options(scenario, path)
+    return scenario
+
+
+def check_driver_options(scenario: Scenario, path: str | Path = "(scenario)") -> None:
+    """Check every scenario-defined target's ``options`` against its driver's ``Options`` model.
+
+    This imports the drivers, and a driver imports Locust, which patches the process it is imported into:
+    so ``load_scenario`` does it only where Locust already runs (the load process loads the scenario before
+    it starts anything). A driver that cannot be imported is skipped here: the load process reports it next.
+    """
+    from harness.drivers.options import options_error
+    from harness.drivers.registry import load_driver
+
+    for name, definition in scenario.target.items():
+        try:
+            driver = load_driver(definition.driver)
+        except (ImportError, AttributeError, ValueError):
+            continue
+        problem = options_error(getattr(driver, "Options", None), definition.options)
+        if problem is not None:
+            field, reason = problem
+            raise ScenarioError(str(path), f"target.{name}.options{'.' + field if field else ''}", reason)
 
 
 def check_target_fits(scenario: Scenario, target: TargetSpec, path: str = "(scenario)") -> None:
-    """Refuse a run whose process faults cannot act on this target (a fault that cannot happen proves nothing)."""
+    """Refuse a run whose faults cannot act on this target (a fault that cannot happen proves nothing)."""
     for index, fault in enumerate(scenario.faults):
+        if fault.port is not None and fault.port not in target.ports:
+            raise ScenarioError(path, f"faults.{index}.port", f"target '{target.name}' has no port '{fault.port}'; "
+                                f"its ports: {', '.join(target.ports)}")
         if fault.type.endswith("_store") and not target.needs_store:
             raise ScenarioError(path, f"faults.{index}.type", f"{fault.type}: target '{target.name}' has no store "
                                 "(the harness starts redis-server only for targets with needs_store)")
@@ -472,5 +555,6 @@ def resolve_target(name: str, user_defined: Mapping[str, TargetDef]) -> TargetSp
         return TargetSpec(name, Claims(d.delivery, d.ordered, d.survives_restart),
                           tuple(d.command) if d.command else None, d.url, secret=d.secret, driver=d.driver,
                           needs_store=d.needs_store, health_path=d.health_path,
-                          ready=d.ready.model_dump() if d.ready else None)
+                          ready=d.ready.model_dump() if d.ready else None, ports=tuple(d.ports),
+                          options=dict(d.options))
     return builtin_targets()[name]

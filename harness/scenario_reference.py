@@ -46,8 +46,13 @@ VALIDATOR_RULES: dict[tuple[str, str], str] = {
     ("Readiness", "path"): "must start with `/`",
     ("Readiness", "pattern"): "required for `kind = \"log\"`; a valid regular expression",
     ("Readiness", "command"): "required for `kind = \"command\"`",
-    ("TargetDef", "command"): "exactly one of `command` or `url`; `{secret}` is refused",
+    ("FaultSpec", "port"): "one of the target's `ports`; toxics only",
+    ("Readiness", "port"): "one of the target's `ports`",
+    ("TargetDef", "command"): "exactly one of `command` or `url`; every `{…}` a known placeholder; `{secret}` is "
+                              "refused",
     ("TargetDef", "url"): "exactly one of `command` or `url`",
+    ("TargetDef", "ports"): "unique names matching `^[a-z][a-z0-9_]{0,31}$`; one only with `url`",
+    ("TargetDef", "options"): "the driver's `Options` fields, each of its type",
     ("TargetDef", "driver"): "a registered driver name or `package.module:UserClass`",
 }
 """Rules enforced by model validators (not visible as Field constraints), by (model class name, field)."""

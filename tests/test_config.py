@@ -162,3 +162,68 @@ def test_a_cohort_rate_overrides_the_load_rate(tmp_path: Path) -> None:
     text = BASE.replace('name = "u2"\nusers = 1\n', 'name = "u2"\nusers = 1\nrate_per_user = 200.0\n')
     scenario = load_scenario(_write(tmp_path, text))
     assert scenario.rate_for("u2") == 200.0 and scenario.rate_for("u1") == 20.0
+
+
+MINE = '\n[target.mine]\ndriver = "x.y:Z"\n'
+
+
+def _mine(tmp_path: Path, body: str, base: str = BASE) -> Path:
+    return _write(tmp_path, base.replace('targets = ["naive", "ackmap"]', 'targets = ["mine"]') + MINE + body)
+
+
+def test_named_ports_reach_the_target_spec_and_the_command(tmp_path: Path) -> None:
+    body = 'command = ["srv", "--sub={port.sub}", "--pub", "{port.pub}", "--first", "{port}", "{{x}}"]\n' \
+           'ports = ["sub", "pub"]\n'
+    spec = resolve_target("mine", load_scenario(_mine(tmp_path, body)).target)
+    assert spec.ports == ("sub", "pub")
+    assert spec.argv({"sub": 7001, "pub": 7002}, 1.0, 1.0) == ["srv", "--sub=7001", "--pub", "7002", "--first",
+                                                               "7001", "{x}"]
+    plain = resolve_target("mine", load_scenario(_mine(tmp_path, 'command = ["srv", "{port}"]\n')).target)
+    assert plain.ports == ("main",) and plain.argv(7005, 1.0, 1.0) == ["srv", "7005"]
+
+
+@pytest.mark.parametrize(("body", "field", "reason"), [
+    ('command = ["srv", "{port.pub}"]\n', "target.mine.command.1", "{port.pub}: no port named 'pub'; ports: main"),
+    ('command = ["srv", "{prot}"]\n', "target.mine.command.1", "unknown placeholder {prot}"),
+    ('command = ["srv", "{python.x}"]\n', "target.mine.command.1", "unknown placeholder {python.x}"),
+    ('command = ["srv", "{port"]\n', "target.mine.command.1", "a literal brace is written doubled"),
+    ('command = ["srv", "}"]\n', "target.mine.command.1", "a literal brace is written doubled"),
+    ('command = ["srv"]\nports = ["Sub"]\n', "target.mine.ports.0", "lower case letters"),
+    ('command = ["srv"]\nports = ["a", "a"]\n', "target.mine.ports", "unique"),
+    ('command = ["srv"]\nports = []\n', "target.mine.ports", "at least 1 item"),
+    ('url = "http://127.0.0.1:1"\nports = ["a", "b"]\n', "target.mine.ports", "a target reached by url has one"),
+    ('command = ["srv"]\nready = { kind = "tcp", port = "pub" }\n', "target.mine.ready.port",
+     "unknown port 'pub'; ports: main"),
+    ('command = ["srv"]\nready = { kind = "command", command = ["c", "{port.x}"] }\n',
+     "target.mine.ready.command.1", "no port named 'x'"),
+    ('command = ["srv"]\noptions = 3\n', "target.mine.options", "valid dictionary"),
+])
+def test_target_ports_and_placeholders_are_checked_at_load(tmp_path: Path, body: str, field: str,
+                                                          reason: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_mine(tmp_path, body))
+    assert error.value.field == field
+    assert reason in error.value.reason
+
+
+def test_a_fault_names_a_port_of_the_target_and_only_a_toxic_may(tmp_path: Path) -> None:
+    body = 'command = ["srv", "{port.sub}", "{port.pub}"]\nports = ["sub", "pub"]\n'
+    on_pub = BASE.replace('cohort = "u1"\n', 'cohort = "u1"\nport = "pub"\n')
+    scenario = load_scenario(_mine(tmp_path, body, on_pub))
+    assert scenario.faults[0].port == "pub"
+    check_target_fits(scenario, resolve_target("mine", scenario.target), "s.toml")
+    with pytest.raises(ScenarioError) as error:
+        check_target_fits(scenario, resolve_target("naive", {}), "s.toml")
+    assert error.value.field == "faults.0.port" and "target 'naive' has no port 'pub'; its ports: main" in str(error.value)
+    restart = '\n[[faults]]\nname = "deploy"\ntype = "restart_target"\nport = "pub"\nat_s = 1\nduration_s = 1\n'
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_write(tmp_path, BASE + restart))
+    assert error.value.field == "faults.1.port" and "whole process" in error.value.reason
+
+
+def test_options_are_a_table_passed_through_and_typed_only_where_locust_runs(tmp_path: Path) -> None:
+    body = 'command = ["srv"]\n[target.mine.options]\nmode = "lossy"\nbuffer = 3\n'
+    scenario = load_scenario(_mine(tmp_path, body))
+    assert resolve_target("mine", scenario.target).options == {"mode": "lossy", "buffer": 3}
+    # in this process (no Locust) the driver "x.y:Z" is never imported: nothing to check it against
+    assert "locust" not in __import__("sys").modules

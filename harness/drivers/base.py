@@ -12,6 +12,11 @@ methods; it calls back ``connected()``, ``disconnected(reason)``, ``received(dat
         def is_open(self) -> bool: ...
         def transmit(self, msg_id: str, payload: dict) -> None: ...   # send; reply later via replied()
         def close(self) -> None: ...
+
+A driver with settings declares them as a pydantic model ``Options`` (class attribute); the scenario's
+``[target.NAME.options]`` is checked against it when the load process starts, and each user reads the
+result as ``self.options`` (``harness.drivers.options``). ``self.slot.urls`` holds one proxy URL per named
+port of the target (``self.slot.url`` is the first).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import gc
 import logging
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, ClassVar
 
 import gevent
 from locust import User, task
+from pydantic import BaseModel
 
+from harness.drivers.options import parse_options
 from harness.run.context import RunContext, Slot
 
 __all__ = ["DeliveryUser"]
@@ -51,6 +58,10 @@ class DeliveryUser(User):
 
     abstract = True
     run_context: RunContext | None = None  # set by harness.locust_ext.plugin at init
+    Options: ClassVar[type[BaseModel] | None] = None
+    """The driver's settings model; None: the driver takes no options."""
+    options: Any = None
+    """This run's settings (an ``Options`` instance), set before ``open()``."""
 
     # -- protocol hooks (subclasses implement) ------------------------------------------------------------
     def open(self) -> None:
@@ -83,6 +94,7 @@ class DeliveryUser(User):
         self.pending: dict[str, tuple[str, int, float, int]] = {}  # msg_id -> (recipient, seq, deadline, t_ns)
         self.interval = 1.0 / self.ctx.scenario.rate_for(slot.cohort)
         self._sweeper: gevent.Greenlet | None = None
+        self.options = self._options(self.ctx)
         self.open()
 
     def on_stop(self) -> None:
@@ -94,6 +106,13 @@ class DeliveryUser(User):
             self.close()
         except Exception:  # already gone
             pass
+
+    @classmethod
+    def _options(cls, ctx: RunContext) -> BaseModel | None:
+        """The target's ``[options]`` under this driver's model (already checked when the scenario was loaded;
+        a ``--driver`` override that does not take them fails here, loudly)."""
+        definition = ctx.scenario.target.get(ctx.target)
+        return parse_options(cls.Options, definition.options if definition is not None else {})
 
     @property
     def user_id(self) -> str:

@@ -4,24 +4,49 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import Scenario
 from harness.ledger.recorder import LedgerRecorder, Row
+from harness.run.targets import DEFAULT_PORT
 
-__all__ = ["Slot", "DeliveryTracker", "RunContext"]
+__all__ = ["Slot", "CohortURL", "DeliveryTracker", "RunContext"]
+
+
+class CohortURL(str):
+    """A cohort's default listener URL that also carries every named port's listener (``urls``).
+
+    ``Stack.cohort_url`` returns one, so a ``Slot(user, cohort, stack.cohort_url(cohort), token)`` built by
+    code that predates named ports still gets ``slot.urls``; code that knows them passes ``urls=`` itself."""
+
+    urls: dict[str, str]
+
+    def __new__(cls, url: str, urls: Mapping[str, str]) -> CohortURL:
+        made = super().__new__(cls, url)
+        made.urls = dict(urls)
+        return made
 
 
 @dataclass(frozen=True)
 class Slot:
-    """One scenario user: its id, its cohort, and the URL of its cohort's proxy listener."""
+    """One scenario user: its id, its cohort, and the URL of its cohort's proxy listener(s).
+
+    ``url`` is the default (first) port's listener; ``urls`` maps each of the target's named ports to its
+    own listener (``{"main": url}`` for a target with one port). Both go through the fault proxy: a driver
+    that connects anywhere else is not faulted, and the fault evidence says so."""
 
     user_id: str
     cohort: str
     url: str
     token: str
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        urls = self.urls or getattr(self.url, "urls", None) or ({DEFAULT_PORT: str(self.url)} if self.url else {})
+        object.__setattr__(self, "urls", dict(urls))
+        object.__setattr__(self, "url", str(self.url))  # a plain str from here on (it is shipped to workers)
 
 
 @dataclass

@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 import httpx
 
-__all__ = ["Probe", "HttpProbe", "TcpProbe", "LogProbe", "CommandProbe", "build_probe"]
+from harness.run.targets import PortNumbers
+
+__all__ = ["Probe", "HttpProbe", "TcpProbe", "AllProbes", "LogProbe", "CommandProbe", "build_probe"]
 
 
 class Probe(Protocol):
@@ -65,6 +67,24 @@ class TcpProbe:
 
 
 @dataclass
+class AllProbes:
+    """Ready when every probe is (a server with several ports is ready when each one accepts)."""
+
+    probes: Sequence[Probe]
+
+    @property
+    def description(self) -> str:
+        return " and ".join(p.description for p in self.probes)
+
+    def check(self) -> tuple[bool, str]:
+        for probe in self.probes:
+            ready, seen = probe.check()
+            if not ready:
+                return False, f"{probe.description}: {seen}" if len(self.probes) > 1 else seen
+        return True, "all ready"
+
+
+@dataclass
 class LogProbe:
     path: Path
     pattern: str
@@ -101,15 +121,27 @@ class CommandProbe:
         return run.returncode == 0, f"exit {run.returncode} {tail[0][:200]}".strip()
 
 
-def build_probe(spec: Mapping[str, Any], port: int, log_path: Path, values: Mapping[str, str]) -> Probe:
-    """The probe a target's ``ready`` table describes (validated by ``harness.config.Readiness``)."""
+def build_probe(spec: Mapping[str, Any], port: int | Mapping[str, int], log_path: Path,
+                values: Mapping[str, str]) -> Probe:
+    """The probe a target's ``ready`` table describes (validated by ``harness.config.Readiness``).
+
+    ``port``: the target's only port number, or every named port's. http probes ``spec["port"]`` (default:
+    the first port); tcp probes that one, or every port when none is named; a command gets ``{port}``,
+    ``{port.NAME}`` and ``values`` (``run_dir``) filled in."""
+    numbers = {"main": port} if isinstance(port, int) else dict(port)
+    chosen = spec.get("port")
     kind = spec["kind"]
     if kind == "http":
-        return HttpProbe(f"http://127.0.0.1:{port}{spec.get('path') or '/'}", tuple(spec.get("statuses") or (200,)))
+        number = numbers[chosen] if chosen else next(iter(numbers.values()))
+        return HttpProbe(f"http://127.0.0.1:{number}{spec.get('path') or '/'}",
+                         tuple(spec.get("statuses") or (200,)))
     if kind == "tcp":
-        return TcpProbe("127.0.0.1", port)
+        if chosen:
+            return TcpProbe("127.0.0.1", numbers[chosen])
+        probes = [TcpProbe("127.0.0.1", number) for number in numbers.values()]
+        return probes[0] if len(probes) == 1 else AllProbes(probes)
     if kind == "log":
         return LogProbe(log_path, str(spec["pattern"]))
     if kind == "command":
-        return CommandProbe([part.format(**values) for part in spec["command"]])
+        return CommandProbe([part.format(**{**values, "port": PortNumbers(numbers)}) for part in spec["command"]])
     raise ValueError(f"unknown readiness probe kind {kind!r}")

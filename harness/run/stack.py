@@ -1,4 +1,4 @@
-"""The parts under test for one run: the fault proxy, the target, one proxy listener per cohort.
+"""The parts under test for one run: the fault proxy, the target, one proxy listener per cohort and port.
 
 Uses a real Toxiproxy when ``TOXIPROXY_URL`` is set, else starts the embedded stand-in as a child
 process. Every process started here is stopped here, by PID (and dies with the harness process if it
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from harness.config import Scenario
+from harness.config import Scenario, check_target_fits
 from harness.errors import HarnessError
 from harness.faults.client import ToxiproxyClient
+from harness.run.context import CohortURL
 from harness.run.process import SECRET_ENV, ManagedProcess, free_port
 from harness.run.readiness import build_probe
 from harness.run.store import RedisServer
@@ -27,7 +28,9 @@ __all__ = ["Stack"]
 class Stack:
     """Start with ``start()``; ``cohort_url(name)`` is where that cohort's users connect; ``stop()`` always.
 
-    With ``[deploy] instances = N`` the target runs N times (ports differ); cohort i's listener forwards to
+    A target with named ports (``ports = ["sub", "pub"]``) gets one free port number per name and, per
+    cohort, one proxy listener per port (``cohort_urls``), so a fault can hit one port of one cohort.
+    With ``[deploy] instances = N`` the target runs N times (ports differ); cohort i's listeners forward to
     instance i mod N, as a load balancer would, and ``rolling_restart`` moves listeners off an instance
     before restarting it.
     """
@@ -43,10 +46,19 @@ class Stack:
         self.processes: list[ManagedProcess | RedisServer] = []
         self.proxy_client: ToxiproxyClient | None = None
         self.proxy_names: dict[str, str] = {}
+        """Cohort → its default (first) port's proxy name."""
         self.listeners: dict[str, str] = {}
+        """Cohort → its default port's listener URL."""
+        self.port_proxies: dict[str, dict[str, str]] = {}
+        """Cohort → port name → proxy name (what a toxic is added to)."""
+        self.port_listeners: dict[str, dict[str, str]] = {}
+        """Cohort → port name → listener URL."""
         self.store: RedisServer | None = None
         count = 1 if target.url else scenario.deploy.instances
-        self.ports: list[int] = [free_port() for _ in range(count)]
+        self.port_numbers: list[dict[str, int]] = [{name: free_port() for name in target.ports} for _ in range(count)]
+        """Per instance, each named port's number."""
+        self.ports: list[int] = [numbers[target.ports[0]] for numbers in self.port_numbers]
+        """Per instance, the first port's number."""
         self.instances: list[ManagedProcess | None] = [None] * count
         self.routes: dict[str, int] = {}
         """Cohort → index of the instance its listener forwards to."""
@@ -70,10 +82,19 @@ class Stack:
             return self.target.url.split("://", 1)[-1].rstrip("/")
         return f"127.0.0.1:{self.ports[0]}"
 
-    def address(self, instance: int) -> str:
-        return self.target_address if self.target.url else f"127.0.0.1:{self.ports[instance]}"
+    def address(self, instance: int, port: str | None = None) -> str:
+        """host:port of one instance's named port (default: the first)."""
+        if self.target.url:
+            return self.target_address
+        return f"127.0.0.1:{self.port_numbers[instance][port or self.target.ports[0]]}"
+
+    def _proxy_name(self, cohort: str, port: str) -> str:
+        if self.target.ports == (port,):
+            return f"{self.run_id}-{cohort}"  # one port: the listener is named after the cohort alone
+        return f"{self.run_id}-{cohort}.{port}"  # "." never occurs in a cohort name: no two names collide
 
     def start(self) -> None:
+        check_target_fits(self.scenario, self.target)  # a fault on a port the target lacks stops here
         self._start_proxy()
         if self.target.needs_store:
             self.store = RedisServer(self.run_dir, self.scenario.store.persistence)
@@ -83,11 +104,16 @@ class Stack:
             self._start_instance(index)
         assert self.proxy_client is not None
         for number, cohort in enumerate(self.scenario.cohorts):
-            name = f"{self.run_id}-{cohort.name}"
             self.routes[cohort.name] = number % len(self.instances)
-            info = self.proxy_client.create_proxy(name, self.address(self.routes[cohort.name]))
-            self.proxy_names[cohort.name] = name
-            self.listeners[cohort.name] = f"http://127.0.0.1:{info.port}"
+            proxies, listeners = self.port_proxies.setdefault(cohort.name, {}), {}
+            for port in self.target.ports:
+                name = self._proxy_name(cohort.name, port)
+                info = self.proxy_client.create_proxy(name, self.address(self.routes[cohort.name], port))
+                proxies[port] = name
+                listeners[port] = f"http://127.0.0.1:{info.port}"
+            self.port_listeners[cohort.name] = listeners
+            self.proxy_names[cohort.name] = proxies[self.target.ports[0]]
+            self.listeners[cohort.name] = listeners[self.target.ports[0]]
 
     def _start_proxy(self) -> None:
         if self.toxiproxy_url:
@@ -107,10 +133,10 @@ class Stack:
     def _start_instance(self, index: int) -> None:
         if self.target.url:
             return
-        port = self.ports[index]
+        numbers = self.port_numbers[index]
         hb = self.scenario.heartbeat
         redis_url = self.store.url if self.store else ""
-        argv = self.target.argv(port, hb.ping_interval_s, hb.ping_timeout_s, redis_url, str(self.run_dir))
+        argv = self.target.argv(numbers, hb.ping_interval_s, hb.ping_timeout_s, redis_url, str(self.run_dir))
         suffix = "" if len(self.instances) == 1 else f"-{index}"
         proc = ManagedProcess(self.target.name, argv, self.run_dir / f"target-{self.target.name}{suffix}.log",
                               env={SECRET_ENV: self.secret})
@@ -118,8 +144,8 @@ class Stack:
         self.instances[index] = proc
         self.processes.append(proc)
         ready = self.target.ready or {"kind": "http", "path": self.target.health_path}
-        values = {"port": str(port), "run_dir": str(self.run_dir)}
-        probe = build_probe(ready, port, self.run_dir / f"target-{self.target.name}{suffix}.log", values)
+        probe = build_probe(ready, numbers, self.run_dir / f"target-{self.target.name}{suffix}.log",
+                            {"run_dir": str(self.run_dir)})
         proc.wait_for_probe(probe, timeout_s=float(ready.get("timeout_s") or 20))
 
     def _stop_instance(self, index: int, sig: int) -> None:
@@ -157,7 +183,8 @@ class Stack:
             spare = (index + 1) % len(self.instances)
             for cohort, routed in list(self.routes.items()):
                 if routed == index:
-                    self.proxy_client.update_proxy(self.proxy_names[cohort], upstream=self.address(spare))
+                    for port, name in self.port_proxies[cohort].items():
+                        self.proxy_client.update_proxy(name, upstream=self.address(spare, port))
                     self.routes[cohort] = spare
             self._stop_instance(index, signal.SIGTERM)
             self._start_instance(index)
@@ -171,13 +198,18 @@ class Stack:
         if self.store is not None and not (self.store.process and self.store.process.alive()):
             self.store.start()
 
-    def cohort_url(self, cohort: str) -> str:
-        return self.listeners[cohort]
+    def cohort_url(self, cohort: str) -> CohortURL:
+        """The cohort's default listener URL, carrying every port's listener (``.urls``) for its Slot."""
+        return CohortURL(self.listeners[cohort], self.port_listeners[cohort])
+
+    def cohort_urls(self, cohort: str) -> dict[str, str]:
+        """Port name → the cohort's listener URL for that port."""
+        return dict(self.port_listeners[cohort])
 
     def stop(self) -> None:
         """Delete our proxies (on a shared Toxiproxy) and stop every process we started."""
         if self.proxy_client is not None and self.toxiproxy_url:
-            for name in self.proxy_names.values():
+            for name in [n for proxies in self.port_proxies.values() for n in proxies.values()]:
                 try:
                     self.proxy_client.delete_proxy(name)
                 except (HarnessError, httpx.HTTPError):

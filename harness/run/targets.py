@@ -8,15 +8,52 @@ secret is never on a command line (world-readable in /proc/PID/cmdline, copied i
 
 from __future__ import annotations
 
+import string
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.paths import PROJECT_ROOT
 
-__all__ = ["Claims", "TargetSpec", "builtin_targets", "TARGETS_DIR"]
+__all__ = ["Claims", "TargetSpec", "PortNumbers", "builtin_targets", "placeholders", "TARGETS_DIR", "DEFAULT_PORT",
+           "PLACEHOLDERS"]
 
 TARGETS_DIR = PROJECT_ROOT / "targets"
+
+DEFAULT_PORT = "main"
+"""The name of a target's only port when it declares none (``{port}``, ``self.slot.urls["main"]``)."""
+
+PLACEHOLDERS = ("python", "port", "ping_interval", "ping_timeout", "redis_url", "run_dir")
+"""What a target command may contain in braces (``{port.NAME}`` for a named port)."""
+
+
+class PortNumbers:
+    """A target instance's port numbers by name, for ``str.format``: ``{port}`` is the first port,
+    ``{port.sub}`` the one named ``sub`` (format's own attribute syntax, so no parsing of our own)."""
+
+    def __init__(self, numbers: Mapping[str, int]) -> None:
+        if not numbers:
+            raise ValueError("a target has at least one port")
+        self._numbers = dict(numbers)
+
+    def __getattr__(self, name: str) -> int:
+        try:
+            return self.__dict__["_numbers"][name]
+        except KeyError:
+            raise AttributeError(f"no port named {name!r}; ports: {', '.join(self.__dict__['_numbers'])}") from None
+
+    def __format__(self, spec: str) -> str:
+        return format(next(iter(self._numbers.values())), spec)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+
+def placeholders(part: str) -> list[str]:
+    """The brace fields of one command argument (``"--port={port.sub}"`` → ``["port.sub"]``); raises
+    ValueError for an unbalanced brace (literal braces are written doubled)."""
+    return [name for _, name, _, _ in string.Formatter().parse(part) if name is not None]
 
 @dataclass(frozen=True)
 class Claims:
@@ -49,15 +86,21 @@ class TargetSpec:
     """GET this path until it answers 200 before the run starts (when ``ready`` is not given)."""
     ready: dict[str, Any] | None = None
     """A readiness probe (``harness.run.readiness``): kind http | tcp | log | command, and its settings."""
+    ports: tuple[str, ...] = (DEFAULT_PORT,)
+    """Named ports, the first being the default one: each gets its own proxy listener per cohort."""
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """``[target.NAME.options]``: the driver's settings, checked against the driver's ``Options`` model."""
 
-    def argv(self, port: int, ping_interval_s: float, ping_timeout_s: float, redis_url: str = "",
-             run_dir: str = "") -> list[str]:
-        """The command with {python}, {port}, {ping_interval}, {ping_timeout}, {redis_url}, {run_dir} filled in
-        (no secret: it goes in the environment). Literal braces are written doubled: ``{{`` and ``}}``."""
+    def argv(self, port: int | Mapping[str, int], ping_interval_s: float, ping_timeout_s: float,
+             redis_url: str = "", run_dir: str = "") -> list[str]:
+        """The command with {python}, {port} (the first port), {port.NAME}, {ping_interval}, {ping_timeout},
+        {redis_url}, {run_dir} filled in (no secret: it goes in the environment). ``port`` is the only port's
+        number or every port's by name. Literal braces are written doubled: ``{{`` and ``}}``."""
         assert self.command is not None
-        values = {
+        numbers = {self.ports[0]: port} if isinstance(port, int) else port
+        values: dict[str, Any] = {
             "python": sys.executable,
-            "port": str(port),
+            "port": PortNumbers(numbers),
             "ping_interval": str(ping_interval_s),
             "ping_timeout": str(ping_timeout_s),
             "redis_url": redis_url,

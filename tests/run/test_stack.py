@@ -1,0 +1,92 @@
+"""A target with named ports, started for real: each port gets its own number, its own proxy listener per
+cohort, and a fault naming a port sits on that port's listener alone."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.config import Scenario, resolve_target
+from harness.errors import ScenarioError
+from harness.ledger.recorder import LedgerWriter
+from harness.run.context import Slot
+from harness.run.stack import Stack
+from harness.run.timeline import ToxicFault, build_faults
+
+pytestmark = pytest.mark.integration
+
+# Two echo listeners, each answering with its own name first (so a test can tell which port it reached).
+# Literal braces are doubled: the command goes through str.format.
+ECHO_TWO_PORTS = (
+    "import socket, sys, threading\n"
+    "def serve(name, port):\n"
+    "    s = socket.create_server(('127.0.0.1', port))\n"
+    "    while True:\n"
+    "        c, _ = s.accept()\n"
+    "        c.sendall(name.encode() + b'\\n')\n"
+    "for name, port in (('sub', {port.sub}), ('pub', {port.pub})):\n"
+    "    threading.Thread(target=serve, args=(name, port)).start()\n"
+    "print('both up {{ok}}', flush=True)\n"
+)
+
+
+def _scenario(**fault: object) -> Scenario:
+    return Scenario.model_validate({
+        "name": "ports", "targets": ["two"], "cohorts": [{"name": "a"}, {"name": "b"}],
+        "target": {"two": {"command": ["{python}", "-c", ECHO_TWO_PORTS], "ports": ["sub", "pub"],
+                           "driver": "x.y:Z", "ready": {"kind": "tcp"}}},
+        "faults": [{"name": "f", "type": "timeout", "cohort": "a", "at_s": 1, "duration_s": 1, **fault}],
+    })
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    scenario = _scenario(port="sub")
+    started = Stack(scenario, resolve_target("two", scenario.target), tmp_path, "r1", "s")
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+
+
+def _first_line(url: str) -> str:
+    host, _, port = url.removeprefix("http://").partition(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        return sock.makefile().readline().strip()
+
+
+def test_each_port_of_each_cohort_has_its_own_listener(stack: Stack, tmp_path: Path) -> None:
+    assert "both up {ok}" in (tmp_path / "target-two.log").read_text()  # doubled braces reach the server single
+    assert set(stack.port_numbers[0]) == {"sub", "pub"} and stack.ports == [stack.port_numbers[0]["sub"]]
+    urls = {cohort: stack.cohort_urls(cohort) for cohort in ("a", "b")}
+    assert len({u for by_port in urls.values() for u in by_port.values()}) == 4
+    for by_port in urls.values():
+        assert _first_line(by_port["sub"]) == "sub" and _first_line(by_port["pub"]) == "pub"
+    assert stack.proxy_names == {"a": "r1-a.sub", "b": "r1-b.sub"}
+    slot = Slot("a-0", "a", stack.cohort_url("a"), "tok")  # as the load process builds it
+    assert slot.url == urls["a"]["sub"] and type(slot.url) is str and slot.urls == urls["a"]
+
+
+def test_a_fault_naming_a_port_is_built_on_that_listener_only(stack: Stack, tmp_path: Path) -> None:
+    writer = LedgerWriter(tmp_path / "l.jsonl", "r1", "local")
+    (fault,) = build_faults(list(stack.scenario.faults), stack, writer)
+    assert isinstance(fault, ToxicFault) and fault.proxies == {"sub": "r1-a.sub"}
+    every = _scenario().faults[0]
+    (on_all,) = build_faults([every], stack, writer)
+    assert isinstance(on_all, ToxicFault) and on_all.proxies == {"sub": "r1-a.sub", "pub": "r1-a.pub"}
+    writer.close()
+
+
+def test_a_fault_on_a_port_the_target_lacks_stops_the_start(tmp_path: Path) -> None:
+    scenario = _scenario(port="nope")
+    started = Stack(scenario, resolve_target("two", scenario.target), tmp_path, "r2", "s")
+    try:
+        with pytest.raises(ScenarioError, match=r"faults.0.port.*has no port 'nope'; its ports: sub, pub"):
+            started.start()
+        assert started.processes == []  # refused before anything was started
+    finally:
+        started.stop()
