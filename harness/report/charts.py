@@ -15,13 +15,16 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from harness.checker.run_state import FaultWindow  # noqa: E402
 from harness.report.marks import MessagePoints, RunMarks  # noqa: E402
 
 __all__ = ["over_time_chart", "latency_cdf_chart", "per_cohort_chart", "per_message_chart", "plain_ms_axis",
-           "MAX_POINTS"]
+           "latency_comparison_chart", "MAX_POINTS", "LATENCY_RANGE_MS"]
+
+LATENCY_RANGE_MS = (0.5, 20_000.0)
+"""The latency axis of every per-message plot unless its data go beyond: runs side by side share one scale."""
 
 MAX_POINTS = 20_000
 """Delivered messages drawn per series (evenly spaced in send order); lost and unseen are all drawn."""
@@ -85,9 +88,9 @@ def per_message_chart(points: MessagePoints, marks: RunMarks, faults: list[Fault
     low = fig.add_subplot(grid[2], sharex=top)
     ends = [float(np.nanmax(a)) for a in (points.live_t, points.replayed_t, points.lost_t, points.unseen_t)
             if a.size and not np.isnan(a).all()]
-    end = max([*ends, 1.0])
     if marks.drain_end_ns is not None:
-        end = max(end, (marks.drain_end_ns - marks.origin_ns) / 1e9)
+        ends.append((marks.drain_end_ns - marks.origin_ns) / 1e9)
+    end = max(ends) if ends and max(ends) > 0 else 1.0
     for ax in (top, main, low):
         _shade(ax, faults, marks.origin_ns, end, labels=ax is main)
         _drain(ax, marks, labels=ax is main)
@@ -102,6 +105,10 @@ def per_message_chart(points: MessagePoints, marks: RunMarks, faults: list[Fault
     if points.live_t.size or points.replayed_t.size:
         main.set_yscale("log")
         plain_ms_axis(main)
+        delivered = np.concatenate([points.live_ms, points.replayed_ms])
+        low_ms, high_ms = LATENCY_RANGE_MS
+        main.set_ylim(min(low_ms, float(np.nanmin(np.maximum(delivered, 0.01)))) * 0.8,
+                      max(high_ms, float(np.nanmax(delivered))) * 1.25)
     else:
         main.text(0.5, 0.5, "no message was delivered", transform=main.transAxes, ha="center", va="center")
     main.set_ylabel("delivery latency (ms)")
@@ -203,8 +210,51 @@ def per_cohort_chart(table: pd.DataFrame, title: str) -> str:
     for offset, (column, color) in enumerate(zip(columns, ("tab:red", "tab:orange", "tab:blue"), strict=True)):
         ax.bar(x + (offset - 1) * 0.27, table[column], width=0.27, label=column, color=color)
     ax.set_xticks(x, list(table.index))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # messages come whole
     ax.set_ylabel("messages")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    return _data_uri(fig)
+
+
+_QUANTILE_MARKS = (("p50", "o", "p50"), ("p95", "s", "p95"), ("p99", "D", "p99"), ("max", "|", "max"))
+
+
+def latency_comparison_chart(rows: list[tuple[str, dict[str, Any]]], title: str) -> str:
+    """Targets on one shared latency axis (ms, log, plain ticks): delivery and redelivery quantiles per target,
+    from each verdict's ``latency_ms`` (so it needs no ledger: committed comparisons redraw it)."""
+    fig, ax = plt.subplots(figsize=(8.5, 1.4 + 0.5 * max(1, len(rows))))
+    drawn = False
+    for position, (target, latency) in enumerate(rows):
+        y = len(rows) - 1 - position
+        for shift, (name, color, words) in zip((0.13, -0.13), (("delivery", "tab:blue", "delivery"),
+                                                               ("redelivery", "tab:purple", "redelivery"))):
+            q = latency.get(name) or {}
+            values = [q.get(k) for k, _, _ in _QUANTILE_MARKS]
+            if q.get("p50") is None:
+                continue
+            present = [float(v) for v in values if v is not None and float(v) > 0]
+            if not present:
+                continue
+            ax.plot([min(present), max(present)], [y + shift, y + shift], color=color, alpha=0.4, linewidth=2)
+            for (key, marker, _), value in zip(_QUANTILE_MARKS, values, strict=True):
+                if value is not None and float(value) > 0:
+                    ax.scatter([float(value)], [y + shift], marker=marker, color=color, s=30, zorder=3,
+                               label=f"{words} {key}")
+            drawn = True
+    if drawn:
+        ax.set_xscale("log")
+        plain_ms_axis(ax, "x")
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(list(unique.values()), list(unique.keys()), loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  fontsize=7.5, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no latency measured", transform=ax.transAxes, ha="center", va="center")
+    ax.set_yticks(range(len(rows)), [target for target, _ in reversed(rows)])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.set_xlabel("latency (ms, log scale; the same axis for every target)")
+    ax.grid(alpha=0.3, axis="x", which="both")
     ax.set_title(title, fontsize=10)
     return _data_uri(fig)

@@ -5,15 +5,27 @@ Each cell comes from a run folder's verdict.json, so the pages can be regenerate
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.paths import REPORTS_DIR
+from harness.report.charts import latency_comparison_chart
 from harness.report.html import TEMPLATES
-from harness.report.summary import held, label
+from harness.report.summary import experiment_line, held, label
+from harness.report.words import claim_sentence, headline, number
 
-__all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown", "outcome", "drift", "drift_from_saved"]
+__all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown", "outcome", "drift", "drift_from_saved",
+           "COMMITTED_COMPARISON", "report_link", "MAX_COLUMNS"]
+
+COMMITTED_COMPARISON = REPORTS_DIR / "comparison"
+"""The comparison committed to the repository. Its run folders keep report.md, verdict.json and the chart PNGs,
+but not report.html (git-ignored there, with the ledgers: .gitignore), so its pages link to report.md."""
+
+MAX_COLUMNS = 3
+"""Charts per row on a comparison page: more shrink each chart below what a person can read."""
 
 
 @dataclass(frozen=True)
@@ -80,29 +92,69 @@ def load_cell(scenario: str, target: str, folder: Path) -> RunCell:
     return RunCell(scenario, target, folder, doc)
 
 
+def _quantile(cell: RunCell, name: str, key: str) -> Any:
+    return ((cell.doc.get("latency_ms") or {}).get(name) or {}).get(key)
+
+
 def _table(cells: list[RunCell]) -> list[str]:
     lines = ["| target | verdict | claim | lost | unseen | duplicated | reordered | unexpected | p50 ms | p99 ms | "
              "p99 redelivery ms | gate |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for cell in cells:
         c = cell.counts
         claim = (cell.doc.get("details") or {}).get("claim") or {}
-        delivery = ((cell.doc.get("latency_ms") or {}).get("delivery") or {})
         lines.append(
             f"| {cell.target} | {label(cell.doc.get('valid'))} | {claim.get('delivery', '?')}: "
-            f"{held(claim.get('held'))} | {c.get('lost', '-')} | "
-            f"{c.get('unseen', '-')} | {c.get('duplicated', '-')} | {c.get('reordered', '-')} | "
-            f"{c.get('unexpected', '-')} | {delivery.get('p50', '-')} | {delivery.get('p99', '-')} | "
-            f"{cell.p99('redelivery') or '-'} | exit {cell.doc.get('exit_code', '-')} |")
+            f"{held(claim.get('held'))} | "
+            + " | ".join(number(c.get(k)) for k in ("lost", "unseen", "duplicated", "reordered", "unexpected"))
+            + f" | {number(_quantile(cell, 'delivery', 'p50'))} | {number(_quantile(cell, 'delivery', 'p99'))} | "
+            f"{number(cell.p99('redelivery'))} | exit {number(cell.doc.get('exit_code'))} |")
     return lines
 
 
+def report_link(cell: RunCell, out_dir: Path) -> str:
+    """The run's report, relative to the comparison page: report.html where it exists and is kept, report.md in
+    the committed comparison (where report.html is not committed) or when no HTML was written."""
+    committed = out_dir.resolve().is_relative_to(COMMITTED_COMPARISON.resolve())
+    name = "report.html" if (cell.folder / "report.html").exists() and not committed else "report.md"
+    return (cell.folder / name).relative_to(out_dir).as_posix()
+
+
+def _card(cell: RunCell, out_dir: Path) -> dict[str, Any]:
+    """What the page shows for one target, with no missing value printed as None."""
+    doc = cell.doc
+
+    def chart(*names: str) -> str | None:
+        for name in names:
+            if (cell.folder / f"{name}.png").exists():
+                return (cell.folder / f"{name}.png").relative_to(out_dir).as_posix()
+        return None
+
+    counts = cell.counts
+    return {
+        "target": cell.target, "badge": label(doc.get("valid")), "headline": headline(doc),
+        "reason": doc.get("reason"), "claim": claim_sentence(doc), "experiment": experiment_line(doc),
+        "report": report_link(cell, out_dir), "verdict": (cell.folder / "verdict.json").relative_to(out_dir).as_posix(),
+        "messages": chart("messages", "over_time"), "cohorts": chart("cohorts") if any(
+            counts.get(k) for k in ("lost", "unseen", "duplicated")) else None,
+        "row": [number(counts.get(k)) for k in ("lost", "unseen", "duplicated", "reordered", "unexpected")]
+        + [number(_quantile(cell, "delivery", "p50")), number(_quantile(cell, "delivery", "p99")),
+           number(cell.p99("redelivery"))],
+        "held": held(((doc.get("details") or {}).get("claim") or {}).get("held")),
+        "delivery": ((doc.get("details") or {}).get("claim") or {}).get("delivery") or "-",
+        "exit": number(doc.get("exit_code")),
+    }
+
+
 def write_comparison(out_dir: Path, scenario: str, cells: list[RunCell]) -> None:
-    """comparison.md and comparison.html for one scenario's targets (run folders under ``out_dir``)."""
+    """comparison.md, comparison.html and latency_compared.png for one scenario's targets (run folders under
+    ``out_dir``). Everything comes from each folder's verdict.json and chart files, so saved runs redraw it."""
     lines = [f"# {scenario}: targets compared", ""] + _table(cells) + [""]
     (out_dir / "comparison.md").write_text("\n".join(lines))
+    uri = latency_comparison_chart([(cell.target, cell.doc.get("latency_ms") or {}) for cell in cells],
+                                   f"{scenario}: latency by target")
+    (out_dir / "latency_compared.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
     page = TEMPLATES.get_template("compare.html.j2").render(
-        scenario=scenario, cells=cells, label=label, held=held,
-        rel=lambda cell, name: (cell.folder / f"{name}.png").relative_to(out_dir).as_posix())
+        scenario=scenario, cards=[_card(cell, out_dir) for cell in cells], columns=min(MAX_COLUMNS, len(cells)) or 1)
     (out_dir / "comparison.html").write_text(page)
 
 

@@ -1,0 +1,178 @@
+"""report.html and comparison.html in a real browser (Debian chromium, headless, driven by Playwright).
+
+A failing and a passing run, each from a hand-built ledger through ``finalize``, side by side on one comparison
+page. For every page the verdict banner, the reason (or the passing headline) and the plot must be visible in
+the first screen, and every image must have loaded. The screenshots are kept as test artefacts in the module's
+tmp folder (``<pytest basetemp>/browser-pages*/shots/``, named in the output) and copied to
+``test-artifacts/pages/`` (git-ignored): pytest keeps only its last three tmp folders, which on a shared machine
+other suites' runs replace within minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from harness.report import finalize
+from harness.report.compare import load_cell, write_comparison
+from tests.checker.builders import History
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_pages_in_browser")]  # one module fixture
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1100, "height": 900}
+
+
+def _failing() -> History:
+    """b is blackholed; a's message 2 is acknowledged while b is away and never arrives: lost."""
+    h = History().connect("b", at_ms=0, conn=1, cohort="cb").connect("a", at_ms=0, conn=1, cohort="ca")
+    h.phase("start", at_ms=1)
+    h.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=12, conn=1)
+    h.fault("inject", "b-blackhole", "cb", at_ms=20)
+    h.invoke("a", "b", 2, at_ms=30).ok("a", "b", 2, at_ms=31)
+    h.disconnect("b", at_ms=40).fault("heal", "b-blackhole", "cb", at_ms=50).connect("b", at_ms=60, conn=2)
+    h.invoke("a", "b", 3, at_ms=70).ok("a", "b", 3, at_ms=71).recv("b", "a", "b", 3, at_ms=72, conn=2)
+    h.phase("drain_start", at_ms=80)
+    return h.finished()
+
+
+def _passing() -> History:
+    """The same outage, but message 2 is redelivered after b reconnects."""
+    h = History().connect("b", at_ms=0, conn=1, cohort="cb").connect("a", at_ms=0, conn=1, cohort="ca")
+    h.phase("start", at_ms=1)
+    h.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=12, conn=1)
+    h.fault("inject", "b-blackhole", "cb", at_ms=20)
+    h.invoke("a", "b", 2, at_ms=30).ok("a", "b", 2, at_ms=31)
+    h.disconnect("b", at_ms=40).fault("heal", "b-blackhole", "cb", at_ms=50).connect("b", at_ms=60, conn=2)
+    h.recv("b", "a", "b", 2, at_ms=65, conn=2)
+    h.invoke("a", "b", 3, at_ms=70).ok("a", "b", 3, at_ms=71).recv("b", "a", "b", 3, at_ms=72, conn=2)
+    h.phase("drain_start", at_ms=80)
+    return h.finished()
+
+
+@dataclass(frozen=True)
+class Pages:
+    root: Path
+    shots: Path
+    browser: Browser
+
+
+def _run(folder: Path, history: History, target: str) -> dict[str, object]:
+    folder.mkdir(parents=True)
+    ledger = folder / "ledger.jsonl"
+    ledger.write_text("".join(json.dumps(r) + "\n" for r in history.rows))
+    return finalize(ledger, target=target, scenario="story")
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pages]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: scripts/setup.sh installs the Debian package"
+    root = tmp_path_factory.mktemp("browser-pages")
+    assert _run(root / "lossy", _failing(), "lossy")["valid"] is False
+    assert _run(root / "safe", _passing(), "safe")["valid"] is True
+    write_comparison(root, "story", [load_cell("story", t, root / t) for t in ("lossy", "safe")])
+    shots = root / "shots"
+    shots.mkdir()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield Pages(root, shots, browser)
+        finally:
+            browser.close()
+    print(f"screenshots kept in {shots}")
+
+
+def _open(pages: Pages, path: Path) -> Page:
+    page = pages.browser.new_page(viewport=VIEWPORT)
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    return page
+
+
+def _in_first_screen(page: Page, selector: str) -> None:
+    """Visible, and at least partly inside the first 900 px: what a person sees without scrolling."""
+    element = page.locator(selector).first
+    assert element.is_visible(), selector
+    box = element.bounding_box()
+    assert box is not None and box["width"] > 0 and box["height"] > 0, selector
+    assert box["y"] < VIEWPORT["height"], (selector, box)
+
+
+def _loaded(page: Page, selector: str) -> None:
+    """An image that the browser decoded (a broken src has naturalWidth 0)."""
+    width = page.locator(selector).first.evaluate("img => img.complete ? img.naturalWidth : 0")
+    assert width > 300, (selector, width)
+
+
+def _screenshot(page: Page, path: Path) -> None:
+    """A full-page screenshot that shows something: many colours, not a blank or one-colour page."""
+    page.screenshot(path=str(path), full_page=True)
+    with Image.open(path) as image:
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200, (path, len(colours or []))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, ARTIFACTS / path.name)
+
+
+def test_a_failing_report_shows_fail_its_reason_and_the_plot_first(pages: Pages) -> None:
+    page = _open(pages, pages.root / "lossy" / "report.html")
+    _in_first_screen(page, "#verdict.banner.FAIL")
+    assert page.locator("#verdict .badge").inner_text() == "FAIL"
+    _in_first_screen(page, "#reason")
+    assert page.locator("#reason").inner_text() == "Why: 1 acknowledged message(s) lost"
+    _in_first_screen(page, "#experiment")
+    _in_first_screen(page, "#per-message-plot")
+    _loaded(page, "#per-message-plot")
+    lost = page.locator("#headline-counts div.bad")
+    assert lost.count() == 1 and lost.inner_text().split() == ["lost", "1"]
+    conclusion = page.locator("details[open] tr.conclusion").first
+    assert conclusion.is_visible() and conclusion.inner_text().endswith("→ lost")
+    _screenshot(page, pages.shots / "report-fail.png")
+    page.close()
+
+
+def test_a_passing_report_shows_pass_the_headline_and_no_loss_text(pages: Pages) -> None:
+    page = _open(pages, pages.root / "safe" / "report.html")
+    _in_first_screen(page, "#verdict.banner.PASS")
+    assert page.locator("#verdict .badge").inner_text() == "PASS"
+    assert page.locator("#reason").count() == 0  # a pass has no reason; its headline says what held
+    assert page.locator("#verdict .headline").inner_text() == "Every one of the 3 acknowledged messages was delivered."
+    _in_first_screen(page, "#per-message-plot")
+    _loaded(page, "#per-message-plot")
+    assert page.locator("#no-loss").is_visible()  # words, not an empty per-cohort chart
+    assert page.locator("#headline-counts div.bad").count() == 0
+    _screenshot(page, pages.shots / "report-pass.png")
+    page.close()
+
+
+def test_the_comparison_shows_both_verdicts_reasons_and_plots(pages: Pages) -> None:
+    page = _open(pages, pages.root / "comparison.html")
+    _in_first_screen(page, "#summary")
+    assert [b.inner_text() for b in page.locator("#summary .badge").all()] == ["FAIL", "PASS"]
+    _in_first_screen(page, "#latency-compared")
+    _loaded(page, "#latency-compared")
+    for target, badge in (("lossy", "FAIL"), ("safe", "PASS")):
+        card = page.locator(f"#target-{target}")
+        assert card.is_visible()
+        assert card.locator(".badge").inner_text() == badge
+        images = card.locator("img")
+        for index in range(images.count()):
+            assert images.nth(index).evaluate("img => img.complete ? img.naturalWidth : 0") > 300, target
+    assert "Why: 1 acknowledged message(s) lost" in page.locator("#target-lossy").inner_text()
+    assert "None" not in page.locator("body").inner_text()
+    for link in page.locator("a").all():  # every link on the page opens a file that is there
+        href = link.get_attribute("href")
+        assert href and (pages.root / href).is_file(), href
+    _screenshot(page, pages.shots / "comparison.png")
+    page.close()
