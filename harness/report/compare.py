@@ -134,7 +134,8 @@ def _card(cell: RunCell, out_dir: Path) -> dict[str, Any]:
         "target": cell.target, "badge": label(doc.get("valid")), "headline": headline(doc),
         "reason": doc.get("reason"), "claim": claim_sentence(doc), "experiment": experiment_line(doc),
         "report": report_link(cell, out_dir), "verdict": (cell.folder / "verdict.json").relative_to(out_dir).as_posix(),
-        "messages": chart("messages", "over_time"), "cohorts": chart("cohorts") if any(
+        "messages": chart("messages", "over_time"), "over_time": chart("over_time") if chart("messages") else None,
+        "cohorts": chart("cohorts") if any(
             counts.get(k) for k in ("lost", "unseen", "duplicated")) else None,
         "row": [number(counts.get(k)) for k in ("lost", "unseen", "duplicated", "reordered", "unexpected")]
         + [number(_quantile(cell, "delivery", "p50")), number(_quantile(cell, "delivery", "p99")),
