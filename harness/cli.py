@@ -1,34 +1,48 @@
 """``harness`` command line. Exit codes: 0 guarantees held, 1 violated, 2 usage/config error, 3 unknown.
 
-Only this module reads argv and the environment.
+Only this module reads argv and the environment. What ``harness run`` shows while it runs (a progress line
+per target, each verdict once with its expectation, a final table) is ``harness.console``'s job. A closed
+stdout (``harness run … | head``) stops the output, not the run: the exit code stays the verdict's, never
+a made-up 1 (which would read "violated").
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 
 from harness.config import Expectation, GatePolicy, Scenario, check_target_fits, load_scenario, resolve_target
+from harness.console import PROGRESS_MARK, STYLE, ProgressView, Terminal, final_table
 from harness.errors import HarnessError, LedgerDamaged
 from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
-from harness.report import finalize, read_manifest, summary_lines
+from harness.report import finalize, label, read_manifest, summary_lines
 from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
 from harness.run.process import child_dies_with_parent, free_port
 from harness.run.targets import builtin_targets
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Prove whether a realtime server delivers every message across faults.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Prove whether a realtime server delivers every message across faults.",
+                  epilog="Example: harness run scenarios/heartbeat-timeout.toml --expect")
+# Help texts go through rich markup: a literal "[word]" must be written "\\[word]" or rich swallows it.
+
+
+def _examples(*lines: str) -> str:
+    """A help page's epilog: each example (command, then what it does) as its own paragraph."""
+    return "Examples:\n\n" + "\n\n".join(lines)
+
 
 MaxLost = Annotated[int | None, typer.Option("--max-lost", help="Gate: most lost messages allowed")]
 MaxUnexpected = Annotated[int | None, typer.Option("--max-unexpected", help="Gate: most unexpected receipts")]
@@ -72,15 +86,74 @@ def _run_budget_s(scenario: Scenario) -> float:
     return scenario.load.connect_timeout_s + scenario.load.duration_s + scenario.drain.timeout_s + 60
 
 
+def _pump(stream: IO[str], kind: str, lines: queue.Queue[tuple[str, str | None]]) -> None:
+    """Hand a child's output to the main thread line by line (None: the stream ended)."""
+    for line in stream:
+        lines.put((kind, line.rstrip("\n")))
+    lines.put((kind, None))
+
+
+def _watch(proc: subprocess.Popen[str], budget_s: float, terminal: Terminal, target: str) -> None:
+    """Show the load process's progress until it exits (stopping it past its time budget); pass its other
+    output through (stderr to stderr)."""
+    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    assert proc.stdout is not None and proc.stderr is not None
+    for stream, kind in ((proc.stdout, "out"), (proc.stderr, "err")):
+        threading.Thread(target=_pump, args=(stream, kind, lines), daemon=True).start()
+    open_streams, deadline, stopping = 2, time.monotonic() + budget_s, 0.0
+    with ProgressView(terminal) as view:
+        while open_streams or proc.poll() is None:
+            try:
+                kind, line = lines.get(timeout=0.5)
+            except queue.Empty:
+                now = time.monotonic()
+                if now > deadline and not stopping and proc.poll() is None:
+                    terminal.err(f"load process for {target} exceeded its time budget; stopping it")
+                    proc.send_signal(signal.SIGTERM)
+                    stopping = now
+                elif stopping and now - stopping > 30 and proc.poll() is None:
+                    proc.kill()
+                continue
+            if line is None:
+                open_streams -= 1
+            elif kind == "out" and line.startswith(PROGRESS_MARK):
+                try:
+                    view.update(json.loads(line[len(PROGRESS_MARK):]))
+                except ValueError:
+                    pass  # a torn line: the next one comes within a second
+            elif kind == "out":
+                terminal.line(line)
+            else:
+                terminal.err(line)
+    proc.wait()
+
+
+def _expectation(expect: Expectation | None, doc: dict[str, Any]) -> tuple[str | None, bool | None]:
+    """What the scenario expected of this target, in words, and whether the verdict meets it."""
+    if expect is None:
+        return None, None
+    ok = _meets(expect, doc)
+    terms = [f"lost >= {expect.min_lost}" if expect.min_lost is not None else "",
+             f"lost <= {expect.max_lost}" if expect.max_lost is not None else "",
+             f"reason has {expect.reason_contains!r}" if expect.reason_contains else ""]
+    wanted = ", ".join([label(expect.valid), *[t for t in terms if t]])
+    return f"expected {wanted}: {'as expected' if ok else 'NOT as expected'}", ok
+
+
 def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, seed: int | None,
-             overrides: dict[str, Any], workers: int = 0, driver: str | None = None) -> dict[str, Any]:
-    """One target in its own Locust process (a master and ``workers`` worker processes when > 0); returns
-    its verdict.json (``startup_error`` if it never ran)."""
+             overrides: dict[str, Any], workers: int = 0, driver: str | None = None, *,
+             terminal: Terminal | None = None, locust_stats: bool = False) -> dict[str, Any]:
+    """One target in its own Locust process (a master and ``workers`` worker processes when > 0): its
+    progress on the terminal, then its verdict once, with the scenario's expectation beside it. Returns its
+    verdict.json (``startup_error`` if it never ran) with ``expectation`` / ``as_expected`` added."""
+    terminal = terminal or Terminal()
     out.mkdir(parents=True, exist_ok=True)
     users = str(scenario.total_users)
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", users, "-r", users,
             "--scenario", str(scenario_path), "--target", target, "--out", str(out), "--only-summary",
-            "--loglevel", "WARNING"]
+            "--loglevel", "WARNING", "--harness-progress"]
+    if not locust_stats:  # Locust's tables go to a file instead of the terminal
+        argv += ["--json-file", str(out / "locust-stats.json")]
     if seed is not None:
         argv += ["--seed", str(seed)]
     if workers:  # the master listens on loopback, on a port free now (two runs side by side never collide)
@@ -89,7 +162,8 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
                  "--master-host", "127.0.0.1", "--master-port", port]
     if driver:
         argv += ["--driver", driver]
-    proc = subprocess.Popen(argv, preexec_fn=child_dies_with_parent())  # a SIGKILLed `harness run` takes it along
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                            preexec_fn=child_dies_with_parent())  # a SIGKILLed `harness run` takes it along
     interrupted = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -100,16 +174,7 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        try:
-            proc.wait(timeout=_run_budget_s(scenario))
-        except subprocess.TimeoutExpired:
-            typer.echo(f"load process for {target} exceeded its time budget; stopping it", err=True)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _watch(proc, _run_budget_s(scenario), terminal, target)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -118,12 +183,13 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
     if not (out / "verdict.json").exists() or overrides:
         reasons = [] if (out / "verdict.json").exists() else [
             f"load process ended (code {proc.returncode}) before writing a verdict"]
-        final = finalize(out, target=target, scenario=scenario.name, extra_reasons=reasons,
-                         gate_overrides=overrides)
-        for line in summary_lines(final):
-            typer.echo(line)
+        finalize(out, target=target, scenario=scenario.name, extra_reasons=reasons, gate_overrides=overrides)
     doc: dict[str, Any] = json.loads((out / "verdict.json").read_text())
+    expected, ok = _expectation(scenario.expect.get(target), doc)
+    for i, line in enumerate(summary_lines(doc, expected=expected, report=str(out / "report.html"))):
+        terminal.line(line, style=STYLE.get(label(doc.get("valid"))) if i == 0 else None)
     doc["interrupted"] = interrupted
+    doc["expectation"], doc["as_expected"] = expected, ok
     return doc
 
 
@@ -139,22 +205,32 @@ def _worst(codes: list[int]) -> int:
     return 1 if 1 in codes else 3 if 3 in codes else 2 if 2 in codes else 0
 
 
-@app.command()
+@app.command(epilog=_examples(
+    "harness run   (the heartbeat-timeout story on both of its targets)",
+    "harness run scenarios/blip.toml --target ackmap --out /tmp/blip",
+    "harness run --expect | tee run.log   (CI: exit 0 iff every verdict is what the scenario's \\[expect] says)"))
 def run(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")] = DEFAULT_SCENARIO,
     target: Annotated[str | None, typer.Option(help="Run this target only (default: the scenario's list)")] = None,
     out: Annotated[Path | None, typer.Option(help="Run folder (per-target subfolders when several)")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
     expect: Annotated[bool, typer.Option("--expect", help="Exit 0 iff every verdict matches the scenario's "
-                                                             "[expect] table")] = False,
+                                                             "\\[expect] table")] = False,
     workers: Annotated[int, typer.Option(min=0, help="Distributed: a Locust master plus this many worker "
                                                      "processes (0: one process)")] = 0,
     driver: Annotated[str | None, typer.Option(help="Client driver instead of each target's own "
                                                     "(e.g. socketio-lean, the experimental lean client)")] = None,
+    locust_stats: Annotated[bool, typer.Option("--locust-stats", help="Also print Locust's statistics tables "
+                                                                      "(default: saved to locust-stats.json)")] = False,
     max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
     max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
-    """Run a scenario against one or more targets, print the verdicts, exit with the gate's decision."""
+    """Run a scenario against one or more targets, print the verdicts, exit with the gate's decision.
+
+    While each target runs, one progress line (phase, elapsed, sent / acked / received / unseen, faults);
+    then its verdict once, with the scenario's expectation beside it; at the end a table of every target
+    with the path of its report.html.
+    """
     loaded = _load(scenario)
     names = [target] if target else loaded.targets
     _check_targets(loaded, names, scenario)
@@ -162,32 +238,38 @@ def run(
                            max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
                            max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)
     base = out or REPORTS_DIR / f"{time.strftime('%Y%m%d-%H%M%S')}-{loaded.name}"
+    terminal = Terminal()
     codes: list[int] = []
     matches: list[bool] = []
+    rows: list[dict[str, Any]] = []
     for name in names:
         folder = base if len(names) == 1 else base / name
-        typer.echo(f"== {loaded.name} on {name} (folder {folder})")
-        doc = _run_one(scenario, loaded, name, folder, seed, overrides, workers, driver)
+        terminal.line(f"== {loaded.name} on {name} (folder {folder})", style="bold")
+        doc = _run_one(scenario, loaded, name, folder, seed, overrides, workers, driver, terminal=terminal,
+                       locust_stats=locust_stats)
         if doc.get("startup_error"):
             raise typer.Exit(2)
         codes.append(int(doc["exit_code"]))
-        if name in loaded.expect:
-            ok = _meets(loaded.expect[name], doc)
-            matches.append(ok)
-            typer.echo(f"   expected valid={json.dumps(loaded.expect[name].valid)}: "
-                       f"{'as expected' if ok else 'NOT as expected'}")
+        if doc.get("as_expected") is not None:
+            matches.append(bool(doc["as_expected"]))
+        rows.append({"target": name, "doc": doc, "label": label(doc.get("valid")), "report": folder / "report.html",
+                     "expectation": None if doc.get("as_expected") is None
+                     else "met" if doc["as_expected"] else "NOT met"})
         if doc.get("interrupted"):
-            typer.echo("interrupted: remaining targets skipped", err=True)
+            terminal.err("interrupted: remaining targets skipped")
+            terminal.render(final_table(rows))
             raise typer.Exit(3)
+    terminal.render(final_table(rows))
     if len(names) > 1:
         write_comparison(base, loaded.name, [load_cell(loaded.name, n, base / n) for n in names])
-        typer.echo(f"comparison: {base / 'comparison.html'}")
+        terminal.line(f"comparison: {base / 'comparison.html'}")
     if expect:
         raise typer.Exit(0 if matches and all(matches) and len(matches) == len(names) else 1)
     raise typer.Exit(_worst(codes))
 
 
-@app.command()
+@app.command(epilog=_examples("harness check reports/20260101-120000-heartbeat-timeout/naive --out /tmp/recheck",
+                             "harness check ledger.parquet --max-lost 5"))
 def check(
     ledger: Annotated[Path, typer.Argument(help="ledger.jsonl, ledger.parquet or a run folder")],
     out: Annotated[Path | None, typer.Option(help="Where to write verdict.json and the reports")] = None,
@@ -213,13 +295,14 @@ def check(
     raise typer.Exit(int(doc["exit_code"]))
 
 
-@app.command("gate")
+@app.command("gate", epilog=_examples("harness gate reports/my-run/verdict.json",
+                                     "harness gate reports/my-run --max-lost 10 --max-p99-delivery-ms 250"))
 def gate_command(
     verdict: Annotated[Path, typer.Argument(help="verdict.json or a run folder")],
     max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
     max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
-    """Apply the gate (the scenario's [gate], overridden by these flags) to a saved verdict."""
+    """Apply the gate (the scenario's \\[gate] table, overridden by these flags) to a saved verdict."""
     path = verdict / "verdict.json" if verdict.is_dir() else verdict
     if not path.exists():
         _fail(f"{path}: no such verdict file")
@@ -236,7 +319,8 @@ def gate_command(
     raise typer.Exit(result.exit_code)
 
 
-@app.command()
+@app.command(epilog=_examples("harness compare scenarios/heartbeat-timeout.toml --targets naive,ackmap,sse "
+                             "--out /tmp/cmp   (then open /tmp/cmp/comparison.html)"))
 def compare(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file")],
     targets: Annotated[str, typer.Option(help="Comma-separated target names")],
@@ -262,7 +346,9 @@ def compare(
     raise typer.Exit(_worst(codes))
 
 
-@app.command()
+@app.command(epilog=_examples("harness matrix --scenarios blip,flapping --targets naive,ackmap --out /tmp/m",
+                             "harness matrix --from-saved --out reports/comparison",
+                             "harness matrix --out /tmp/m --against reports/comparison   (exit 1 on any drift)"))
 def matrix(
     scenarios: Annotated[str | None, typer.Option(help="Comma-separated scenario files or names "
                                                         "(default: every scenarios/*.toml)")] = None,
@@ -323,7 +409,8 @@ def matrix(
         raise typer.Exit(1 if differences else 0)
 
 
-@app.command()
+@app.command(epilog=_examples("harness proxy --port 8474   (then TOXIPROXY_URL=http://127.0.0.1:8474)",
+                             "harness proxy --port 0 --ready-file /tmp/proxy.url --metrics"))
 def proxy(
     host: Annotated[str, typer.Option(help="API listen host")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API port (0 = any free port)")] = 8474,
@@ -347,7 +434,8 @@ def proxy(
     serve(host, port, config, ready_file, seed, metrics)
 
 
-@app.command()
+@app.command(epilog=_examples("harness schema > scenario.schema.json",
+                             "harness schema --markdown > docs/scenario.md"))
 def schema(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the scenario file reference "
                                                              "(docs/scenario.md) instead of the JSON Schema")] = False,

@@ -5,6 +5,12 @@ Flags (also shown in the web UI's start form): ``--scenario``, ``--target``, ``-
 ``test_start`` spawns the run controller; ``quitting`` closes the ledger, writes the verdict and sets
 Locust's exit code (0 held, 1 violated, 3 unknown/incomplete). A startup failure exits 2.
 
+Once judged, every lost message is one failed request named ``lost`` in Locust's statistics, so the
+Failures in Locust's header (and its CSV and HTML report) mean loss. ``--harness-progress`` (what
+``harness run`` passes) prints a progress line (``PROGRESS_MARK`` + JSON, see ``harness.locust_ext.live``)
+about once a second and at every phase change or fault event, instead of the verdict: ``harness run``
+prints the verdict itself, once.
+
 Distributed (``--processes N`` or ``--master`` + ``--worker``): the master does all of the above; workers
 only run users and ship their ledger rows to it (``harness.locust_ext.distributed``), and the master waits for
 every worker's flush before the verdict.
@@ -41,6 +47,7 @@ from harness.drivers.registry import load_driver
 from harness.errors import HarnessError
 from harness.ledger.recorder import LedgerWriter
 from harness.locust_ext.distributed import start_master, start_worker
+from harness.locust_ext.live import RunProgress, snapshot
 from harness.locust_ext.web_ui import install as install_delivery_tab
 from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
 from harness.report import finalize, summary_lines
@@ -55,7 +62,12 @@ from harness.run.targets import TargetSpec
 from harness.run.timeline import build_faults
 from targets.auth import sign
 
-__all__: list[str] = []
+__all__ = ["PROGRESS_MARK", "LOST_NAME"]
+
+PROGRESS_MARK = "@@harness-progress "
+"""Prefix of a progress line on stdout (``harness run`` reads them; everything else it passes through)."""
+LOST_NAME = "lost"
+"""The Locust statistics row whose failures are the lost messages."""
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +83,7 @@ class _Run:
     started: bool = False
     verdict: dict[str, Any] | None = None
     master: Master | None = None
+    progress: RunProgress | None = None
 
 
 _RUN: _Run | None = None
@@ -116,6 +129,8 @@ def _add_flags(parser: Any, **_: Any) -> None:
     parser.add_argument("--out", default="", help="Run folder for ledger, verdict and reports")
     parser.add_argument("--seed", type=int, default=None, help="Override the scenario's seed")
     parser.add_argument("--driver", default="", help="Client driver instead of the target's own (e.g. socketio-lean)")
+    parser.add_argument("--harness-progress", action="store_true", default=False,
+                        help="Print progress lines for `harness run` instead of the verdict (harness run sets it)")
 
 
 def _watch_fork_parent(parent: int) -> None:
@@ -263,10 +278,34 @@ def _on_init(environment: Environment, **_: Any) -> None:
     controller = RunController(ctx, faults, quit_runner=when_done, sampler=ProcessSampler(stack.pids))
     driver.run_context = ctx
     environment.user_classes = [driver]
-    _RUN = _Run(scenario, target, run_dir, stack, ctx, controller, master=master)
-    install_delivery_tab(environment, ctx, faults, phase=lambda: controller.phase,
-                         verdict=lambda: _RUN.verdict if _RUN else None)
-    print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
+    progress = RunProgress()
+    writer.observers.append(progress.observe)
+    _RUN = _Run(scenario, target, run_dir, stack, ctx, controller, master=master, progress=progress)
+    install_delivery_tab(environment, ctx, faults, progress, verdict=lambda: _RUN.verdict if _RUN else None,
+                         run_dir=run_dir)
+    if getattr(options, "harness_progress", False):
+        gevent.spawn(_emit_progress, ctx, progress, faults)
+    else:
+        print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
+
+
+def _emit_progress(ctx: RunContext, progress: RunProgress, faults: list[Any]) -> None:
+    """A progress line at every phase change or fault event, and once a second, until stdout goes away."""
+    seen, last = -1, 0.0
+    while True:
+        now = time.monotonic()
+        if progress.changes != seen or now - last >= 1.0:
+            seen, last = progress.changes, now
+            active = [(f.spec.name, f.spec.cohort) for f in faults if getattr(f, "active", False)]
+            state = snapshot(ctx, progress, active, None, None, None)
+            state["event_count"] = len(progress.events)
+            state.pop("cohorts", None)
+            try:
+                sys.stdout.write(PROGRESS_MARK + json.dumps(state, separators=(",", ":")) + "\n")
+                sys.stdout.flush()
+            except (OSError, ValueError):  # the reader is gone (broken pipe): the run goes on, silently
+                return
+        gevent.sleep(0.2)
 
 
 @events.test_start.add_listener
@@ -305,7 +344,19 @@ def _finish(environment: Environment) -> None:
     run.ctx.writer.close()
     doc = finalize(run.run_dir, target=run.ctx.target, scenario=run.scenario.name,
                    ordered=run.target.claims.ordered, extra_reasons=reasons)
+    _count_loss_as_failures(environment, int((doc.get("counts") or {}).get("lost") or 0))
     run.verdict = doc
-    for line in summary_lines(doc):
-        print(line, flush=True)
+    if not getattr(environment.parsed_options, "harness_progress", False):
+        for line in summary_lines(doc, report=str(run.run_dir / "report.html")):
+            print(line, flush=True)
     environment.process_exit_code = int(doc["exit_code"])
+
+
+def _count_loss_as_failures(environment: Environment, lost: int) -> None:
+    """One failed request named ``lost`` per lost message, so Locust's Failures count is the loss. Fired only
+    once the verdict is known: while the run goes, nothing is lost yet (unseen messages may still arrive)."""
+    error = RuntimeError("acknowledged, never received by the end of the drain (see report.html)")
+    request: Any = environment.events.request  # Locust's EventHook.fire is untyped
+    for _ in range(lost):
+        request.fire(request_type="DLV", name=LOST_NAME, response_time=0, response_length=0,
+                                        exception=error, context={})

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-__all__ = ["label", "held", "summary_lines", "render_markdown", "experiment_line"]
+__all__ = ["label", "held", "headline", "summary_lines", "render_markdown", "experiment_line"]
 
 
 def label(valid: Any) -> str:
@@ -38,18 +37,35 @@ def experiment_line(doc: dict[str, Any]) -> str | None:
     return f"experiment {state}: " + "; ".join(parts)
 
 
-def summary_lines(doc: dict[str, Any]) -> list[str]:
-    """A short human summary of a verdict.json document for the terminal."""
+def headline(doc: dict[str, Any]) -> str:
+    """What the verdict says in a few words: the loss, or why it could not be judged."""
+    c = doc.get("counts") or {}
+    acked, lost = c.get("acknowledged") or 0, c.get("lost") or 0
+    if doc.get("valid") is True:
+        return f"all {acked:,} acknowledged messages delivered"
+    if lost:
+        return f"{lost:,} of {acked:,} acknowledged messages lost"
+    return str(doc.get("reason") or ("violated" if doc.get("valid") is False else "not judged"))
+
+
+def _counts_lines(c: dict[str, Any]) -> list[str]:
+    """The counts in two short lines (they stay under 80 columns), the ones that decide the verdict first."""
+    first = ("attempted", "acknowledged", "delivered", "lost", "unseen")
+    second = ("duplicated", "unexpected", "reordered", "recovered")
+    return [" · ".join(f"{k} {c.get(k)}" for k in keys) for keys in (first, second)]
+
+
+def summary_lines(doc: dict[str, Any], expected: str | None = None, report: str | None = None) -> list[str]:
+    """A short human summary of a verdict.json document for the terminal: the verdict and, beside it, what the
+    scenario expected (``expected``, e.g. "expected FAIL: as expected"), then the counts, the reason, what the
+    verdict stands on, examples, and where the report is (``report``)."""
     c = doc.get("counts") or {}
     q = (doc.get("latency_ms") or {}).get("delivery") or {}
-    lines = [
-        f"[{label(doc.get('valid'))}] {doc.get('target')}: valid={json.dumps(doc.get('valid'))}"
-        f"  attempted={c.get('attempted')} acknowledged={c.get('acknowledged')} delivered={c.get('delivered')}"
-        f" lost={c.get('lost')} duplicated={c.get('duplicated')} unexpected={c.get('unexpected')}"
-        f" recovered={c.get('recovered')} reordered={c.get('reordered')} unseen={c.get('unseen')}",
-        f"        delivery latency ms p50={q.get('p50')} p99={q.get('p99')} max={q.get('max')}",
-    ]
-    if doc.get("reason"):
+    head = f"[{label(doc.get('valid'))}] {doc.get('target')}: {headline(doc)}"
+    lines = [head + (f" · {expected}" if expected else "")]
+    lines += [f"        {line}" for line in _counts_lines(c)]
+    lines.append(f"        delivery latency ms p50 {q.get('p50')} · p99 {q.get('p99')} · max {q.get('max')}")
+    if doc.get("reason") and doc.get("reason") != headline(doc):
         lines.append(f"        reason: {doc['reason']}")
     experiment = experiment_line(doc)
     if experiment:
@@ -63,6 +79,8 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
     gate = doc.get("gate") or {}
     if gate.get("reasons") and gate.get("exit_code") != 0:
         lines.append(f"        gate (exit {gate['exit_code']}): {'; '.join(gate['reasons'])}")
+    if report:
+        lines.append(f"        report: {report}")
     return lines
 
 
