@@ -455,6 +455,9 @@ def schema(
 
 # Commands that live in their own modules register here, one line each (``app.command(...)(function)``).
 # -- registered commands --
+from harness.explore.command import explore as _explore  # noqa: E402
+
+app.command("explore")(_explore)
 
 def main() -> None:
     """Console-script entry point."""

@@ -204,8 +204,12 @@ async def watch_parent() -> None:
             os._exit(0)
 
 
-def serve(sio: socketio.AsyncServer, args: argparse.Namespace) -> None:
-    """Serve ``sio`` on aiohttp with a /healthz route until SIGTERM (or SIGINT), then exit with status 0."""
+def serve(sio: socketio.AsyncServer, args: argparse.Namespace,
+          before_exit: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Serve ``sio`` on aiohttp with a /healthz route until SIGTERM (or SIGINT), then exit with status 0.
+
+    ``before_exit`` runs on a graceful stop after the connections are closed (e.g. flush what the server
+    still holds): a SIGTERM restart is graceful, a SIGKILL is not, and a design may differ between them."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     app = web.Application()
@@ -231,6 +235,11 @@ def serve(sio: socketio.AsyncServer, args: argparse.Namespace) -> None:
     app.router.add_get("/healthz", healthz)
     app.on_startup.append(start_watch)
     app.on_shutdown.append(close_connections)
+    if before_exit is not None:
+        async def run_before_exit(app: web.Application) -> None:
+            await before_exit()
+
+        app.on_shutdown.append(run_before_exit)
     # run_app turns SIGTERM into a graceful exit (status 0); shutdown_timeout bounds the wait for requests
     # still open after close_connections (its default of 60 s made a restart a 5 s hang, then SIGKILL)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,

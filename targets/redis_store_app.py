@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -51,7 +53,40 @@ def _args() -> argparse.Namespace:
     return parse_args(__doc__ or "", parser)
 
 
-def main() -> None:
+@dataclass
+class Inbox:
+    """The store side of a send, so a variant can change *when* a message is stored and acknowledged
+    (the shipped design stores first; the suite's deliberately broken variants do not)."""
+
+    add: Callable[[str, dict[str, Any]], Awaitable[str | None]]
+    """XADD the message to the recipient's stream unless it is full: its stream id, or None (refused)."""
+    deliver: Callable[[str, dict[str, Any], str], Awaitable[None]]
+    """Emit a stored message live to its recipient's room."""
+    bound: PendingBound
+
+
+SendPath = Callable[[Inbox, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""(inbox, recipient, message) -> the sender's ack."""
+
+
+async def store_then_ack(inbox: Inbox, to: str, message: dict[str, Any]) -> dict[str, Any]:
+    """Stored in Redis before the sender hears ``ok``: an acknowledged message survives any crash."""
+    try:
+        offset = await inbox.add(to, message)
+    except redis.exceptions.ConnectionError as exc:
+        if "Timeout" in type(exc).__name__ or "timed out" in str(exc).lower():
+            return {"ok": None, "error": f"store timeout: {exc}"}  # may have been stored
+        return {"ok": False, "error": f"store unavailable: {exc}"}
+    except redis.exceptions.RedisError as exc:
+        return {"ok": None, "error": f"store error: {exc}"}
+    if offset is None:
+        return inbox.bound.refusal(message["from"], to)
+    await inbox.deliver(to, message, offset)
+    return {"ok": True}
+
+
+def main(send_path: SendPath = store_then_ack,
+         before_exit: Callable[[], Awaitable[None]] | None = None) -> None:
     args = _args()
     url = args.redis_url
     # A blocking pool: a burst of reconnects (a crowd coming back at once) waits for a connection instead of
@@ -64,6 +99,16 @@ def main() -> None:
 
     def inbox(user: str) -> str:
         return f"inbox:{user}"
+
+    async def add(to: str, message: dict[str, Any]) -> str | None:
+        flat = [part for pair in _encode(message).items() for part in pair]
+        offset = await xadd_unless_full(keys=[inbox(to)], args=[bound.limit, *flat])
+        return None if offset is None else str(offset)
+
+    async def deliver(to: str, message: dict[str, Any], offset: str) -> None:
+        await sio.emit("msg", {**message, "offset": offset}, room=f"user:{to}")
+
+    store_side = Inbox(add, deliver, bound)
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
@@ -110,22 +155,9 @@ def main() -> None:
         checked = await read_send(sio, sid, data, log)
         if isinstance(checked, dict):
             return checked
-        message = checked[1]
-        flat = [part for pair in _encode(message).items() for part in pair]
-        try:
-            offset = await xadd_unless_full(keys=[inbox(data["to"])], args=[bound.limit, *flat])
-        except redis.exceptions.ConnectionError as exc:
-            if "Timeout" in type(exc).__name__ or "timed out" in str(exc).lower():
-                return {"ok": None, "error": f"store timeout: {exc}"}  # may have been stored
-            return {"ok": False, "error": f"store unavailable: {exc}"}
-        except redis.exceptions.RedisError as exc:
-            return {"ok": None, "error": f"store error: {exc}"}
-        if offset is None:
-            return bound.refusal(message["from"], data["to"])
-        await sio.emit("msg", {**message, "offset": offset}, room=f"user:{data['to']}")
-        return {"ok": True}
+        return await send_path(store_side, data["to"], checked[1])
 
-    serve(sio, args)
+    serve(sio, args, before_exit)
 
 
 def _encode(message: dict[str, Any]) -> dict[str, str]:
