@@ -194,7 +194,8 @@ def _no_fair_chance(recipients: list[str], acked_ns: pd.Series, state: RunState,
 _RESTARTS = frozenset({"kill_target", "restart_target", "rolling_restart"})
 
 
-def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool, state: RunState) -> dict[str, Any]:
+def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool, state: RunState,
+           sound_but_unseen: bool = False) -> dict[str, Any]:
     """Judge the observation against what the target claims.
 
     Loss during a run that restarted the target does not break the claim of a target that does not
@@ -210,7 +211,9 @@ def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool, state
     if options.ordered:
         checks["reordered"] = 0
     violations = [f"{name}={counts[name]}" for name, limit in checks.items() if counts[name] > limit]
-    held: Validity = False if violations else (True if judgeable else UNKNOWN)
+    # Unseen messages can only turn out lost: where the claim allows loss, they cannot break it.
+    sound = judgeable or (sound_but_unseen and "lost" not in checks)
+    held: Validity = False if violations else (True if sound else UNKNOWN)
     claim: dict[str, Any] = {"delivery": options.delivery, "ordered": options.ordered, "held": held,
                              "violations": violations}
     if options.survives_restart or restarted:
@@ -275,8 +278,9 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
         verdicts.append(False)
         reasons.append(f"{counts['reordered']} message(s) out of order on a target that claims ordering")
 
-    judgeable = (a.state.complete and not options.bad_lines and not counts["unseen"] and not a.faults.problems
-                 and not a.state.unhealthy_nodes and not a.health.problems)
+    sound = (a.state.complete and not options.bad_lines and not a.faults.problems
+             and not a.state.unhealthy_nodes and not a.health.problems)
+    judgeable = sound and not counts["unseen"]
     return Verdict(
         valid=merge_validity(*verdicts),
         counts=counts,
@@ -288,7 +292,7 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
         target=options.target,
         scenario=options.scenario,
         details={
-            "claim": _claim(counts, options, judgeable, a.state),
+            "claim": _claim(counts, options, judgeable, a.state, sound_but_unseen=sound),
             "drain_quiescent": a.state.quiescent,
             "connected_at_end": dict(sorted(a.state.connected_at_end.items())),
             "unhealthy_nodes": dict(sorted(a.state.unhealthy_nodes.items())),

@@ -212,6 +212,21 @@ class TestRestartClaims:
         claim = verdict.details["claim"]
         assert claim["held"] is True and claim["survives_restart"] is False and "outside" in claim["note"]
 
+    def test_unseen_messages_cannot_break_a_claim_that_allows_their_loss(self) -> None:
+        # b reconnected just before the drain ended (no fair chance): its message is unseen, not lost
+        h = History().connect("b", conn=1).send("a", "b", 1)
+        h._add(None, process="controller", type="event", f="fault",
+               data={"action": "inject", "fault": "deploy", "type": "restart_target", "cohort": None})
+        h._add(None, process="controller", type="event", f="fault",
+               data={"action": "heal", "fault": "deploy", "type": "restart_target", "cohort": None})
+        h.phase("start", fair_chance_s=3.0).disconnect("b").connect("b", at_ms=4000, conn=2)
+        h.phase("drain_end", at_ms=5000, quiescent=True).phase("end").node_closed("local")
+        memory = check(h.frame())
+        assert memory.counts == counts(attempted=1, acknowledged=1, unseen=1) and memory.valid == "unknown"
+        assert memory.details["claim"]["held"] is True  # a loss would be outside its claim anyway
+        store = check(h.frame(), CheckOptions(survives_restart=True))
+        assert store.details["claim"]["held"] == "unknown"  # a loss would break it: cannot tell
+
     def test_loss_after_a_restart_breaks_a_survives_restart_claim(self) -> None:
         verdict = check(self._restart_history().frame(), CheckOptions(survives_restart=True))
         assert verdict.details["claim"]["held"] is False
