@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import gevent
+import gevent.lock
 import httpx
 
 from harness.drivers.base import DeliveryUser
@@ -19,6 +20,9 @@ class PollingUser(DeliveryUser):
         self.http = httpx.Client(base_url=self.slot.url, timeout=5,
                                  headers={"Authorization": f"Bearer {self.slot.token}"})
         self.online = False
+        # One POST at a time, in send order: concurrent requests on pooled connections can reach the server
+        # in any order (seen after a blackhole healed), and this target claims per-sender order.
+        self.sending = gevent.lock.Semaphore()
         self.poller = gevent.spawn(self._poll_forever)
         while not self.online:
             gevent.sleep(0.05)
@@ -45,6 +49,10 @@ class PollingUser(DeliveryUser):
 
     def transmit(self, msg_id: str, payload: dict[str, Any]) -> None:
         def post() -> None:
+            with self.sending:
+                send()
+
+        def send() -> None:
             try:
                 self.replied(msg_id, self.http.post("/send", json=payload).json())
             except httpx.ConnectError as exc:
