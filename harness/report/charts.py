@@ -45,9 +45,9 @@ def plain_ms_axis(ax: Axes, axis: str = "y") -> None:
     target.set_minor_formatter(NullFormatter())
 
 
-def _data_uri(fig: Figure) -> str:
+def _data_uri(fig: Figure, dpi: int = 90) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
@@ -158,7 +158,7 @@ def per_message_chart(points: MessagePoints, marks: RunMarks, faults: list[Fault
         handles += h
         labels += lab
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=7.5, frameon=False)
-    return _data_uri(fig)
+    return _data_uri(fig, dpi=110)  # drawn page-wide: sharper than the other charts
 
 
 def over_time_chart(series: pd.DataFrame, faults: list[FaultWindow], origin_ns: int | None, title: str) -> str:

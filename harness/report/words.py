@@ -43,7 +43,7 @@ def headline(doc: dict[str, Any]) -> str:
     """One sentence: what happened to the messages, in the verdict's own terms."""
     c = doc.get("counts") or {}
     verdict = label(doc.get("valid"))
-    acked = c.get("acknowledged")
+    acked = int(c.get("acknowledged") or 0)
     if not c:
         return "No verdict on delivery: the checker could not judge this ledger."
     if verdict == "PASS":
@@ -56,8 +56,11 @@ def headline(doc: dict[str, Any]) -> str:
             causes.append(("reordered", "message(s) out of order"))
         if claim.get("delivery") == "effectively-once":
             causes.append(("duplicated", "duplicate receipt(s)"))
-        bad = [f"{c[k]:,} {words}" for k, words in causes if c.get(k)]
-        return f"{', '.join(bad[:3]) or 'A guarantee was broken'} (of {acked:,} acknowledged)."
+        lost = c.get("lost") or 0
+        bad = [f"{c[k]:,} {words}" for k, words in causes if c.get(k) and k != "lost"]
+        first = [f"{lost:,} of the {acked:,} acknowledged messages never arrived"] if lost else []
+        text = "; ".join((first + bad)[:3]) or "A guarantee was broken"
+        return text[0].upper() + text[1:] + "."
     return "Not judged: the run cannot support a pass or a fail (see why below)."
 
 
@@ -67,9 +70,10 @@ def claim_sentence(doc: dict[str, Any]) -> str:
     if not claim:
         return "The target's claim was not judged."
     target = doc.get("target") or "the target"
-    delivery = str(claim.get("delivery"))
+    delivery = claim.get("delivery")
     order = ", in order per sender" if claim.get("ordered") else ""
-    promise = f"{target} claims {delivery} delivery{order}: {_PROMISE.get(delivery, 'its own terms')}."
+    promise = (f"{target} claims {delivery} delivery{order}: {_PROMISE.get(str(delivery), 'its own terms')}."
+               if delivery else f"{target} states no delivery claim.")
     state = held(claim.get("held"))
     verdict = label(doc.get("valid"))
     if state == "violated":
