@@ -14,7 +14,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
 
 from harness.checker.run_state import FaultWindow  # noqa: E402
@@ -226,10 +225,10 @@ def latency_comparison_chart(rows: list[tuple[str, dict[str, Any]]], title: str)
     from each verdict's ``latency_ms`` (so it needs no ledger: committed comparisons redraw it)."""
     fig, ax = plt.subplots(figsize=(8.5, 1.4 + 0.5 * max(1, len(rows))))
     drawn = False
-    for position, (target, latency) in enumerate(rows):
+    series = ((0.13, "delivery", "tab:blue"), (-0.13, "redelivery", "tab:purple"))
+    for position, (_target, latency) in enumerate(rows):
         y = len(rows) - 1 - position
-        for shift, (name, color, words) in zip((0.13, -0.13), (("delivery", "tab:blue", "delivery"),
-                                                               ("redelivery", "tab:purple", "redelivery"))):
+        for shift, name, color in series:
             q = latency.get(name) or {}
             values = [q.get(k) for k, _, _ in _QUANTILE_MARKS]
             if q.get("p50") is None:
@@ -241,7 +240,7 @@ def latency_comparison_chart(rows: list[tuple[str, dict[str, Any]]], title: str)
             for (key, marker, _), value in zip(_QUANTILE_MARKS, values, strict=True):
                 if value is not None and float(value) > 0:
                     ax.scatter([float(value)], [y + shift], marker=marker, color=color, s=30, zorder=3,
-                               label=f"{words} {key}")
+                               label=f"{name} {key}")
             drawn = True
     if drawn:
         ax.set_xscale("log")

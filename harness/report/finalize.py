@@ -1,7 +1,8 @@
 """Judge a ledger and write every artefact of a run folder.
 
 Writes verdict.json (with the gate's decision), report.md, report.html, junit.xml, anomalies.json
-(full id lists), over_time.csv, ledger.parquet and the charts as PNG files. This module is the only writer of those files.
+(full id lists), over_time.csv, ledger.parquet and the charts as PNG files. This module is the only writer
+of those files.
 """
 
 from __future__ import annotations

@@ -14,8 +14,7 @@ from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort
 from harness.report.forensics import conclusion, per_cohort, timelines_for
 from harness.report.marks import message_points, run_marks
 from harness.report.summary import experiment_line, held, label
-from harness.report.words import (BAD_COUNTS, claim_sentence, headline, headline_counts, number,
-                                  other_counts)
+from harness.report.words import BAD_COUNTS, claim_sentence, headline, headline_counts, number, other_counts
 
 __all__ = ["render_html", "forensics_for", "charts_for", "FORENSIC_EXAMPLES", "TEMPLATES"]
 

@@ -109,6 +109,7 @@ def message_points(analysis: Analysis, origin_ns: int) -> MessagePoints:
         ids = analysis.ids.get(name, [])
         if not ids:
             return np.zeros(0)
-        return (msgs.loc[ids, "invoke_ns"].to_numpy(dtype="float64", na_value=np.nan) - origin_ns) / 1e9
+        invoked: np.ndarray = msgs.loc[ids, "invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
+        return (invoked - origin_ns) / 1e9
 
     return MessagePoints(t[~mask], ms[~mask], t[mask], ms[mask], send_times("lost"), send_times("unseen"))

@@ -6,8 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.report.compare import (COMMITTED_COMPARISON, drift, drift_from_saved, load_cell, report_link,
-                                     write_comparison)
+from harness.report.compare import (
+    COMMITTED_COMPARISON,
+    drift,
+    drift_from_saved,
+    load_cell,
+    report_link,
+    write_comparison,
+)
 from harness.report.saved import saved_targets
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from harness.report import finalize
 from harness.report.compare import load_cell, write_comparison
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("test_pages_in_br
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1100, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1100, "height": 900}
 
 
 def _failing() -> History:
