@@ -11,7 +11,10 @@ This module turns those facts into problems in words a user acts on; any problem
 Rules (each limit documented on ``harness.config.Health``):
 
 - **connect**: fewer than ``min_connected_share`` of the users connected when sending started;
-- **offered share**: the load generator made fewer than ``min_offered_share`` of the planned sends;
+- **offered share**: the load generator made fewer than ``min_offered_share`` of the planned sends. Named
+  "load generator saturated" when a load process was CPU-saturated (or none was measured), else "load not
+  offered" (the users were disconnected or blocked on the target: a redis-store flash crowd whose crowd never
+  came back made 28 % of its sends at 37 % load CPU, and had been blamed on the load generator);
 - **acknowledged share**: of the sends invoked away from every fault, fewer than ``min_ack_share`` were
   acknowledged (the target, the proxy or the load generator could not keep up). "Away from a fault" excludes
   each fault window widened by a margin taken from the fault schedule's own settings (the ``start`` phase):
@@ -194,14 +197,6 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             f"acknowledged ({share:.1%}); the verdict would cover only those: lower the rate or "
                             "add capacity (or relax [health] min_ack_share)")
 
-    planned = start.get("planned_sends")
-    if isinstance(planned, int) and planned > 0 and start.get("sending") is not False and not messages.empty:
-        made = int(messages["attempts"].sum()) if "attempts" in messages else len(messages)
-        facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
-        if made / planned < limits["min_offered_share"]:
-            problems.append(f"load generator saturated: it made {made:,} of the {planned:,} sends the scenario "
-                            f"plans ({made / planned:.0%}); the load described was never offered (use --workers "
-                            "N, fewer users, or a lower rate; or relax [health] min_offered_share)")
     drain_start = _phase_time(frame, "drain_start")
     until = drain_start if drain_start is not None else sending_ns[1]
     cpu = _cpu(frame, sending_ns[0], until)
@@ -220,6 +215,24 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             "the target's (use --workers N, fewer users, or a lower rate)")
     if saturated:
         facts["load_cpu_saturated_share"] = saturated
+
+    planned = start.get("planned_sends")
+    if isinstance(planned, int) and planned > 0 and start.get("sending") is not False and not messages.empty:
+        made = int(messages["attempts"].sum()) if "attempts" in messages else len(messages)
+        facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
+        if made / planned < limits["min_offered_share"]:
+            cool = bool(saturated) and max(saturated.values()) <= limits["max_cpu_saturated_share"]
+            if cool:  # measured: no load process was CPU-bound, so the shortfall is not the load generator's
+                peak = max(float(cpu[r].cpu.max()) for r in saturated)
+                problems.append(f"load not offered: the users made {made:,} of the {planned:,} sends the scenario "
+                                f"plans ({made / planned:.0%}) although no load process was CPU-saturated (peak "
+                                f"{peak:g} %): they were disconnected or kept waiting by the target (target "
+                                "saturated or down? see the connects and disconnects in report.html; or relax "
+                                "[health] min_offered_share)")
+            else:
+                problems.append(f"load generator saturated: it made {made:,} of the {planned:,} sends the scenario "
+                                f"plans ({made / planned:.0%}); the load described was never offered (use --workers "
+                                "N, fewer users, or a lower rate; or relax [health] min_offered_share)")
     window_s = (until - sending_ns[0]) / 1e9 if until is not None and sending_ns[0] is not None else 0.0
     if start.get("sending") is not False and window_s >= _MIN_WINDOW_FOR_SAMPLES_S:
         unmeasured = [f"load-{node}" for node in _reported_workers(frame) if f"load-{node}" not in cpu]

@@ -281,3 +281,26 @@ class TestAckShareAroundFaults:
         assert any("target saturated: 4 of 10 sends made while no fault was active were acknowledged (40.0%)" in r
                    for r in verdict.reasons), verdict.reasons
         assert verdict.details["health"]["acknowledged_share"]["excluded_near_faults"] == 4
+
+
+def test_a_shortfall_with_cool_load_processes_is_not_blamed_on_the_load_generator() -> None:
+    """Users that could not send (disconnected by a collapsing target) at 30 % load CPU: the shortfall is
+    named for what it is; with a CPU-bound load process it stays the load generator's."""
+    def run(cpu: float) -> Any:
+        h = _start(History().connect("a").connect("b"), planned_sends=8)
+        for i in range(4):
+            _health(h, 200 + i * 100, cpu)
+        for seq in (1, 2):
+            h.send("a", "b", seq).recv("b", "a", "b", seq)
+        return check(h.finished().frame())
+
+    cool = run(30.0)
+    assert cool.valid == "unknown"
+    offered = [r for r in cool.reasons if "sends the scenario plans" in r]
+    assert offered == ["experiment unhealthy: load not offered: the users made 2 of the 8 sends the scenario plans "
+                       "(25%) although no load process was CPU-saturated (peak 30 %): they were disconnected or "
+                       "kept waiting by the target (target saturated or down? see the connects and disconnects "
+                       "in report.html; or relax [health] min_offered_share)"]
+    hot = run(99.0)
+    assert any(r.startswith("experiment unhealthy: load generator saturated: it made 2 of the 8 sends") for r in
+               hot.reasons), hot.reasons
