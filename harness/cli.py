@@ -152,8 +152,8 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", users, "-r", users,
             "--scenario", str(scenario_path), "--target", target, "--out", str(out), "--only-summary",
             "--loglevel", "WARNING", "--harness-progress"]
-    if not locust_stats:  # Locust's tables go to a file instead of the terminal
-        argv += ["--json-file", str(out / "locust-stats.json")]
+    if not locust_stats:  # Locust's tables go to a file instead of the terminal (Locust adds ".json")
+        argv += ["--json-file", str(out / "locust-stats")]
     if seed is not None:
         argv += ["--seed", str(seed)]
     if workers:  # the master listens on loopback, on a port free now (two runs side by side never collide)

@@ -23,8 +23,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["PROGRESS_MARK", "PLAIN_EVERY_S", "Terminal", "ProgressView", "progress_text", "event_lines",
-           "final_table", "STYLE"]
+__all__ = ["PROGRESS_MARK", "PLAIN_EVERY_S", "PipeSafeConsole", "Terminal", "ProgressView", "progress_text",
+           "event_lines", "final_table", "STYLE"]
 
 PROGRESS_MARK = "@@harness-progress "
 """Must equal ``harness.locust_ext.plugin.PROGRESS_MARK`` (tests check both)."""
@@ -33,17 +33,39 @@ PLAIN_EVERY_S = 10.0
 STYLE = {"PASS": "bold green", "FAIL": "bold red", "UNKNOWN": "bold yellow"}
 
 
+class PipeSafeConsole(Console):
+    """A rich Console that, when its reader goes away, goes quiet instead of exiting: rich's default
+    ``on_broken_pipe`` raises ``SystemExit(1)``, which would read as "violated"."""
+
+    broken = False
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        self.broken = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+
 class Terminal:
     """Where ``harness run`` writes: stdout and stderr through rich, surviving a reader that went away."""
 
     def __init__(self, out: Console | None = None, err: Console | None = None) -> None:
         if out is None:
-            out = Console(highlight=False, soft_wrap=True)
+            out = PipeSafeConsole(highlight=False, soft_wrap=True)
             if not out.is_terminal:  # a CI log has no width: do not fold the final table's paths at 80
-                out = Console(highlight=False, soft_wrap=True, width=max(out.width, 200))
+                out = PipeSafeConsole(highlight=False, soft_wrap=True, width=max(out.width, 200))
         self.out = out
-        self.err_console = err or Console(stderr=True, highlight=False, soft_wrap=True)
-        self.broken = False
+        self.err_console = err or PipeSafeConsole(stderr=True, highlight=False, soft_wrap=True)
+        self._broken = False
+
+    @property
+    def broken(self) -> bool:
+        """stdout's reader went away (output stops; the run does not)."""
+        return self._broken or bool(getattr(self.out, "broken", False))
 
     @property
     def is_terminal(self) -> bool:
@@ -74,7 +96,7 @@ class Terminal:
 
     def _stdout_gone(self) -> None:
         """The reader closed the pipe: send the rest to /dev/null (also what Python flushes at exit)."""
-        self.broken = True
+        self._broken = True
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())

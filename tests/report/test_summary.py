@@ -28,3 +28,27 @@ def test_it_is_in_the_terminal_and_in_report_md() -> None:
 
 def test_a_ledger_without_measurements_has_no_line() -> None:
     assert experiment_line({"details": {}}) is None
+
+
+FAILED = {"valid": False, "target": "naive", "reason": "104 acknowledged message(s) lost", "exit_code": 1,
+          "counts": {"attempted": 320, "acknowledged": 281, "delivered": 177, "lost": 104, "unseen": 0,
+                     "duplicated": 0, "unexpected": 0, "reordered": 0, "recovered": 0},
+          "latency_ms": {"delivery": {"p50": 1.5, "p99": 8.0, "max": 10.7}}}
+
+
+def test_the_verdict_comes_first_with_the_expectation_beside_it_and_the_report_last() -> None:
+    lines = summary_lines(FAILED, expected="expected FAIL, lost >= 1: as expected", report="runs/naive/report.html")
+    assert lines[0] == ("[FAIL] naive: 104 of 281 acknowledged messages lost · expected FAIL, lost >= 1: "
+                        "as expected")
+    assert lines[1:3] == ["        attempted 320 · acknowledged 281 · delivered 177 · lost 104 · unseen 0",
+                          "        duplicated 0 · unexpected 0 · reordered 0 · recovered 0"]
+    assert all(len(line) <= 80 for line in lines[1:3])  # readable in an 80-column terminal
+    assert lines[-1] == "        report: runs/naive/report.html"
+
+
+def test_a_pass_says_what_was_delivered_and_an_unknown_says_why() -> None:
+    passed = {**FAILED, "valid": True, "reason": None, "counts": {**FAILED["counts"], "lost": 0}}
+    assert summary_lines(passed)[0] == "[PASS] naive: all 281 acknowledged messages delivered"
+    unknown = {**FAILED, "valid": "unknown", "reason": "interrupted during phase 'start'",
+               "counts": {**FAILED["counts"], "lost": 0}}
+    assert summary_lines(unknown)[0] == "[UNKNOWN] naive: interrupted during phase 'start'"
