@@ -458,6 +458,7 @@ def schema(
 from harness.explore.command import explore as _explore  # noqa: E402
 
 app.command("explore")(_explore)
+app.command("new-target")(__import__("harness.scaffold", fromlist=["new_target"]).new_target)
 
 def main() -> None:
     """Console-script entry point."""

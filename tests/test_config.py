@@ -214,7 +214,8 @@ def test_a_fault_names_a_port_of_the_target_and_only_a_toxic_may(tmp_path: Path)
     check_target_fits(scenario, resolve_target("mine", scenario.target), "s.toml")
     with pytest.raises(ScenarioError) as error:
         check_target_fits(scenario, resolve_target("naive", {}), "s.toml")
-    assert error.value.field == "faults.0.port" and "target 'naive' has no port 'pub'; its ports: main" in str(error.value)
+    assert error.value.field == "faults.0.port"
+    assert "target 'naive' has no port 'pub'; its ports: main" in str(error.value)
     restart = '\n[[faults]]\nname = "deploy"\ntype = "restart_target"\nport = "pub"\nat_s = 1\nduration_s = 1\n'
     with pytest.raises(ScenarioError) as error:
         load_scenario(_write(tmp_path, BASE + restart))

@@ -38,8 +38,9 @@ class PortNumbers:
         self._numbers = dict(numbers)
 
     def __getattr__(self, name: str) -> int:
+        numbers: dict[str, int] = self.__dict__["_numbers"]
         try:
-            return self.__dict__["_numbers"][name]
+            return numbers[name]
         except KeyError:
             raise AttributeError(f"no port named {name!r}; ports: {', '.join(self.__dict__['_numbers'])}") from None
 
