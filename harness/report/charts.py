@@ -67,10 +67,14 @@ def _drain(ax: Axes, marks: RunMarks, labels: bool = True) -> None:
 
 
 def _thin(t: np.ndarray, values: np.ndarray, cap: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``cap`` points: the slowest 5 % of the cap always (outliers are what a person looks for), the rest
+    evenly spaced in send order."""
     if t.size <= cap:
         return t, values
-    order = np.argsort(t, kind="stable")[np.linspace(0, t.size - 1, cap).astype(np.int64)]
-    return t[order], values[order]
+    slowest = np.argsort(values, kind="stable")[-(cap // 20):]
+    spaced = np.argsort(t, kind="stable")[np.linspace(0, t.size - 1, cap - slowest.size).astype(np.int64)]
+    keep = np.union1d(slowest, spaced)
+    return t[keep], values[keep]
 
 
 def per_message_chart(points: MessagePoints, marks: RunMarks, faults: list[FaultWindow], title: str) -> str:
