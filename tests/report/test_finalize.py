@@ -100,3 +100,20 @@ def test_an_empty_finished_ledger_still_gets_every_report(tmp_path: Path) -> Non
     doc = finalize(_ledger(tmp_path, History().phase("start").finished()))
     assert doc["valid"] == "unknown" and doc["exit_code"] == 3
     assert (tmp_path / "report.html").exists() and (tmp_path / "over_time.png").exists()
+
+
+def test_an_unsound_experiment_is_grey_and_says_why_at_the_top(tmp_path: Path) -> None:
+    h = History().connect("b", at_ms=0, conn=1, cohort="cb").connect("a", at_ms=0, conn=1, cohort="ca")
+    h.phase("start", at_ms=1, faults=[{"fault": "b-out", "type": "timeout", "cohort": "cb", "starts_s": [0.02],
+                                       "duration_s": 0.03}])
+    h.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=12, conn=1)
+    doc = finalize(_ledger(tmp_path, h.finished()), target="demo", scenario="story")
+    assert doc["valid"] == "unknown" and doc["counts"]["lost"] == 0
+    html = (tmp_path / "report.html").read_text()
+    assert '<div class="banner UNKNOWN" id="verdict">' in html
+    assert '<div class="evidence UNHEALTHY" id="experiment">' in html
+    problem = ("fault b-out: 0 of 1 scheduled occurrence(s) applied; the verdict does not cover the fault it was "
+               "meant to test")
+    assert f"<li>{problem}</li>" in html
+    assert "Not judged: the run cannot support a pass or a fail (see why below)." in html
+    assert "Whether it held cannot be told from this run" in html
