@@ -17,7 +17,7 @@ import redis.exceptions
 from targets import redis_store_app
 from targets.redis_store_app import Inbox
 
-FLUSH_S = 0.3
+FLUSH_S = 1.0
 log = logging.getLogger("write-behind")
 queued: list[tuple[str, dict[str, Any]]] = []
 state: dict[str, Any] = {"inbox": None, "task": None}
