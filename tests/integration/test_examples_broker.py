@@ -31,6 +31,13 @@ def test_the_broker_keeps_everything_and_the_direct_mode_loses_what_a_dead_link_
     ledger = [json.loads(line) for line in (tmp_path / "broker" / "ledger.jsonl").read_text().splitlines()]
     faults = [row for row in ledger if row["f"] == "fault"]
     assert [r["data"]["action"] for r in faults] == ["inject", "heal"] and faults[0]["data"]["ports"] == ["main"]
+    # sends the blackhole swallowed ended "info" (outcome unknown), yet none is a Locust failure: every
+    # completion is a send→ack sample with its latency (lost messages are what fails, not an ack timeout)
+    completions = [row for row in ledger if row["f"] == "send" and row["type"] != "invoke"]
+    assert any(row["type"] == "info" for row in completions)
+    (stats_file,) = (tmp_path / "broker").glob("locust-stats*.json")
+    (send_ack,) = [entry for entry in json.loads(stats_file.read_text()) if entry["name"] == "send→ack"]
+    assert send_ack["num_requests"] == len(completions) and send_ack["num_failures"] == 0
     # the driver, not the broker, noticed the silent link (a blackhole sends no FIN and no RST)
     drops = [row for row in ledger if row["f"] == "disconnect" and row["process"] == "phone-0"]
     assert drops and all(row["error"] == "silent link: no byte for 1.5 s" for row in drops)
