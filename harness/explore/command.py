@@ -111,7 +111,8 @@ def _summary(console: Console, record: ExploreRecord) -> None:
 
 def explore(
     target: Annotated[str, typer.Option(help="Target to explore (built-in or defined in --base)")],
-    budget: Annotated[str, typer.Option(help="Time for the search and the shrinking, e.g. 90s, 20m, 1h")] = "20m",
+    budget: Annotated[str, typer.Option(help="Time to search for a first violation, e.g. 90s, 20m, 1h "
+                                              "(shrinking: at most 40 runs more; then --confirm runs)")] = "20m",
     trials: Annotated[int | None, typer.Option(min=1, help="Stop after this many trials")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the generator: the same seed draws the same trials")] = 1,
     base: Annotated[Path | None, typer.Option(help="Scenario whose heartbeat, cohorts, store, deploy and "

@@ -79,6 +79,9 @@ class ExploreRecord:
                 "elapsed_s": round(time.time() - self.started, 1), "runs": self.runs,
                 "outcomes": _tally(self.trials), "found": self.found,
                 "reproducer": {"faults": _faults(self.reproducer), "path": str(self.out / "minimal.toml"),
+                               "users": sum(int(c["users"]) for c in self.reproducer["cohorts"]),
+                               "rate_per_user": self.reproducer["load"]["rate_per_user"],
+                               "duration_s": self.reproducer["load"]["duration_s"],
                                "confirmed": f"fails {failed} of {runs}" if runs else None}
                 if self.reproducer else None,
                 "trials": self.trials, "shrink": self.shrinks, "confirm": self.confirms}
@@ -118,7 +121,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
     if repro:
         lines += ["## Minimal reproducer", "", f"`harness run {repro['path']} --target {doc['target']}` "
                   f"({repro['confirmed'] or 'not confirmed yet'}):", ""]
-        lines += [f"- {f}" for f in repro["faults"]] + [""]
+        lines += [f"- {f}" for f in repro["faults"]]
+        lines += [f"- {repro['users']} users, {repro['rate_per_user']:g} msg/s each, "
+                  f"{repro['duration_s']:g} s of sending", ""]
     elif doc["found"]:
         lines += ["A violation was found; shrinking did not finish.", ""]
     else:
