@@ -90,3 +90,20 @@ def test_a_fault_on_a_port_the_target_lacks_stops_the_start(tmp_path: Path) -> N
         assert started.processes == []  # refused before anything was started
     finally:
         started.stop()
+
+
+def test_a_rolling_restart_moves_every_port_of_a_cohort_together(tmp_path: Path) -> None:
+    scenario = Scenario.model_validate({**_scenario().model_dump(), "deploy": {"instances": 2}, "faults": []})
+    started = Stack(scenario, resolve_target("two", scenario.target), tmp_path, "r3", "s")
+    try:
+        started.start()
+        assert started.routes == {"a": 0, "b": 1}
+        assert started.proxy_client is not None
+        started.rolling_restart()  # instance 0's cohorts move to 1, then instance 1's (now all) move to 0
+        assert started.routes == {"a": 0, "b": 0}
+        for cohort in ("a", "b"):
+            for port, name in started.port_proxies[cohort].items():
+                assert started.proxy_client.get_proxy(name).upstream == started.address(0, port)
+            assert _first_line(started.cohort_urls(cohort)["pub"]) == "pub"
+    finally:
+        started.stop()
