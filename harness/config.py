@@ -299,7 +299,10 @@ class TargetDef(_Frozen):
     command: list[str] | None = None
     """The argv that starts one instance of your server (placeholders above), run from the project root."""
     url: str | None = None
-    """A server that is already running (``http://127.0.0.1:5000``); it has one port."""
+    """A server that is already running (``http://127.0.0.1:5000``), with one port."""
+    urls: dict[str, str] | None = None
+    """A running server with several ports, by name (``{ sub = "http://127.0.0.1:7001", pub = "…" }``):
+    its ``ports`` are these names, in this order."""
     ports: list[str] = Field(default_factory=lambda: [DEFAULT_PORT], min_length=1, max_length=8)
     """Named ports (e.g. ``["sub", "pub"]``), the first being the default: each gets a free port number
     (``{port.sub}`` in the command) and its own proxy listener per cohort; the driver reads their URLs as
@@ -332,10 +335,20 @@ class TargetDef(_Frozen):
         driver_path(value)  # raises ValueError with the known names
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ports_of_the_urls(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("urls"), dict) and "ports" not in data:
+            return {**data, "ports": list(data["urls"])}
+        return data
+
     @model_validator(mode="after")
     def _one_way_to_reach_it(self) -> TargetDef:
-        if (self.command is None) == (self.url is None):
-            raise ValueError("give exactly one of 'command' or 'url'")
+        if sum(way is not None for way in (self.command, self.url, self.urls)) != 1:
+            raise ValueError("give exactly one of 'command', 'url' or 'urls'")
+        if self.urls is not None and list(self.urls) != list(self.ports):
+            raise _FieldError("ports", f"a target reached by urls has the ports they name ({', '.join(self.urls)}); "
+                              "leave ports out")
         for index, name in enumerate(self.ports):
             if not re.match(_PORT_NAME, name):
                 raise _FieldError(f"ports.{index}", f"'{name}': a port name is lower case letters, digits and _, "
@@ -343,7 +356,8 @@ class TargetDef(_Frozen):
         if len(set(self.ports)) != len(self.ports):
             raise _FieldError("ports", "port names must be unique")
         if self.url is not None and len(self.ports) > 1:
-            raise _FieldError("ports", "a target reached by url has one port; named ports need a command")
+            raise _FieldError("ports", "a target reached by url has one port; for several give urls "
+                              "(a table: port name → URL)")
         for index, part in enumerate(self.command or []):
             _check_placeholders(f"command.{index}", part, self.ports)
         if self.ready is not None:
@@ -552,9 +566,10 @@ def resolve_target(name: str, user_defined: Mapping[str, TargetDef]) -> TargetSp
     """A built-in or scenario-defined target by name (scenario definitions win)."""
     if name in user_defined:
         d = user_defined[name]
+        url = d.url or (next(iter(d.urls.values())) if d.urls else None)
         return TargetSpec(name, Claims(d.delivery, d.ordered, d.survives_restart),
-                          tuple(d.command) if d.command else None, d.url, secret=d.secret, driver=d.driver,
+                          tuple(d.command) if d.command else None, url, secret=d.secret, driver=d.driver,
                           needs_store=d.needs_store, health_path=d.health_path,
                           ready=d.ready.model_dump() if d.ready else None, ports=tuple(d.ports),
-                          options=dict(d.options))
+                          options=dict(d.options), urls=dict(d.urls or {}))
     return builtin_targets()[name]

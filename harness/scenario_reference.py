@@ -48,10 +48,12 @@ VALIDATOR_RULES: dict[tuple[str, str], str] = {
     ("Readiness", "command"): "required for `kind = \"command\"`",
     ("FaultSpec", "port"): "one of the target's `ports`; toxics only",
     ("Readiness", "port"): "one of the target's `ports`",
-    ("TargetDef", "command"): "exactly one of `command` or `url`; every `{…}` a known placeholder; `{secret}` is "
-                              "refused",
-    ("TargetDef", "url"): "exactly one of `command` or `url`",
-    ("TargetDef", "ports"): "unique names matching `^[a-z][a-z0-9_]{0,31}$`; one only with `url`",
+    ("TargetDef", "command"): "exactly one of `command`, `url` or `urls`; every `{…}` a known placeholder; "
+                              "`{secret}` is refused",
+    ("TargetDef", "url"): "exactly one of `command`, `url` or `urls`",
+    ("TargetDef", "urls"): "exactly one of `command`, `url` or `urls`; keys are port names",
+    ("TargetDef", "ports"): "unique names matching `^[a-z][a-z0-9_]{0,31}$`; one only with `url`; the keys of "
+                            "`urls`",
     ("TargetDef", "options"): "the driver's `Options` fields, each of its type",
     ("TargetDef", "driver"): "a registered driver name or `package.module:UserClass`",
 }

@@ -117,7 +117,7 @@ def test_user_defined_target_needs_command_or_url(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as error:
         load_scenario(_write(tmp_path, text))
     assert error.value.field == "target.mine"
-    assert "exactly one of 'command' or 'url'" in error.value.reason
+    assert "exactly one of 'command', 'url' or 'urls'" in error.value.reason
 
 
 def test_process_faults_take_no_cohort_and_toxics_need_one(tmp_path: Path) -> None:
@@ -228,3 +228,16 @@ def test_options_are_a_table_passed_through_and_typed_only_where_locust_runs(tmp
     assert resolve_target("mine", scenario.target).options == {"mode": "lossy", "buffer": 3}
     # in this process (no Locust) the driver "x.y:Z" is never imported: nothing to check it against
     assert "locust" not in __import__("sys").modules
+
+
+def test_a_running_server_with_several_ports_is_given_by_urls(tmp_path: Path) -> None:
+    body = 'urls = { sub = "http://127.0.0.1:7001", pub = "http://127.0.0.1:7002/" }\n'
+    spec = resolve_target("mine", load_scenario(_mine(tmp_path, body)).target)
+    assert spec.ports == ("sub", "pub") and spec.url == "http://127.0.0.1:7001" and spec.command is None
+    assert dict(spec.urls) == {"sub": "http://127.0.0.1:7001", "pub": "http://127.0.0.1:7002/"}
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_mine(tmp_path, body + 'ports = ["pub", "sub"]\n'))
+    assert error.value.field == "target.mine.ports" and "leave ports out" in error.value.reason
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_mine(tmp_path, body + 'url = "http://127.0.0.1:1"\n'))
+    assert "exactly one of 'command', 'url' or 'urls'" in error.value.reason

@@ -85,7 +85,8 @@ class Stack:
     def address(self, instance: int, port: str | None = None) -> str:
         """host:port of one instance's named port (default: the first)."""
         if self.target.url:
-            return self.target_address
+            named = self.target.urls.get(port or self.target.ports[0])
+            return named.split("://", 1)[-1].rstrip("/") if named else self.target_address
         return f"127.0.0.1:{self.port_numbers[instance][port or self.target.ports[0]]}"
 
     def _proxy_name(self, cohort: str, port: str) -> str:

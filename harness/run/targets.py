@@ -91,6 +91,8 @@ class TargetSpec:
     """Named ports, the first being the default one: each gets its own proxy listener per cohort."""
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     """``[target.NAME.options]``: the driver's settings, checked against the driver's ``Options`` model."""
+    urls: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """A running server's URL per named port (``url`` is then the first one)."""
 
     def argv(self, port: int | Mapping[str, int], ping_interval_s: float, ping_timeout_s: float,
              redis_url: str = "", run_dir: str = "") -> list[str]:

@@ -4,12 +4,18 @@ own proxy listener; a fault on the subscribe port of one cohort leaves its publi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.run.process import SECRET_ENV, free_port
+from harness.run.readiness import AllProbes, TcpProbe
 from tests.integration.helpers import ROOT, harness, verdict
+from tests.integration.proctree import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +68,66 @@ def test_the_fault_on_the_sub_port_shows_on_sub_and_nowhere_on_pub(runs: Path, t
     acked_in_fault = [row for row in ledger if row["f"] == "send" and row["type"] == "ok"
                       and row["process"] == "phone-0" and window[0] < invoked[row["msg_id"]] < window[1]]
     assert acked_in_fault
+
+
+RUNNING = '''
+name = "pubsub-running"
+targets = ["running"]
+
+[target.running]
+urls = {{ sub = "http://127.0.0.1:{sub}", pub = "http://127.0.0.1:{pub}" }}
+driver = "examples.pubsub.driver:PubSubUser"
+ordered = true
+
+[target.running.options]
+silence_s = 1.5
+
+[heartbeat]
+ping_interval_s = 0.5
+ping_timeout_s = 1.5
+
+[load]
+duration_s = 6.0
+ack_timeout_s = 2.0
+
+[[cohorts]]
+name = "phone"
+
+[[cohorts]]
+name = "laptop"
+
+[[faults]]
+name = "phone-sub-offline"
+type = "timeout"
+cohort = "phone"
+port = "sub"
+at_s = 1.5
+duration_s = 2.5
+attributes = {{ timeout = 0 }}
+
+[expect.running]
+valid = true
+max_lost = 0
+'''
+
+
+def test_a_server_already_running_with_two_ports_is_reached_by_urls(tmp_path: Path) -> None:
+    sub, pub = free_port(), free_port()
+    env = {**os.environ, SECRET_ENV: "a-secret-for-this-test"}
+    server = subprocess.Popen([sys.executable, "-m", "examples.pubsub.server", "--sub-port", str(sub),
+                               "--pub-port", str(pub)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        probe = AllProbes([TcpProbe("127.0.0.1", sub), TcpProbe("127.0.0.1", pub)])
+        assert wait_until(lambda: probe.check()[0], timeout_s=20)
+        scenario = tmp_path / "running.toml"
+        scenario.write_text(RUNNING.format(sub=sub, pub=pub))
+        run = subprocess.run([sys.executable, "-m", "harness", "run", str(scenario), "--out", str(tmp_path / "run"),
+                              "--expect"], capture_output=True, text=True, timeout=240, cwd=ROOT, env=env)
+        assert run.returncode == 0, run.stdout + run.stderr
+    finally:
+        server.terminate()
+        server.wait(10)
+    result = verdict(tmp_path / "run")
+    assert result["valid"] is True and result["counts"]["lost"] == 0 and result["counts"]["replayed"] > 0
+    inject = next(row for row in _ledger(tmp_path / "run") if row["f"] == "fault")
+    assert inject["data"]["ports"] == ["sub"] and list(inject["data"]["traffic_at"]["ports"]) == ["sub"]
