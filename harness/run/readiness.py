@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from harness.run.targets import PortNumbers
+from harness.run.targets import DEFAULT_PORT, PortNumbers
 
 __all__ = ["Probe", "HttpProbe", "TcpProbe", "AllProbes", "LogProbe", "CommandProbe", "build_probe"]
 
@@ -128,7 +128,7 @@ def build_probe(spec: Mapping[str, Any], port: int | Mapping[str, int], log_path
     ``port``: the target's only port number, or every named port's. http probes ``spec["port"]`` (default:
     the first port); tcp probes that one, or every port when none is named; a command gets ``{port}``,
     ``{port.NAME}`` and ``values`` (``run_dir``) filled in."""
-    numbers = {"main": port} if isinstance(port, int) else dict(port)
+    numbers = {DEFAULT_PORT: port} if isinstance(port, int) else dict(port)
     chosen = spec.get("port")
     kind = spec["kind"]
     if kind == "http":

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 from harness.config import FaultSpec
 from harness.faults.client import ToxiproxyClient
 from harness.ledger.recorder import LedgerWriter
+from harness.run.targets import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from harness.run.stack import Stack
@@ -65,7 +66,7 @@ class ToxicFault:
                  writer: LedgerWriter) -> None:
         self.spec = spec
         self.client = client
-        self.proxies: dict[str, str] = {"main": proxies} if isinstance(proxies, str) else dict(proxies)
+        self.proxies: dict[str, str] = {DEFAULT_PORT: proxies} if isinstance(proxies, str) else dict(proxies)
         """The listeners this fault sits on, by port name."""
         self.writer = writer
         self.active = False
