@@ -131,3 +131,19 @@ def test_a_server_already_running_with_two_ports_is_reached_by_urls(tmp_path: Pa
     assert result["valid"] is True and result["counts"]["lost"] == 0 and result["counts"]["replayed"] > 0
     inject = next(row for row in _ledger(tmp_path / "run") if row["f"] == "fault")
     assert inject["data"]["ports"] == ["sub"] and list(inject["data"]["traffic_at"]["ports"]) == ["sub"]
+
+
+def test_a_fault_on_a_port_no_traffic_uses_proves_nothing_and_says_so(tmp_path: Path) -> None:
+    # a third port the server never serves and the driver never uses: the toxic sits on a silent listener
+    text = SCENARIO.read_text().replace('targets = ["pubsub", "pubsub-live"]', 'targets = ["pubsub"]')
+    text = text.replace('ports = ["sub", "pub"]\ndriver', 'ports = ["sub", "pub", "admin"]\ndriver', 1)
+    text = text.replace('ready = { kind = "tcp" }', 'ready = { kind = "http", port = "pub", path = "/healthz" }')
+    text = text.replace('port = "sub"              #', 'port = "admin"            #')
+    assert text.count('"admin"') == 2
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(text)
+    run = harness("run", str(scenario), "--out", str(tmp_path / "run"))
+    assert run.returncode == 3, run.stdout + run.stderr  # unknown: the run cannot vouch for the fault
+    result = verdict(tmp_path / "run")
+    assert result["valid"] == "unknown" and result["counts"]["lost"] == 0
+    assert "fault phone-sub-offline touched no traffic" in result["reason"]
