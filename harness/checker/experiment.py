@@ -7,6 +7,11 @@ proves nothing about what the holes held. Two checks here, both over the ledger 
   cohort, ``starts_s``, ``duration_s``); every scheduled occurrence must appear as an ``inject`` row and be
   followed by a ``heal`` row, and no ``failed`` / ``skipped`` fault row may exist. Manual faults (the web UI)
   are extra evidence, never a substitute for a scheduled one.
+- **fault effects**: for each applied occurrence, what it measurably did (``effects``): bytes through its
+  listener just before and while active, and what the clients saw (disconnects and reconnects of the
+  cohort, receipts to it during the window against the same length before, median delivery latency of
+  messages sent during it against before); for a process fault, the PIDs that changed and how long the
+  restart took to be ready. Measured from the ledger, not claimed by the timeline.
 - **record integrity**: each node numbers its rows 1, 2, 3, … (``index``); a missing or repeated index means
   rows were lost or written twice after the fact, so that node's observations cannot be trusted.
 """
@@ -20,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["FaultCheck", "check_fault_schedule", "index_damage"]
+__all__ = ["FaultCheck", "check_fault_schedule", "fault_effect", "index_damage"]
 
 _PROCESS_GRACE_NS = 10 * 10**9
 """After a process fault heals, messages sent this long after still count as touched by it."""
@@ -36,9 +41,12 @@ class FaultCheck:
     """Scheduled occurrences that have an ``inject`` row from the timeline."""
     problems: list[str] = field(default_factory=list)
     """Each fault that failed, was skipped, never appeared or never healed, in words a user acts on."""
+    effects: list[dict[str, Any]] = field(default_factory=list)
+    """What each applied scheduled occurrence measurably did (see ``fault_effect``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scheduled": self.scheduled, "applied": self.applied, "problems": list(self.problems)}
+        return {"scheduled": self.scheduled, "applied": self.applied, "problems": list(self.problems),
+                "effects": [dict(e) for e in self.effects]}
 
 
 def _schedule(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -98,6 +106,61 @@ def _evidence(name: str, occurrence: int, inject: dict[str, Any], heal: dict[str
     return problems
 
 
+def _median_ms(values: np.ndarray[Any, Any]) -> float | None:
+    return None if values.size == 0 else round(float(np.median(values)) / 1e6, 1)
+
+
+def fault_effect(name: str, occurrence: int, inject: dict[str, Any], heal: dict[str, Any], t_inject: int,
+                 t_heal: int, messages: pd.DataFrame | None, users: set[str] | None, links: pd.DataFrame,
+                 margin_ns: int, duration_s: float | None) -> dict[str, Any]:
+    """What one occurrence measurably did. ``users``: its cohort (None: a process fault, everyone);
+    ``links``: connect/disconnect rows (t_ns, process, f); ``margin_ns``: how long after the heal clients
+    may still be noticing it (heartbeat + settle); ``duration_s``: the scheduled length."""
+    effect: dict[str, Any] = {"fault": name, "occurrence": occurrence, "type": inject.get("type"),
+                              "cohort": inject.get("cohort"), "active_s": round((t_heal - t_inject) / 1e9, 3)}
+    before, at = _received(inject.get("traffic_before")), _received(inject.get("traffic_at"))
+    after = _received(heal.get("traffic_at"))
+    if before is not None and at is not None:
+        effect["bytes_before"] = at - before
+    if at is not None and after is not None:
+        effect["bytes_during"] = after - at
+    mine = links if users is None else links[links["process"].astype(object).isin(users).to_numpy(dtype=bool)]
+    t = mine["t_ns"].to_numpy(dtype="int64")
+    kind = mine["f"].astype(object).to_numpy()
+    in_window = (t >= t_inject) & (t <= t_heal + margin_ns)
+    dropped = mine[in_window & (kind == "disconnect")]
+    effect["disconnects"] = int(len(dropped))
+    if len(dropped):
+        last_back = 0
+        for user in set(dropped["process"].astype(str)):
+            later = t[(mine["process"].astype(str).to_numpy() == user) & (kind == "connect")
+                      & (t > int(dropped[dropped["process"].astype(str) == user]["t_ns"].min()))]
+            if later.size == 0:
+                last_back = -1
+                break
+            last_back = max(last_back, int(later.min()))
+        effect["back_after_heal_s"] = None if last_back < 0 else round(max(0, last_back - t_heal) / 1e9, 3)
+    if messages is not None and not messages.empty:
+        length = max(t_heal - t_inject, 1)
+        invoked = messages["invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
+        first = messages["first_recv_ns"].to_numpy(dtype="float64", na_value=np.nan)
+        to_them = np.ones(len(messages), dtype=bool) if users is None else \
+            messages["recipient"].astype(object).isin(users).to_numpy(dtype=bool)
+        effect["receipts_before"] = int((to_them & (first >= t_inject - length) & (first < t_inject)).sum())
+        effect["receipts_during"] = int((to_them & (first >= t_inject) & (first <= t_heal)).sum())
+        latency = first - invoked
+        sent_before = to_them & (invoked >= t_inject - length) & (invoked < t_inject) & ~np.isnan(latency)
+        sent_during = to_them & (invoked >= t_inject) & (invoked <= t_heal) & ~np.isnan(latency)
+        effect["latency_ms_before"] = _median_ms(latency[sent_before])
+        effect["latency_ms_during"] = _median_ms(latency[sent_during])
+    if users is None:  # a process fault: which processes were replaced, and how long the restart took
+        was, now = inject.get("pids") or {}, heal.get("pids") or {}
+        effect["replaced"] = sorted(role for role, pid in was.items() if now.get(role) not in (None, pid))
+        if duration_s is not None:
+            effect["ready_after_s"] = round(max(0.0, (t_heal - t_inject) / 1e9 - float(duration_s)), 3)
+    return effect
+
+
 def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = None,
                          cohort_of: dict[str, str] | None = None) -> FaultCheck:
     """Compare the scheduled faults with the fault rows the run actually wrote, and check each applied
@@ -114,6 +177,13 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     opened: dict[str, tuple[int, dict[str, Any]]] = {}
     problems: list[str] = []
     scheduled_names = {str(spec.get("fault")) for spec in schedule}
+    durations = {str(spec.get("fault")): spec.get("duration_s") for spec in schedule}
+    links = frame.loc[frame["f"].isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False),
+                      ["t_ns", "process", "f"]]
+    start = next((d for d in frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
+                  if isinstance(d, dict) and d.get("phase") == "start"), {})
+    margin_ns = int(float(start.get("fair_chance_s") or 3.0) * 1e9)
+    effects: list[dict[str, Any]] = []
     for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
         if not isinstance(data, dict):
             continue
@@ -129,6 +199,10 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
             if name in opened and name in scheduled_names:
                 t_inject, inject = opened.pop(name)
                 problems += _evidence(name, injects[name], inject, data, t_inject, int(t_ns), messages, cohort_users)
+                hit = inject.get("cohort")
+                users = (cohort_users.get(str(hit)) or set()) if hit else None
+                effects.append(fault_effect(name, injects[name], inject, data, t_inject, int(t_ns), messages,
+                                            users, links, margin_ns, durations.get(name)))
         elif action == "failed":
             step = f" ({data['step']})" if data.get("step") else ""
             problems.append(f"fault {name} could not be applied{step}: {data.get('error') or 'no reason given'}")
@@ -147,7 +221,7 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     for name, still_open in sorted(open_now.items()):
         if still_open:
             problems.append(f"fault {name} was never healed: the drain ran under the fault")
-    return FaultCheck(scheduled, applied, problems)
+    return FaultCheck(scheduled, applied, problems, effects)
 
 
 def index_damage(frame: pd.DataFrame) -> dict[str, str]:

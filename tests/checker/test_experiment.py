@@ -32,7 +32,10 @@ class TestFaultsThatHappened:
         verdict = check(h.finished().frame())
         assert verdict.valid is True
         assert verdict.counts == DELIVERED
-        assert verdict.details["faults"] == {"scheduled": 1, "applied": 1, "problems": []}
+        faults = verdict.details["faults"]
+        assert {k: faults[k] for k in ("scheduled", "applied", "problems")} == {
+            "scheduled": 1, "applied": 1, "problems": []}
+        assert [e["fault"] for e in faults["effects"]] == ["u1-blackhole"]
 
     def test_a_ledger_without_a_schedule_is_judged_as_before(self) -> None:
         """Ledgers written before schedules were recorded (or by hand) carry no claim to check."""
@@ -40,7 +43,7 @@ class TestFaultsThatHappened:
         h.send("a", "b", 1).recv("b", "a", "b", 1)
         verdict = check(h.finished().frame())
         assert verdict.valid is True
-        assert verdict.details["faults"] == {"scheduled": 0, "applied": 0, "problems": []}
+        assert verdict.details["faults"] == {"scheduled": 0, "applied": 0, "problems": [], "effects": []}
 
     def test_manual_faults_from_the_web_ui_do_not_count_against_the_schedule(self) -> None:
         h = _delivered_run([]).fault("inject", "extra", "u1").fault("heal", "extra", "u1")
@@ -167,6 +170,63 @@ class TestFaultEvidence:
         verdict = check(h.frame())
         assert verdict.valid == "unknown"
         assert any("fault f touched no traffic" in r for r in verdict.reasons)
+
+
+class TestFaultEffects:
+    """What each fault measurably did, from the ledger: exact values for a known history."""
+
+    def test_a_blackhole_that_bit_disconnected_its_cohort_stalled_receipts_and_slowed_delivery(self) -> None:
+        h = History().connect("a", cohort="c1", at_ms=0, conn=1).connect("b", cohort="c2", at_ms=0, conn=1)
+        h.phase("start", at_ms=0, fair_chance_s=2.0,
+                faults=[{"fault": "f", "type": "timeout", "cohort": "c2", "starts_s": [1.0], "duration_s": 2.0}])
+        h.send("a", "b", 1).recv("b", "a", "b", 1, at_ms=20)  # sent at 1 ms: 19 ms
+        h.invoke("a", "b", 2, at_ms=500).ok("a", "b", 2, at_ms=501).recv("b", "a", "b", 2, at_ms=520)  # 20 ms
+        h._add(1000, process="controller", type="event", f="fault", data={
+            "action": "inject", "fault": "f", "type": "timeout", "cohort": "c2",
+            "traffic_before": _traffic(1000), "traffic_at": _traffic(1400)})
+        h.invoke("a", "b", 3, at_ms=1200).ok("a", "b", 3, at_ms=1201)
+        h._add(2500, process="b", type="event", f="disconnect", error="ping timeout")
+        h._add(3000, process="controller", type="event", f="fault", data={
+            "action": "heal", "fault": "f", "type": "timeout", "cohort": "c2", "traffic_at": _traffic(1900)})
+        h.connect("b", at_ms=3750, conn=2).recv("b", "a", "b", 3, at_ms=3800)  # replayed: 2,600 ms
+        effect = check(h.finished().frame()).details["faults"]["effects"]
+        assert effect == [{"fault": "f", "occurrence": 1, "type": "timeout", "cohort": "c2", "active_s": 2.0,
+                           "bytes_before": 400, "bytes_during": 500, "disconnects": 1, "back_after_heal_s": 0.75,
+                           "receipts_before": 2, "receipts_during": 0,
+                           "latency_ms_before": 19.5, "latency_ms_during": 2600.0}]
+
+    def test_a_kill_replaced_the_target_and_its_restart_took_time_to_be_ready(self) -> None:
+        h = History().connect("a", at_ms=0).connect("b", at_ms=0)
+        h.phase("start", at_ms=0, fair_chance_s=2.0,
+                faults=[{"fault": "crash", "type": "kill_target", "cohort": None, "starts_s": [1.0],
+                         "duration_s": 1.0}])
+        h.send("a", "b", 1).recv("b", "a", "b", 1, at_ms=30)
+        h._add(1000, process="controller", type="event", f="fault", data={
+            "action": "inject", "fault": "crash", "type": "kill_target", "cohort": None,
+            "pids": {"target": 100, "proxy": 7, "store": 9}})
+        h._add(1001, process="a", type="event", f="disconnect", error="transport closed")
+        h._add(1001, process="b", type="event", f="disconnect", error="transport closed")
+        h._add(2400, process="controller", type="event", f="fault", data={
+            "action": "heal", "fault": "crash", "type": "kill_target", "cohort": None,
+            "pids": {"target": 200, "proxy": 7, "store": 9}})
+        h.connect("a", at_ms=2600).connect("b", at_ms=2900).send("a", "b", 2).recv("b", "a", "b", 2)
+        effect = check(h.finished().frame()).details["faults"]["effects"][0]
+        assert effect["replaced"] == ["target"] and effect["ready_after_s"] == 0.4
+        assert effect["disconnects"] == 2 and effect["back_after_heal_s"] == 0.5
+        assert effect["receipts_before"] == 1 and effect["receipts_during"] == 0
+
+    def test_a_cohort_that_never_came_back_has_no_return_time(self) -> None:
+        h = History().connect("b", cohort="c2", at_ms=0).phase(
+            "start", at_ms=0, faults=[{"fault": "f", "type": "timeout", "cohort": "c2", "starts_s": [0.1],
+                                       "duration_s": 1.0}])
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        h._add(100, process="controller", type="event", f="fault", data={"action": "inject", "fault": "f",
+                                                                         "type": "timeout", "cohort": "c2"})
+        h._add(600, process="b", type="event", f="disconnect", error="ping timeout")
+        h._add(1100, process="controller", type="event", f="fault", data={"action": "heal", "fault": "f",
+                                                                          "type": "timeout", "cohort": "c2"})
+        effect = check(h.finished().frame()).details["faults"]["effects"][0]
+        assert effect["disconnects"] == 1 and effect["back_after_heal_s"] is None
 
 
 def test_a_ledger_cut_cleanly_after_its_end_is_damaged_not_a_pass() -> None:
