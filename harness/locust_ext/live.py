@@ -172,9 +172,12 @@ def cohort_rows(ctx: RunContext, active_by_cohort: dict[str, list[str]],
         cohort = cohort_of.get(recipient)
         if cohort is not None:
             unseen_now[cohort] = unseen_now.get(cohort, 0) + 1
+    members: dict[str, list[str]] = {}
+    for user, cohort in cohort_of.items():  # one pass over the users, however many cohorts
+        members.setdefault(cohort, []).append(user)
     rows = []
     for cohort in [c.name for c in ctx.scenario.cohorts]:
-        users = [u for u, c in cohort_of.items() if c == cohort]
+        users = members.get(cohort, [])
         sums = {key: sum(tracker.by_user[u][key] for u in users if u in tracker.by_user)
                 for key in (*SENDER_KEYS, *RECIPIENT_KEYS)}
         row: dict[str, Any] = {

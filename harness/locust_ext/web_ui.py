@@ -99,11 +99,13 @@ def install(environment: Any, ctx: RunContext, faults: list[TimelineFault], prog
         {"key": "delivery", "structure": [{"key": key, "title": title} for key, title in COLUMNS]}]
     by_name = {f.spec.name: f for f in faults}
 
+    final: dict[str, Any] = {}  # anomalies.json, read once when the verdict exists (a soak's can be large)
+
     def state() -> dict[str, Any]:
         doc = verdict()
-        ids = None
-        if doc is not None and (run_dir / "anomalies.json").exists():
-            ids = json.loads((run_dir / "anomalies.json").read_text())
+        if doc is not None and "ids" not in final and (run_dir / "anomalies.json").exists():
+            final["ids"] = json.loads((run_dir / "anomalies.json").read_text())
+        ids = final.get("ids")
         report = "/delivery/report/report.html" if doc is not None and (run_dir / "report.html").exists() else None
         active = [(f.spec.name, f.spec.cohort) for f in faults if getattr(f, "active", False)]
         return snapshot(ctx, progress, active, doc, ids, report)
