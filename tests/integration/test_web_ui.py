@@ -131,6 +131,8 @@ def test_delivery_tab_shows_the_run_and_its_verdict(tmp_path: Path, target: str,
             lost_cell = page.locator("tr[data-cohort=u1] td").nth(7)  # recipient group: received, lost, unseen…
             assert int(lost_cell.inner_text()) == lost
             page.screenshot(path=str(ARTIFACTS / f"locust-delivery-verdict-{target}.png"), full_page=True)
+            page.set_viewport_size({"width": 1400, "height": 900})  # wide: Locust's header with its Failures
+            page.screenshot(path=str(ARTIFACTS / f"locust-delivery-verdict-{target}-wide.png"))
 
             report = httpx.get(f"http://127.0.0.1:{port}{link.get_attribute('href')}", timeout=10)
             assert report.status_code == 200 and "text/html" in report.headers["content-type"]
