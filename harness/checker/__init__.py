@@ -10,7 +10,7 @@ any other ``harness`` package (a test enforces it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -21,8 +21,9 @@ from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, Validity, Verd
 from harness.checker.delivery import analyse_delivery
 from harness.checker.experiment import FaultCheck, check_fault_schedule, index_damage
 from harness.checker.health import HealthCheck, check_health, start_data
-from harness.checker.latency import catch_up, classify_replayed, latency_summary
+from harness.checker.latency import catch_up, classify_replayed, latency_summary, quantiles_ms
 from harness.checker.ordering import analyse_order
+from harness.checker.rooms import RoomFacts, expand_rooms, stable_latencies
 from harness.checker.run_state import RunState, run_state
 from harness.checker.timeline import counts_over_time
 
@@ -67,6 +68,8 @@ class Analysis:
     """Whether every scheduled fault was applied and healed (``checker.experiment``)."""
     health: HealthCheck = field(default_factory=HealthCheck)
     """Whether the experiment was healthy enough to support a verdict (``checker.health``)."""
+    rooms: RoomFacts = field(default_factory=RoomFacts)
+    """Room sends, fan-out and membership facts (``checker.rooms``); empty without rooms."""
 
     @cached_property
     def over_time(self) -> pd.DataFrame:
@@ -78,7 +81,8 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     """All categories for one ledger (pure)."""
     options = options or CheckOptions()
     state = run_state(frame, {**index_damage(frame), **options.damaged_nodes})
-    delivery = analyse_delivery(frame)
+    judged, rooms = expand_rooms(frame)  # room sends become one message per expected member
+    delivery = analyse_delivery(judged)
     msgs = delivery.messages
     order = analyse_order(msgs, delivery.good)
 
@@ -165,7 +169,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     windows = [(w.inject_ns, w.heal_ns if w.heal_ns is not None else (end or w.inject_ns)) for w in state.faults]
     health = check_health(frame, msgs, windows, (state.start_ns, end))
     return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
-                    unseen_reasons, check_fault_schedule(frame, msgs, state.cohort_of), health)
+                    unseen_reasons, check_fault_schedule(frame, msgs, state.cohort_of), health, rooms)
 
 
 def _few(names: list[str], shown: int = 8) -> str:
@@ -300,6 +304,9 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
             "catch_up": a.catch_up,
             "faults": a.faults.to_dict(),
             "health": a.health.to_dict(),
+            **({"rooms": {**a.rooms.to_dict(),
+                          "stable_latency_ms": asdict(quantiles_ms(stable_latencies(a.messages, a.rooms)))}}
+               if a.rooms.sends else {}),
         },
     )
 

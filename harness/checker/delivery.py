@@ -138,6 +138,7 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     senders, snd_values = pd.factorize(frame["sender"].take(first_inv))
     recipients = msg_rcp
     seq = frame["seq"].take(first_inv).to_numpy(dtype="float64", na_value=np.nan)
+    rooms = frame["room"].take(first_inv).to_numpy() if "room" in frame.columns else None
     messages = pd.DataFrame(
         {
             "sender": pd.Categorical.from_codes(senders, categories=pd.Index(snd_values)),
@@ -153,6 +154,8 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
         },
         index=ids,
     )
+    if rooms is not None and pd.notna(rooms).any():  # a room send's stream is sender → room → member
+        messages["room"] = pd.Categorical(pd.array(rooms, dtype="string"))
     good = Receipts(good_msg, order, g_t, conn, offsets)
     unexpected_ids = [str(v) for v in frame["msg_id"].iloc[unexpected_rows]]
     never_attempted = r_msg[~good_mask] < 0

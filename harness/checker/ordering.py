@@ -55,6 +55,9 @@ def analyse_order(messages: pd.DataFrame, good: Receipts) -> OrderAnalysis:
     senders = messages["sender"].cat.codes.to_numpy(dtype=np.int64)
     recipients = messages["recipient"].cat.codes.to_numpy(dtype=np.int64)
     stream_codes = senders * (int(recipients.max()) + 2) + recipients
+    if "room" in messages.columns:  # per room: a member of two rooms sees two streams from one sender
+        rooms = messages["room"].cat.codes.to_numpy(dtype=np.int64) + 1
+        stream_codes = stream_codes * (int(rooms.max()) + 1) + rooms
     seq = messages["seq"].to_numpy(dtype="float64", na_value=np.nan)
     has_seq = ~np.isnan(seq)
     seq_int = np.nan_to_num(seq).astype(np.int64)

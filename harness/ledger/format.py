@@ -41,19 +41,21 @@ COLUMNS: tuple[str, ...] = (
     "t_ns",  # wall-clock time in ns since the epoch (time.time_ns()), comparable across processes on one host
     "process",  # the actor: a user id such as "u1-0", or "controller"
     "type",  # invoke | ok | fail | info | event
-    "f",  # send | recv | connect | disconnect | fault | phase | node | health
+    "f",  # send | recv | connect | disconnect | join | leave | fault | phase | node | health
     "msg_id",  # globally unique message id (send and recv rows)
     "sender",  # user id of the sender (send and recv rows)
-    "recipient",  # intended recipient (send rows); the user who received it (recv rows)
+    "recipient",  # intended recipient (send rows; null for a send to a room); the user who received it (recv)
     "seq",  # per (sender, recipient) sequence number, from 1
     "conn",  # connection epoch of `process`: 1 for its first connect, +1 on each reconnect
     "offset",  # recv rows: the server's delivery offset / id for this copy, when the target supplies one
     "error",  # why a send ended fail/info, or why a connection closed
+    "room",  # a room: a send addressed to it, the room a copy was received in, or joined / left
     "data",  # free-form JSON object: fault details, phase name, server-supplied delivery metadata
 )
 
 OP_TYPES = frozenset({"invoke", "ok", "fail", "info", "event"})
-FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "fault", "phase", "node", "health"})
+FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "join", "leave", "fault", "phase", "node",
+                       "health"})
 
 _DTYPES: dict[str, str] = {
     "run_id": "string",
@@ -70,6 +72,7 @@ _DTYPES: dict[str, str] = {
     "conn": "Int64",
     "offset": "string",
     "error": "string",
+    "room": "string",
 }
 
 
@@ -127,6 +130,8 @@ def _check_row(row: Any) -> str | None:
         return f"f must be one of {sorted(FUNCTIONS)}, got {row.get('f')!r}"
     if row["f"] in ("send", "recv") and not isinstance(row.get("msg_id"), str):
         return "send and recv rows need a string msg_id"
+    if row["f"] in ("join", "leave") and not isinstance(row.get("room"), str):
+        return "join and leave rows need a string room"
     for column, dtype in _DTYPES.items():
         value = row.get(column)
         if value is None:

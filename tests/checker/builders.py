@@ -55,6 +55,30 @@ class History:
                          msg_id=msg_id or self._mid(sender, recipient, seq), sender=sender, recipient=receiver,
                          seq=seq, offset=offset, conn=conn)
 
+    # -- rooms ---------------------------------------------------------------------------------------------------
+    def join(self, user: str, room: str, outcome: str | None = "ok", at_ms: int | None = None) -> History:
+        """A join asked for, then answered (``outcome`` None: no answer yet)."""
+        self._add(at_ms, process=user, type="invoke", f="join", room=room)
+        return self if outcome is None else self._add(None, process=user, type=outcome, f="join", room=room)
+
+    def leave(self, user: str, room: str, outcome: str | None = "ok", at_ms: int | None = None) -> History:
+        self._add(at_ms, process=user, type="invoke", f="leave", room=room)
+        return self if outcome is None else self._add(None, process=user, type=outcome, f="leave", room=room)
+
+    @staticmethod
+    def room_mid(sender: str, room: str, seq: int) -> str:
+        return f"{sender}>#{room}#{seq}"
+
+    def room_send(self, sender: str, room: str, seq: int, outcome: str = "ok", at_ms: int | None = None) -> History:
+        mid = self.room_mid(sender, room, seq)
+        self._add(at_ms, process=sender, type="invoke", f="send", msg_id=mid, sender=sender, room=room, seq=seq)
+        return self._add(None, process=sender, type=outcome, f="send", msg_id=mid, sender=sender, room=room, seq=seq)
+
+    def room_recv(self, receiver: str, sender: str, room: str, seq: int, in_room: str | None = None,
+                  at_ms: int | None = None) -> History:
+        return self._add(at_ms, process=receiver, type="ok", f="recv", msg_id=self.room_mid(sender, room, seq),
+                         sender=sender, recipient=receiver, room=in_room or room, seq=seq)
+
     def connect(self, user: str, at_ms: int | None = None, conn: int | None = None, cohort: str | None = None,
                 node: str = "local") -> History:
         return self._add(at_ms, node=node, process=user, type="event", f="connect", conn=conn,
