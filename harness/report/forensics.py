@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.checker import Analysis
 
-__all__ = ["timelines_for", "timeline_for", "conclusion", "per_cohort"]
+__all__ = ["timelines_for", "timeline_for", "conclusion", "example_facts", "per_cohort"]
 
 
 def _describe(row: Any) -> str:
@@ -50,10 +50,18 @@ def _ms(t_ns: int, origin: int) -> float:
     return round((int(t_ns) - origin) / 1e6, 1)
 
 
-def conclusion(category: str, msg_id: str, analysis: Analysis) -> str:
-    """The checker's conclusion about one message of ``category``, in one plain sentence ending in → category."""
-    origin = analysis.state.start_ns or 0
+def example_facts(analysis: Analysis, msg_ids: Iterable[str]) -> pd.DataFrame:
+    """The message-table rows of a few messages, found with one ``isin`` (a label lookup or ``in`` on the
+    string index of millions of messages costs tens of ms each)."""
     msgs = analysis.messages
+    return msgs[msgs.index.isin(list(msg_ids))]
+
+
+def conclusion(category: str, msg_id: str, analysis: Analysis, facts: pd.DataFrame | None = None) -> str:
+    """The checker's conclusion about one message of ``category``, in one plain sentence ending in → category.
+    ``facts``: the message-table rows of the examples (``example_facts``), looked up once for all of them."""
+    origin = analysis.state.start_ns or 0
+    msgs = facts if facts is not None else example_facts(analysis, [msg_id])
     row = msgs.loc[msg_id] if msg_id in msgs.index else None
     recipient = str(row["recipient"]) if row is not None else "its recipient"
     end = analysis.state.drain_end_ns
@@ -91,39 +99,41 @@ def timelines_for(frame: pd.DataFrame, analysis: Analysis, msg_ids: Iterable[str
     if not wanted or frame.empty:
         return {m: [] for m in wanted}
     origin = analysis.state.start_ns or int(frame["t_ns"].min())
-    own_mask = frame["msg_id"].isin(wanted).to_numpy(dtype=bool, na_value=False)
-    own_all = frame[own_mask]
-    msgs = analysis.messages
-    recipients = {m: str(msgs.at[m, "recipient"]) for m in wanted if m in msgs.index}
+    facts = example_facts(analysis, wanted)
+    recipients = {str(m): str(r) for m, r in zip(facts.index, facts["recipient"], strict=True)}
     f = frame["f"]
+    own_mask = frame["msg_id"].isin(wanted).to_numpy(dtype=bool, na_value=False)
     conn_mask = (f.isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False)
                  & frame["process"].isin(set(recipients.values())).to_numpy(dtype=bool, na_value=False))
     fault_mask = (f == "fault").to_numpy(dtype=bool, na_value=False)
-    context = frame[conn_mask | fault_mask]
-    fault_cohort = np.array([d.get("cohort") if isinstance(d, dict) else None for d in context["data"]],
-                            dtype=object)
-    ctx_t = context["t_ns"].to_numpy(dtype=np.int64)
-    ctx_f = context["f"].to_numpy(dtype=object)
-    ctx_process = context["process"].to_numpy(dtype=object)
+    # The few selected rows become plain tuples once: per-example pandas calls on the ledger's Arrow-backed
+    # columns cost milliseconds each, most of the timelines' time at 10 M events.
+    own: dict[str, list[Any]] = {}
+    for row in frame[own_mask].itertuples(index=False):
+        own.setdefault(str(row.msg_id), []).append(row)
+    context: list[tuple[Any, Any]] = []  # (row, the fault's cohort)
+    for row in frame[(conn_mask | fault_mask) & ~own_mask].itertuples(index=False):
+        data = row.data if isinstance(row.data, dict) else {}
+        context.append((row, data.get("cohort") if row.f == "fault" else None))
     drain_end = analysis.state.drain_end_ns
+    margin = int(margin_s * 1e9)
     out: dict[str, list[dict[str, Any]]] = {}
-    groups = {str(k): g for k, g in own_all.groupby("msg_id", sort=False, observed=True)}
     for msg_id in wanted:
-        own = groups.get(msg_id)
-        if own is None or own.empty:
+        rows = own.get(msg_id, [])
+        if not rows:
             out[msg_id] = []
             continue
         recipient = recipients.get(msg_id)
-        low = int(own["t_ns"].min()) - int(margin_s * 1e9)
-        high = int(own["t_ns"].max()) + int(margin_s * 1e9)
-        if drain_end is not None and not (own["f"] == "recv").any():
+        low = min(int(r.t_ns) for r in rows) - margin
+        high = max(int(r.t_ns) for r in rows) + margin
+        if drain_end is not None and not any(r.f == "recv" for r in rows):
             high = max(high, drain_end)
         cohort = analysis.state.cohort_of.get(recipient or "")
-        near = (ctx_t >= low) & (ctx_t <= high)
-        mine = near & (((ctx_f != "fault") & (ctx_process == recipient))
-                       | ((ctx_f == "fault") & (fault_cohort == cohort) & (cohort is not None)))
-        rows = pd.concat([own, context[mine]]).sort_values(["t_ns", "index"], kind="stable")
-        out[msg_id] = [{"t_ms": _ms(r.t_ns, origin), "event": _describe(r)} for r in rows.itertuples()]
+        near = [r for r, fault_cohort in context if low <= int(r.t_ns) <= high
+                and ((r.f != "fault" and r.process == recipient)
+                     or (r.f == "fault" and cohort is not None and fault_cohort == cohort))]
+        merged = sorted(rows + near, key=lambda r: (int(r.t_ns), int(r.index)))
+        out[msg_id] = [{"t_ms": _ms(r.t_ns, origin), "event": _describe(r)} for r in merged]
     return out
 
 
@@ -133,15 +143,26 @@ def timeline_for(frame: pd.DataFrame, analysis: Analysis, msg_id: str, margin_s:
 
 
 def per_cohort(analysis: Analysis) -> pd.DataFrame:
-    """Lost, unseen and duplicated messages per recipient cohort."""
+    """Lost, unseen and duplicated messages per recipient cohort (vectorised: a label lookup per lost id, or a
+    Python set over every message, cost seconds at 10 M events)."""
     cohort_of = analysis.state.cohort_of
     msgs = analysis.messages
-    cohorts = msgs["recipient"].map(lambda r: cohort_of.get(str(r), "(no cohort)"))
-    table = pd.DataFrame(index=sorted(set(cohorts)) or ["(none)"], columns=["lost", "unseen", "duplicated"], data=0)
+    recipient = msgs["recipient"].astype("category")
+    names = np.array([cohort_of.get(str(r), "(no cohort)") for r in recipient.cat.categories] + ["(no cohort)"],
+                     dtype=object)
+    codes = recipient.cat.codes.to_numpy(dtype=np.int64)
+    codes = np.where(codes < 0, len(names) - 1, codes)  # a missing recipient has no cohort
+    cohorts = names[codes]
+    present = sorted(set(names[np.unique(codes)].tolist()))
+    table = pd.DataFrame(index=present or ["(none)"], columns=["lost", "unseen", "duplicated"], data=0)
     for name in ("lost", "unseen"):
-        for msg_id in analysis.ids[name]:
-            table.loc[cohorts[msg_id], name] += 1
-    extra = (msgs["receipts"] - msgs["attempts"]).clip(lower=0)
-    for cohort, value in extra.groupby(cohorts).sum().items():
-        table.loc[cohort, "duplicated"] = int(value)
+        ids = analysis.ids.get(name, [])
+        if ids:
+            chosen = msgs.index.isin(ids)
+            for cohort, n in pd.Series(cohorts[chosen]).value_counts().items():
+                table.loc[cohort, name] = int(n)
+    extra = (msgs["receipts"] - msgs["attempts"]).clip(lower=0).to_numpy(dtype=np.int64)
+    if extra.any():
+        for cohort, value in pd.Series(extra).groupby(cohorts).sum().items():
+            table.loc[cohort, "duplicated"] = int(value)
     return table.astype(int)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.checker import Analysis
 from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort_chart, per_message_chart
-from harness.report.forensics import conclusion, per_cohort, timelines_for
+from harness.report.forensics import conclusion, example_facts, per_cohort, timelines_for
 from harness.report.marks import message_points, run_marks
 from harness.report.summary import experiment_line, held, label
 from harness.report.words import BAD_COUNTS, claim_sentence, headline, headline_counts, number, other_counts
@@ -46,9 +46,11 @@ def forensics_for(frame: pd.DataFrame, analysis: Analysis) -> dict[str, list[dic
     shown_elsewhere = set(analysis.ids.get("lost", [])) | set(analysis.ids.get("unseen", []))
     examples = {name: [i for i in analysis.ids.get(name, []) if name != "gap" or i not in shown_elsewhere]
                 [:FORENSIC_EXAMPLES] for name in _FORENSIC}
-    timelines = timelines_for(frame, analysis, [i for ids in examples.values() for i in ids])
-    return {name: [{"msg_id": i, "events": timelines[i], "conclusion": conclusion(name, i, analysis)} for i in ids]
-            for name, ids in examples.items()}
+    every = [i for ids in examples.values() for i in ids]
+    timelines = timelines_for(frame, analysis, every)
+    facts = example_facts(analysis, every)
+    return {name: [{"msg_id": i, "events": timelines[i], "conclusion": conclusion(name, i, analysis, facts)}
+                   for i in ids] for name, ids in examples.items()}
 
 
 def charts_for(analysis: Analysis, frame: pd.DataFrame, title: str) -> dict[str, str]:

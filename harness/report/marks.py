@@ -71,8 +71,9 @@ def run_marks(frame: pd.DataFrame, analysis: Analysis, max_lanes: int = MAX_LANE
     troubled: dict[str, int] = {}
     for name in ("lost", "unseen"):
         ids = analysis.ids.get(name, [])
-        if ids:
-            for who, n in analysis.messages.loc[ids, "recipient"].astype(str).value_counts().items():
+        if ids:  # isin, not .loc[ids]: a label lookup builds a hash of millions of ids
+            chosen = analysis.messages.loc[analysis.messages.index.isin(ids), "recipient"]
+            for who, n in chosen.astype(str).value_counts().items():
                 troubled[str(who)] = troubled.get(str(who), 0) + int(n)
     # plain arrays split by process: per-group pandas calls cost ~7 ms each, seconds at a 1,000-user crowd
     process = conn["process"].astype(str).to_numpy(dtype=object)
@@ -100,7 +101,11 @@ def message_points(analysis: Analysis, origin_ns: int) -> MessagePoints:
     """Per-message coordinates for the plot: delivered ones by latency, lost and unseen ones by send time."""
     msgs = analysis.messages
     replayed = analysis.replayed
-    invoke = msgs["invoke_ns"].reindex(replayed.index).to_numpy(dtype="float64", na_value=np.nan)
+    delivered = msgs["first_recv_ns"].notna().to_numpy(dtype=bool)
+    if int(delivered.sum()) == len(replayed) and replayed.index.equals(msgs.index[delivered]):
+        invoke = msgs["invoke_ns"].to_numpy(dtype="float64")[delivered]  # the checker's own order: no lookup
+    else:
+        invoke = msgs["invoke_ns"].reindex(replayed.index).to_numpy(dtype="float64", na_value=np.nan)
     t = (invoke - origin_ns) / 1e9
     ms = replayed["latency_ns"].to_numpy(dtype="float64") / 1e6
     mask = replayed["replayed"].to_numpy(dtype=bool)
@@ -109,7 +114,7 @@ def message_points(analysis: Analysis, origin_ns: int) -> MessagePoints:
         ids = analysis.ids.get(name, [])
         if not ids:
             return np.zeros(0)
-        invoked: np.ndarray = msgs.loc[ids, "invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
+        invoked: np.ndarray = msgs.loc[msgs.index.isin(ids), "invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
         return (invoked - origin_ns) / 1e9
 
     return MessagePoints(t[~mask], ms[~mask], t[mask], ms[mask], send_times("lost"), send_times("unseen"))
