@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,8 +28,8 @@ from aiohttp import web
 from targets.auth import secret_from_env, verify
 
 __all__ = ["make_parser", "parse_args", "make_server", "validate_send", "message_for", "authenticate", "read_send",
-           "forget_on_disconnect", "after_connect", "watch_parent", "serve", "PendingBound", "MAX_BODY_BYTES",
-           "MAX_PENDING", "SHUTDOWN_TIMEOUT_S", "XADD_UNLESS_FULL"]
+           "room_of", "forget_on_disconnect", "after_connect", "watch_parent", "serve", "PendingBound",
+           "MAX_BODY_BYTES", "MAX_PENDING", "SHUTDOWN_TIMEOUT_S", "XADD_UNLESS_FULL"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -111,17 +112,21 @@ def make_server(args: argparse.Namespace, **options: Any) -> socketio.AsyncServe
     )
 
 
-def validate_send(data: Any) -> str | None:
+def validate_send(data: Any, rooms: bool = False) -> str | None:
     """Why a ``send`` event payload is malformed, or None.
 
     Shape: ``{id: str, to: str, seq: int, body?: str, sent_ns?: int}``; ``body`` and ``sent_ns`` are opaque
-    to the server and forwarded unchanged to the recipient.
+    to the server and forwarded unchanged to the recipient. A target with rooms also takes ``room: str``
+    instead of ``to`` (a broadcast to the room's members).
     """
     if not isinstance(data, dict):
         return "payload must be an object"
     if not isinstance(data.get("id"), str) or not data["id"]:
         return "id must be a non-empty string"
-    if not isinstance(data.get("to"), str) or not data["to"]:
+    if rooms and "to" not in data:
+        if not isinstance(data.get("room"), str) or not data["room"]:
+            return "room must be a non-empty string (or give to)"
+    elif not isinstance(data.get("to"), str) or not data["to"]:
         return "to must be a non-empty string"
     if isinstance(data.get("seq"), bool) or not isinstance(data.get("seq"), int):
         return "seq must be an integer"
@@ -135,6 +140,8 @@ def validate_send(data: Any) -> str | None:
 def message_for(sender: str, data: dict[str, Any]) -> dict[str, Any]:
     """The delivery payload: the sender comes from the authenticated session, never from the event."""
     message = {"id": data["id"], "from": sender, "seq": data["seq"], "body": data.get("body", "")}
+    if "room" in data and "to" not in data:
+        message["room"] = data["room"]
     if "sent_ns" in data:
         message["sent_ns"] = data["sent_ns"]
     return message
@@ -149,15 +156,24 @@ async def authenticate(sio: socketio.AsyncServer, sid: str, auth: Any, secret: s
     return user
 
 
-async def read_send(sio: socketio.AsyncServer, sid: str, data: Any,
-                    log: logging.Logger) -> tuple[str, dict[str, Any]] | dict[str, Any]:
+async def read_send(sio: socketio.AsyncServer, sid: str, data: Any, log: logging.Logger,
+                    rooms: bool = False) -> tuple[str, dict[str, Any]] | dict[str, Any]:
     """``(sender, message)`` for a well-formed send event, else the error reply to ack it with."""
-    problem = validate_send(data)
+    problem = validate_send(data, rooms)
     if problem is not None:
         log.warning("rejected send from %s: %s", sid, problem)
         return {"ok": False, "error": problem}
     sender: str = (await sio.get_session(sid))["user"]
     return sender, message_for(sender, data)
+
+
+ROOM_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def room_of(data: Any) -> str | None:
+    """The room of a ``join`` / ``leave`` event payload ``{room: str}``, or None when malformed."""
+    room = data.get("room") if isinstance(data, dict) else None
+    return room if isinstance(room, str) and ROOM_NAME.match(room) else None
 
 
 def forget_on_disconnect(sio: socketio.AsyncServer, sid_of_user: dict[str, str]) -> None:
