@@ -100,14 +100,18 @@ def _watch(proc: subprocess.Popen[str], budget_s: float, terminal: Terminal, tar
     assert proc.stdout is not None and proc.stderr is not None
     for stream, kind in ((proc.stdout, "out"), (proc.stderr, "err")):
         threading.Thread(target=_pump, args=(stream, kind, lines), daemon=True).start()
-    open_streams, deadline, stopping = 2, time.monotonic() + budget_s, 0.0
+    open_streams, deadline, stopping, exited = 2, time.monotonic() + budget_s, 0.0, 0.0
     with ProgressView(terminal) as view:
         while open_streams or proc.poll() is None:
             try:
                 kind, line = lines.get(timeout=0.5)
             except queue.Empty:
                 now = time.monotonic()
-                if now > deadline and not stopping and proc.poll() is None:
+                if proc.poll() is not None:  # a leftover grandchild may hold the pipes: do not wait for it
+                    exited = exited or now
+                    if now - exited > 5:
+                        break
+                elif now > deadline and not stopping:
                     terminal.err(f"load process for {target} exceeded its time budget; stopping it")
                     proc.send_signal(signal.SIGTERM)
                     stopping = now
