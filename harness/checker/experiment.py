@@ -87,8 +87,10 @@ def _evidence(name: str, occurrence: int, inject: dict[str, Any], heal: dict[str
     before = _received(inject.get("traffic_before")) or _received(inject.get("traffic_at"))
     after = _received(heal.get("traffic_at"))
     if before is not None and after is not None and after - before <= 0:
+        port = inject.get("port")
+        url = f'self.slot.urls["{port}"]' if isinstance(port, str) else "self.slot.url"
         problems.append(f"{label} touched no traffic: its proxy listener received 0 bytes from just before "
-                        "the fault until it healed (does the driver connect through self.slot.url, and is that "
+                        f"the fault until it healed (does the driver connect through {url}, and is that "
                         "cohort sending or receiving then?)")
         return problems
     cohort = inject.get("cohort")
@@ -124,6 +126,8 @@ def fault_effect(name: str, occurrence: int, inject: dict[str, Any], heal: dict[
         effect["bytes_before"] = at - before
     if at is not None and after is not None:
         effect["bytes_during"] = after - at
+    if isinstance(inject.get("port"), str):
+        effect["port"] = inject["port"]
     mine = links if users is None else links[links["process"].astype(object).isin(users).to_numpy(dtype=bool)]
     t = mine["t_ns"].to_numpy(dtype="int64")
     kind = mine["f"].astype(object).to_numpy()
