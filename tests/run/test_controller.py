@@ -79,7 +79,10 @@ def test_a_fault_that_worked_passes(tmp_path: Path) -> None:
     verdict = check(read_ledger(path).frame)
     assert fault.calls == ["prepare", "inject", "heal"]
     assert verdict.valid is True, verdict.reasons
-    assert verdict.details["faults"] == {"scheduled": 1, "applied": 1, "problems": []}
+    faults = verdict.details["faults"]
+    wanted = {"scheduled": 1, "applied": 1, "problems": []}
+    assert {k: faults[k] for k in wanted} == wanted
+    assert [e["fault"] for e in faults["effects"]] == ["f1"]  # its measured effect (checker.experiment's job)
 
 
 @pytest.mark.parametrize("fail_on", ["inject", "heal"])
