@@ -185,6 +185,15 @@ class ProgressView:
             self.terminal.line(progress_text(state))
 
 
+def _delivered_of_acked(c: dict[str, Any]) -> str:
+    """Acknowledged messages that arrived / acknowledged ("delivered" also counts recovered sends whose ack
+    never came, which made 284/276 read as more delivered than sent)."""
+    acked = c.get("acknowledged")
+    if not isinstance(acked, int):
+        return "-"
+    return f"{acked - int(c.get('lost', 0)) - int(c.get('unseen', 0))}/{acked}"
+
+
 def final_table(rows: list[dict[str, Any]], cwd: Path | None = None) -> Table:
     """Every target: verdict (coloured), lost, delivered / acknowledged, expectation, report.html path."""
     here = cwd or Path.cwd()
@@ -203,7 +212,7 @@ def final_table(rows: list[dict[str, Any]], cwd: Path | None = None) -> Table:
         except ValueError:
             shown = str(report)
         table.add_row(row["target"], Text(f"{label} exit {doc.get('exit_code')}", style=STYLE.get(label, "")),
-                      str(c.get("lost", "-")), f"{c.get('delivered', '-')}/{c.get('acknowledged', '-')}",
+                      str(c.get("lost", "-")), _delivered_of_acked(c),
                       str(c.get("unseen", "-")), row.get("expectation") or "-",
                       shown if report.exists() else f"{shown} (not written)")
     return table
