@@ -244,7 +244,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         stack.stop()
         _fail_startup(str(exc) if isinstance(exc, HarnessError) else f"starting the stack failed: {exc!r}")
         return
-    slots = [Slot(uid, cohort, stack.cohort_url(cohort), sign(uid, secret)) for uid, cohort in scenario.user_ids()]
+    slots = [Slot(uid, cohort, str(stack.cohort_url(cohort)), sign(uid, secret), urls=stack.cohort_urls(cohort))
+             for uid, cohort in scenario.user_ids()]
     writer = LedgerWriter(run_dir / "ledger.jsonl", run_id, node="master" if master else "local")
     ctx = RunContext(scenario, target_name, run_id, writer, slots)
     if master is not None:
@@ -256,6 +257,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         "seed": scenario.seed, "driver": driver_name, "config": _redacted(scenario.model_dump(mode="json")),
         "versions": _versions(),
         "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
+        "port_listeners": stack.port_listeners,
         "target_addresses": [stack.address(i) for i in range(len(stack.instances))],
         "python": sys.version.split()[0],
     }
