@@ -176,3 +176,13 @@ def test_the_comparison_shows_both_verdicts_reasons_and_plots(pages: Pages) -> N
         assert href and (pages.root / href).is_file(), href
     _screenshot(page, pages.shots / "comparison.png")
     page.close()
+
+
+@pytest.mark.parametrize("name", ["lossy/report.html", "safe/report.html", "comparison.html"])
+def test_every_page_fits_800_px_without_sideways_scrolling(pages: Pages, name: str) -> None:
+    page = pages.browser.new_page(viewport={"width": 800, "height": 900})
+    page.goto((pages.root / name).as_uri())
+    page.wait_for_load_state("load")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    _in_first_screen(page, "#verdict" if name.endswith("report.html") else "#summary")
+    page.close()
