@@ -27,6 +27,11 @@ Rules (each limit documented on ``harness.config.Health``):
   sampler's late samples are not under-counted); a worker the master reported that has no sample in a sending
   window of at least ``_MIN_WINDOW_FOR_SAMPLES_S`` could not be judged, which is a problem too;
 - **drain**: the drain ended at its limit while deliveries were still arriving.
+
+Facts without a rule: ``machine`` (the whole host's CPU in percent of one core, its ``cores``, and the share of
+the sending window with every core at least ``max_cpu_pct`` busy). On a shared machine a starved process reads a
+low CPU figure (it gets a fifth of the core it wants), so per-process figures alone cannot show that other jobs
+took the machine; the run's own processes count towards it too, so it is not judged.
 """
 
 from __future__ import annotations
@@ -159,6 +164,14 @@ def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None) -> dic
     return out
 
 
+def _cores(frame: pd.DataFrame) -> int | None:
+    """The host's core count, as the sampler recorded it (``cores`` in ``health`` rows)."""
+    rows = frame.loc[(frame["f"] == "health").to_numpy(dtype=bool, na_value=False), "data"]
+    found = [int(d["cores"]) for d in rows
+             if isinstance(d, dict) and isinstance(d.get("cores"), int) and d["cores"] > 0]
+    return max(found) if found else None
+
+
 def _reported_workers(frame: pd.DataFrame) -> list[str]:
     """Workers a distributed master reported complete (``node`` rows): each should have sampled itself."""
     rows = frame.loc[(frame["f"] == "node").to_numpy(dtype=bool, na_value=False), "data"]
@@ -215,6 +228,11 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             "the target's (use --workers N, fewer users, or a lower rate)")
     if saturated:
         facts["load_cpu_saturated_share"] = saturated
+    cores = _cores(frame)
+    if "machine" in cpu and cores:  # a fact, not a rule: the run's own processes count towards it too
+        busy = cpu["machine"].saturated_share(limits["max_cpu_pct"] * cores)
+        facts["machine"] = {"cores": cores, "peak_pct": round(float(cpu["machine"].cpu.max()), 1),
+                            "busy_share": round(busy, 4)}
 
     planned = start.get("planned_sends")
     if isinstance(planned, int) and planned > 0 and start.get("sending") is not False and not messages.empty:

@@ -290,7 +290,7 @@ class Worker:
         self.ctx = ctx
         self.send = send
         ctx.ask_master = send
-        self._make_sampler = sampler or (lambda role: ProcessSampler(own_role=role))
+        self._make_sampler = sampler or (lambda role: ProcessSampler(own_role=role, machine=False))
         self._sample_every_s = sample_every_s
         self._sampler: gevent.Greenlet | None = None
         self._hello = gevent.spawn(self._say_hello, hello_every_s)

@@ -7,12 +7,16 @@ an interval of a few microseconds (a near-zero that would dilute a saturated pro
 
 Roles: the sampling process itself is ``own_role`` (``load`` for a local run or a distributed master,
 ``load-<node>`` for a distributed worker, which samples only itself and ships the rows to the master).
+``machine`` (local run and master only) is the whole host's CPU in the same unit (percent of one core, so
+200 is both cores of a 2-core machine busy), with ``cores``: a per-process figure cannot show that other jobs
+on a shared machine starved the run (a process that wants a core and gets a fifth reads 20 %).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import psutil
 
@@ -22,11 +26,17 @@ __all__ = ["ProcessSampler"]
 class ProcessSampler:
     """CPU and RSS of named processes; a process that is gone (a killed target) is left out of that sample."""
 
-    def __init__(self, pids: Callable[[], Mapping[str, int]] | None = None, own_role: str = "load") -> None:
-        """``pids`` returns role → PID each time (targets restart with new PIDs); this process is ``own_role``."""
+    def __init__(self, pids: Callable[[], Mapping[str, int]] | None = None, own_role: str = "load",
+                 machine: bool = True) -> None:
+        """``pids`` returns role → PID each time (targets restart with new PIDs); this process is ``own_role``;
+        ``machine``: also sample the whole host (one sampler per host does: workers leave it to the master)."""
         self._pids = pids or (lambda: {})
         self.own_role = own_role
         self._procs: dict[int, psutil.Process] = {}
+        self._machine = machine
+        self._cores = psutil.cpu_count() or 1
+        if machine:
+            psutil.cpu_percent(None)  # starts the host's interval
 
     def _process(self, pid: int) -> tuple[psutil.Process, bool]:
         """The process and whether it was already known (its CPU interval has a real start)."""
@@ -37,7 +47,7 @@ class ProcessSampler:
         proc.cpu_percent(None)  # the first call only starts the interval
         return proc, False
 
-    def sample(self) -> dict[str, dict[str, float]]:
+    def sample(self) -> dict[str, Any]:
         roles = {self.own_role: os.getpid(), **self._pids()}
         cpu: dict[str, float] = {}
         rss: dict[str, float] = {}
@@ -50,4 +60,7 @@ class ProcessSampler:
                     rss[role] = round(proc.memory_info().rss / 2**20, 1)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 self._procs.pop(pid, None)
-        return {"cpu": cpu, "rss_mb": rss}
+        if not self._machine:
+            return {"cpu": cpu, "rss_mb": rss}
+        cpu["machine"] = round(psutil.cpu_percent(None) * self._cores, 1)
+        return {"cpu": cpu, "rss_mb": rss, "cores": self._cores}

@@ -304,3 +304,17 @@ def test_a_shortfall_with_cool_load_processes_is_not_blamed_on_the_load_generato
     hot = run(99.0)
     assert any(r.startswith("experiment unhealthy: load generator saturated: it made 2 of the 8 sends") for r in
                hot.reasons), hot.reasons
+
+
+def test_the_whole_machine_is_a_fact_not_a_rule() -> None:
+    """Both cores busy for most of the window (other jobs on a shared machine, or the run itself): reported,
+    never judged, so a run that fills the machine on its own is not called unhealthy for it."""
+    h = _start(History().connect("a").connect("b"))
+    for i, busy in enumerate((195.0, 199.0, 190.0, 60.0)):
+        h._add(200 + i * 100, process="controller", type="event", f="health",
+               data={"cpu": {"load": 20.0, "machine": busy}, "rss_mb": {"load": 90.0}, "cores": 2})
+    h.send("a", "b", 1).recv("b", "a", "b", 1)
+    verdict = check(h.finished().frame())
+    assert verdict.valid is True, verdict.reasons
+    assert verdict.details["health"]["machine"] == {"cores": 2, "peak_pct": 199.0, "busy_share": 0.75}
+    assert verdict.details["health"]["load_cpu_saturated_share"] == {"load": 0.0}

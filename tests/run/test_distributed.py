@@ -228,3 +228,18 @@ def test_each_worker_ships_its_own_cpu_as_load_node_health_rows(tmp_path: Path) 
     assert roles == {("worker-1", "load-worker-1"), ("worker-2", "load-worker-2")}
     assert all(count >= 2 for count in closed_at.values()), closed_at
     assert {n: int((health["node"] == n).sum()) for n in closed_at} == closed_at
+
+
+def test_the_sampler_reports_the_machine_once_per_host() -> None:
+    """The master's sampler adds the whole host (``machine``, percent of one core, and ``cores``); a worker's
+    does not (the master already does, and the rows would count the host twice)."""
+    from harness.run.health import ProcessSampler
+
+    local, worker = ProcessSampler(), ProcessSampler(own_role="load-worker-1", machine=False)
+    for sampler in (local, worker):
+        sampler.sample()  # the first reading starts each process's interval
+    gevent.sleep(0.05)
+    first, second = local.sample(), worker.sample()
+    assert set(first["cpu"]) == {"load", "machine"} and first["cores"] >= 1
+    assert 0 <= first["cpu"]["machine"] <= 100 * first["cores"]
+    assert set(second["cpu"]) == {"load-worker-1"} and "cores" not in second
