@@ -16,7 +16,8 @@ from harness.checker import Analysis
 __all__ = ["Lane", "RunMarks", "MessagePoints", "run_marks", "message_points", "MAX_LANES"]
 
 MAX_LANES = 8
-"""Recipients drawn with their own connection lane (those that lost most first); the rest are counted."""
+"""Recipients drawn with their own connection lane (those with most lost or unseen messages, then most
+disconnects; drawn in time order); the rest are counted."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def run_marks(frame: pd.DataFrame, analysis: Analysis, max_lanes: int = MAX_LANE
             lanes.append(Lane(str(name), times[rows][down[rows]].tolist(), times[rows][~down[rows]].tolist(),
                               troubled.get(str(name), 0)))
     lanes.sort(key=lambda lane: (-lane.troubled, -len(lane.disconnects), lane.process))
-    return RunMarks(origin, _phase_time(frame, "drain_start"), analysis.state.drain_end_ns, lanes[:max_lanes],
+    shown = sorted(lanes[:max_lanes], key=lambda lane: min(lane.disconnects + lane.reconnects))  # in time order
+    return RunMarks(origin, _phase_time(frame, "drain_start"), analysis.state.drain_end_ns, shown,
                     max(0, len(lanes) - max_lanes))
 
 
