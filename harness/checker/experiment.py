@@ -165,6 +165,31 @@ def fault_effect(name: str, occurrence: int, inject: dict[str, Any], heal: dict[
     return effect
 
 
+LATE_LIMIT_S = 2.0
+"""An occurrence injected this much later than scheduled did not test the schedule it was given."""
+
+
+def _timing(name: str, occurrence: int, effect: dict[str, Any], t_inject: int, start_ns: int | None,
+            starts_s: list[Any], duration_s: Any, healed_by: Any) -> list[str]:
+    """A scheduled occurrence that came late, or a toxic healed before its duration was up (``late_s`` is
+    added to ``effect``)."""
+    problems: list[str] = []
+    label = f"fault {name}" + (f" (occurrence {occurrence})" if occurrence > 1 else "")
+    if start_ns is not None and 0 < occurrence <= len(starts_s):
+        late = (t_inject - start_ns) / 1e9 - float(starts_s[occurrence - 1])
+        effect["late_s"] = round(late, 3)
+        if late > LATE_LIMIT_S:
+            problems.append(f"{label} was injected {late:.1f} s later than scheduled (a busy machine?): the run did "
+                            "not test the schedule it was given")
+    if effect.get("cohort") and isinstance(duration_s, int | float):
+        short = float(duration_s) - float(effect["active_s"])
+        if short > max(0.5, 0.1 * float(duration_s)):
+            who = "from the web UI" if healed_by == "web-ui" else "by the timeline"
+            problems.append(f"{label} lasted {effect['active_s']:g} s of its {float(duration_s):g} s (healed early "
+                            f"{who}): the run did not test the fault it was given")
+    return problems
+
+
 def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = None,
                          cohort_of: dict[str, str] | None = None) -> FaultCheck:
     """Compare the scheduled faults with the fault rows the run actually wrote, and check each applied
@@ -184,8 +209,11 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     durations = {str(spec.get("fault")): spec.get("duration_s") for spec in schedule}
     links = frame.loc[frame["f"].isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False),
                       ["t_ns", "process", "f"]]
-    start = next((d for d in frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
-                  if isinstance(d, dict) and d.get("phase") == "start"), {})
+    phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
+    start_rows = [(int(t), d) for t, d in zip(phase_rows["t_ns"], phase_rows["data"], strict=True)
+                  if isinstance(d, dict) and d.get("phase") == "start"]
+    start_ns, start = start_rows[0] if start_rows else (None, {})
+    starts = {str(spec.get("fault")): spec.get("starts_s") or [] for spec in schedule}
     margin_ns = int(float(start.get("fair_chance_s") or 3.0) * 1e9)
     effects: list[dict[str, Any]] = []
     for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
@@ -205,8 +233,12 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
                 problems += _evidence(name, injects[name], inject, data, t_inject, int(t_ns), messages, cohort_users)
                 hit = inject.get("cohort")
                 users = (cohort_users.get(str(hit)) or set()) if hit else None
-                effects.append(fault_effect(name, injects[name], inject, data, t_inject, int(t_ns), messages,
-                                            users, links, margin_ns, durations.get(name)))
+                effect = fault_effect(name, injects[name], inject, data, t_inject, int(t_ns), messages,
+                                      users, links, margin_ns, durations.get(name))
+                effects.append(effect)
+                if inject.get("source", "timeline") == "timeline":  # a person's own window keeps its own times
+                    problems += _timing(name, injects[name], effect, t_inject, start_ns, starts.get(name, []),
+                                        durations.get(name), data.get("source", "timeline"))
         elif action == "failed":
             step = f" ({data['step']})" if data.get("step") else ""
             problems.append(f"fault {name} could not be applied{step}: {data.get('error') or 'no reason given'}")
@@ -242,19 +274,38 @@ def index_damage(frame: pd.DataFrame) -> dict[str, str]:
             problems.append(f"{int(np.isnan(values).sum())} row(s) without an index")
         present = np.sort(values[~np.isnan(values)].astype(np.int64))
         if present.size:
-            repeated = np.unique(present[1:][present[1:] == present[:-1]])
+            step = np.diff(present)  # sorted: repeats and holes are where consecutive values differ by 0 or > 1
+            repeated = np.unique(present[1:][step == 0])
             if repeated.size:
                 problems.append("index " + _listing(repeated) + (" appears twice" if repeated.size == 1
                                                                   else " appear twice"))
-            expected = np.arange(1, int(present[-1]) + 1, dtype=np.int64)
-            missing = np.setdiff1d(expected, present, assume_unique=False)
-            if missing.size:
-                problems.insert(0, "ledger rows missing: index " + _listing(missing))
+            missing, total = _holes(present, step)
+            if total:
+                problems.insert(0, "ledger rows missing: index "
+                                + _listing(np.array(missing, dtype=np.int64), total=total))
         if problems:
             damaged[node] = "; ".join(problems)
     return damaged
 
 
-def _listing(values: np.ndarray[Any, Any], cap: int = 8) -> str:
+def _holes(present: np.ndarray[Any, Any], step: np.ndarray[Any, Any], cap: int = 8) -> tuple[list[int], int]:
+    """The first ``cap`` indexes missing from the sorted ``present`` (1, 2, 3, … expected) and how many are
+    missing in all, in linear time (a set difference over 10 M indexes took 50 s)."""
+    jump = step > 1
+    firsts = present[:-1][jump] + 1
+    lasts = present[1:][jump] - 1
+    if present[0] > 1:  # the hole before the first index: 1 .. present[0] - 1
+        firsts = np.concatenate(([1], firsts))
+        lasts = np.concatenate(([present[0] - 1], lasts))
+    shown: list[int] = []
+    for first, last in zip(firsts, lasts, strict=True):
+        shown.extend(range(int(first), min(int(last), int(first) + cap - 1) + 1))
+        if len(shown) >= cap:
+            break
+    return shown[:cap], int((lasts - firsts + 1).sum())
+
+
+def _listing(values: np.ndarray[Any, Any], cap: int = 8, total: int | None = None) -> str:
     shown = ", ".join(str(int(v)) for v in values[:cap])
-    return shown + (f" and {values.size - cap} more" if values.size > cap else "")
+    count = values.size if total is None else total
+    return shown + (f" and {count - cap} more" if count > cap else "")

@@ -28,7 +28,8 @@ DELIVERED = counts(attempted=3, acknowledged=3, delivered=3)
 
 class TestFaultsThatHappened:
     def test_scheduled_fault_injected_and_healed_passes(self) -> None:
-        h = _delivered_run().fault("inject", "u1-blackhole", "u1").fault("heal", "u1-blackhole", "u1")
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1", at_ms=1010)
+        h.fault("heal", "u1-blackhole", "u1", at_ms=3010)
         verdict = check(h.finished().frame())
         assert verdict.valid is True
         assert verdict.counts == DELIVERED
@@ -133,12 +134,12 @@ def _with_evidence(before: int, at_heal: int, send_during: bool) -> History:
     h.phase("start", faults=[{"fault": "f", "type": "timeout", "cohort": "c2", "starts_s": [1.0],
                               "duration_s": 1.0}])
     h.send("a", "b", 1).recv("b", "a", "b", 1)
-    h._add(None, process="controller", type="event", f="fault", data={
+    h._add(1000, process="controller", type="event", f="fault", data={
         "action": "inject", "fault": "f", "cohort": "c2", "traffic_before": _traffic(before),
         "traffic_at": _traffic(before)})
     if send_during:
         h.send("a", "b", 2).recv("b", "a", "b", 2)
-    h._add(None, process="controller", type="event", f="fault", data={
+    h._add(2000, process="controller", type="event", f="fault", data={
         "action": "heal", "fault": "f", "cohort": "c2", "traffic_at": _traffic(at_heal)})
     return h.finished()
 
@@ -172,6 +173,37 @@ class TestFaultEvidence:
         assert any("fault f touched no traffic" in r for r in verdict.reasons)
 
 
+class TestFaultTiming:
+    def test_a_fault_injected_late_did_not_test_its_schedule(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1", at_ms=4000)  # scheduled at 1 s
+        h.fault("heal", "u1-blackhole", "u1", at_ms=6000)
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown" and verdict.counts == DELIVERED
+        assert any("injected 3.0 s later than scheduled" in r for r in verdict.reasons), verdict.reasons
+        assert verdict.details["faults"]["effects"][0]["late_s"] == 2.997  # the start phase was at 3 ms
+
+    def test_a_toxic_healed_early_did_not_test_its_fault(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1", at_ms=1000)
+        h.fault("heal", "u1-blackhole", "u1", at_ms=1500)  # 0.5 s of its 2 s
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown"
+        assert any("lasted 0.5 s of its 2 s (healed early by the timeline)" in r for r in verdict.reasons)
+
+    def test_a_window_opened_by_hand_keeps_its_own_times(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1", at_ms=1000)
+        h.fault("heal", "u1-blackhole", "u1", at_ms=3000)
+        h._add(5000, process="controller", type="event", f="fault",
+               data={"action": "inject", "fault": "u1-blackhole", "cohort": "u1", "source": "web-ui"})
+        h._add(5200, process="controller", type="event", f="fault",
+               data={"action": "heal", "fault": "u1-blackhole", "cohort": "u1", "source": "web-ui"})
+        assert check(h.finished().frame()).valid is True
+
+    def test_within_tolerance_is_fine(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1", at_ms=2500)  # 1.5 s late, 1.8 s long
+        h.fault("heal", "u1-blackhole", "u1", at_ms=4300)
+        assert check(h.finished().frame()).valid is True
+
+
 class TestFaultEffects:
     """What each fault measurably did, from the ledger: exact values for a known history."""
 
@@ -193,7 +225,7 @@ class TestFaultEffects:
         assert effect == [{"fault": "f", "occurrence": 1, "type": "timeout", "cohort": "c2", "active_s": 2.0,
                            "bytes_before": 400, "bytes_during": 500, "disconnects": 1, "back_after_heal_s": 0.75,
                            "receipts_before": 2, "receipts_during": 0,
-                           "latency_ms_before": 19.5, "latency_ms_during": 2600.0}]
+                           "latency_ms_before": 19.5, "latency_ms_during": 2600.0, "late_s": 0.0}]
 
     def test_a_kill_replaced_the_target_and_its_restart_took_time_to_be_ready(self) -> None:
         h = History().connect("a", at_ms=0).connect("b", at_ms=0)
