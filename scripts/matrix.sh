@@ -12,6 +12,6 @@ network="$network,rolling-deploy,sender-loss,server-restart,slow-consumer"
 $py -m harness matrix --scenarios "$network" --targets all --out "$out"
 $py -m harness matrix --scenarios store-crash,store-crash-aof --out "$out"   # the targets with a store
 $py -m harness matrix --scenarios soak --targets all --out "$out"
-$py -m harness matrix --scenarios crowd-outage,crowd-storm,saturation --targets all --out "$out"   # at load
+$py -m harness matrix --scenarios crowd-outage,crowd-storm,flash-crowd,saturation --targets all --out "$out"   # at load
 $py -m harness matrix --from-saved --targets all --out "$out"                # one matrix.md over all
 if [ "$out" = "reports/comparison" ]; then $py scripts/readme_table.py; fi
