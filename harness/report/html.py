@@ -13,7 +13,7 @@ from harness.checker import Analysis
 from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort_chart, per_message_chart
 from harness.report.forensics import conclusion, example_facts, per_cohort, timelines_for
 from harness.report.marks import message_points, run_marks
-from harness.report.summary import experiment_line, held, label
+from harness.report.summary import effect_phrase, experiment_line, held, label
 from harness.report.words import BAD_COUNTS, claim_sentence, headline, headline_counts, number, other_counts
 
 __all__ = ["render_html", "forensics_for", "charts_for", "FORENSIC_EXAMPLES", "TEMPLATES"]
@@ -95,6 +95,7 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
         counts_first=headline_counts(counts), counts_rest=other_counts(counts),
         claim=details.get("claim") or {}, gate=doc.get("gate") or {},
         health=details.get("health") or {}, faults=details.get("faults") or {}, fault_rows=_fault_rows(analysis),
+        fault_effects=[effect_phrase(e) for e in (details.get("faults") or {}).get("effects") or []],
         charts=charts, anomalies=anomalies, forensics=forensics, meaning=_MEANING, gaps_in_lost=gaps_in_lost,
         experiment=experiment_line(doc),
     )

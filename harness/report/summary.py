@@ -37,6 +37,42 @@ def experiment_line(doc: dict[str, Any]) -> str | None:
     return f"experiment {state}: " + "; ".join(parts)
 
 
+def _kb(n: int) -> str:
+    return f"{n:,} B" if n < 10_000 else f"{n / 1024:,.0f} KB"
+
+
+def effect_phrase(effect: dict[str, Any]) -> str:
+    """What one fault occurrence measurably did, in one line (``details.faults.effects``)."""
+    name = str(effect.get("fault")) + (f" #{effect['occurrence']}" if (effect.get("occurrence") or 1) > 1 else "")
+    where = f" on {effect['cohort']}" + (f":{effect['port']}" if effect.get("port") else "") \
+        if effect.get("cohort") else ""
+    parts: list[str] = []
+    if "bytes_during" in effect:
+        before = f" ({_kb(int(effect['bytes_before']))} in the second before)" if "bytes_before" in effect else ""
+        parts.append(f"{_kb(int(effect['bytes_during']))} through its listener{before}")
+    if effect.get("replaced") is not None:
+        replaced = ", ".join(effect["replaced"]) or "no process"
+        ready = f", ready {effect['ready_after_s']:g} s after its downtime" if "ready_after_s" in effect else ""
+        parts.append(f"replaced {replaced}{ready}")
+    drops = int(effect.get("disconnects") or 0)
+    if drops:
+        back = effect.get("back_after_heal_s")
+        when = "not all back by the end" if back is None else f"all back {back:g} s after the heal"
+        parts.append(f"{drops} disconnect{'s' if drops != 1 else ''}, {when}")
+    else:
+        parts.append("no disconnect")
+    if "receipts_during" in effect:
+        parts.append(f"{effect['receipts_during']:,} receipts during it ({effect['receipts_before']:,} in as long "
+                     "before)")
+    if effect.get("latency_ms_before") is not None or effect.get("latency_ms_during") is not None:
+        def ms(v: Any) -> str:
+            return "-" if v is None else f"{v:,g} ms"
+        parts.append(f"median latency {ms(effect.get('latency_ms_before'))} → {ms(effect.get('latency_ms_during'))}")
+    if effect.get("late_s") is not None and effect["late_s"] > 0.5:
+        parts.append(f"injected {effect['late_s']:g} s late")
+    return f"{name} ({effect.get('type')}{where}, {effect.get('active_s', 0):g} s): " + "; ".join(parts)
+
+
 def headline(doc: dict[str, Any]) -> str:
     """What the verdict says in a few words: the loss, or why it could not be judged."""
     c = doc.get("counts") or {}
@@ -107,6 +143,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
     for name, q in (doc.get("latency_ms") or {}).items():
         values = " | ".join(str(q.get(k)) for k in ("p50", "p95", "p99", "max", "count"))
         lines.append(f"| {name} | {values} |")
+    effects = ((doc.get("details") or {}).get("faults") or {}).get("effects") or []
+    if effects:
+        lines += ["", "**What each fault did** (measured):", ""] + [f"- {effect_phrase(e)}" for e in effects]
     catch = (doc.get("details") or {}).get("catch_up") or []
     if catch:
         lines += ["", "| fault healed | cohort | pending at heal | never arrived | catch-up ms |",

@@ -52,3 +52,26 @@ def test_a_pass_says_what_was_delivered_and_an_unknown_says_why() -> None:
     unknown = {**FAILED, "valid": "unknown", "reason": "interrupted during phase 'start'",
                "counts": {**FAILED["counts"], "lost": 0}}
     assert summary_lines(unknown)[0] == "[UNKNOWN] naive: interrupted during phase 'start'"
+
+
+BLACKHOLE = {"fault": "f", "occurrence": 1, "type": "timeout", "cohort": "c2", "active_s": 2.0, "bytes_before": 400,
+             "bytes_during": 51_200, "disconnects": 1, "back_after_heal_s": 0.75, "receipts_before": 2,
+             "receipts_during": 0, "latency_ms_before": 19.5, "latency_ms_during": 2600.0, "late_s": 0.0}
+KILL = {"fault": "crash", "occurrence": 1, "type": "kill_target", "cohort": None, "active_s": 1.4,
+        "disconnects": 2, "back_after_heal_s": None, "replaced": ["target"], "ready_after_s": 0.4}
+
+
+def test_each_faults_measured_effect_in_one_line() -> None:
+    from harness.report.summary import effect_phrase
+
+    assert effect_phrase(BLACKHOLE) == (
+        "f (timeout on c2, 2 s): 50 KB through its listener (400 B in the second before); 1 disconnect, all back "
+        "0.75 s after the heal; 0 receipts during it (2 in as long before); median latency 19.5 ms → 2,600 ms")
+    assert effect_phrase(KILL) == ("crash (kill_target, 1.4 s): replaced target, ready 0.4 s after its downtime; "
+                                   "2 disconnects, not all back by the end")
+
+
+def test_report_md_lists_what_each_fault_did() -> None:
+    doc = {"valid": True, "counts": {"acknowledged": 3}, "details": {"faults": {"effects": [BLACKHOLE, KILL]}}}
+    text = render_markdown(doc)
+    assert "**What each fault did** (measured):" in text and "- crash (kill_target, 1.4 s): replaced target" in text
