@@ -28,10 +28,12 @@ Rules (each limit documented on ``harness.config.Health``):
   window of at least ``_MIN_WINDOW_FOR_SAMPLES_S`` could not be judged, which is a problem too;
 - **drain**: the drain ended at its limit while deliveries were still arriving.
 
-Facts without a rule: ``machine`` (the whole host's CPU in percent of one core, its ``cores``, and the share of
-the sending window with every core at least ``max_cpu_pct`` busy). On a shared machine a starved process reads a
-low CPU figure (it gets a fifth of the core it wants), so per-process figures alone cannot show that other jobs
-took the machine; the run's own processes count towards it too, so it is not judged.
+Facts without a rule: ``run_queue_wait_pct`` (per role, mean and peak share of the sending window its main thread
+was runnable but waiting for a core: the signal that other work starved it), ``machine`` (the whole host's CPU in
+percent of one core, its ``cores``, and the share of the sending window with every core at least ``max_cpu_pct``
+busy). On a shared machine a starved process reads a low CPU figure (it gets a fifth of the core it wants), so per-
+process figures alone cannot show that other jobs took the machine; the run's own processes count towards it too, so
+it is not judged.
 """
 
 from __future__ import annotations
@@ -145,16 +147,17 @@ class _Samples:
         return float(weights[self.cpu >= limit].sum() / weights.sum())
 
 
-def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None) -> dict[str, _Samples]:
-    """CPU samples per process role, within the sending window, in time order."""
+def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None, key: str = "cpu") -> dict[str, _Samples]:
+    """CPU samples (or another per-role figure, ``key``) per process role, within the sending window, in time
+    order."""
     rows = frame.loc[(frame["f"] == "health").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
     samples: dict[str, list[tuple[int, float]]] = {}
     for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
-        if not isinstance(data, dict) or not isinstance(data.get("cpu"), dict):
+        if not isinstance(data, dict) or not isinstance(data.get(key), dict):
             continue
         if (since_ns is not None and t_ns < since_ns) or (until_ns is not None and t_ns > until_ns):
             continue
-        for role, value in data["cpu"].items():
+        for role, value in data[key].items():
             if isinstance(value, int | float) and np.isfinite(value):
                 samples.setdefault(str(role), []).append((int(t_ns), float(value)))
     out: dict[str, _Samples] = {}
@@ -228,6 +231,11 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             "the target's (use --workers N, fewer users, or a lower rate)")
     if saturated:
         facts["load_cpu_saturated_share"] = saturated
+    waits = _cpu(frame, sending_ns[0], until, key="wait_pct")
+    if waits:  # a fact for now: how long each process was runnable but waiting for a core
+        facts["run_queue_wait_pct"] = {role: {"mean": round(float(v.cpu.mean()), 1),
+                                              "peak": round(float(v.cpu.max()), 1)}
+                                       for role, v in sorted(waits.items())}
     cores = _cores(frame)
     if "machine" in cpu and cores:  # a fact, not a rule: the run's own processes count towards it too
         busy = cpu["machine"].saturated_share(limits["max_cpu_pct"] * cores)

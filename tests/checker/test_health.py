@@ -318,3 +318,17 @@ def test_the_whole_machine_is_a_fact_not_a_rule() -> None:
     assert verdict.valid is True, verdict.reasons
     assert verdict.details["health"]["machine"] == {"cores": 2, "peak_pct": 199.0, "busy_share": 0.75}
     assert verdict.details["health"]["load_cpu_saturated_share"] == {"load": 0.0}
+
+
+def test_run_queue_wait_is_a_fact_per_process() -> None:
+    """A process that read little CPU because other work held the cores shows it in its run-queue wait."""
+    h = _start(History().connect("a").connect("b"))
+    for i, wait in enumerate((10.0, 70.0, 60.0, 20.0)):
+        h._add(200 + i * 100, process="controller", type="event", f="health",
+               data={"cpu": {"load": 25.0, "target": 30.0}, "rss_mb": {"load": 90.0},
+                     "wait_pct": {"load": wait, "target": 5.0}})
+    h.send("a", "b", 1).recv("b", "a", "b", 1)
+    verdict = check(h.finished().frame())
+    assert verdict.valid is True, verdict.reasons  # measured, not judged yet
+    assert verdict.details["health"]["run_queue_wait_pct"] == {"load": {"mean": 40.0, "peak": 70.0},
+                                                               "target": {"mean": 5.0, "peak": 5.0}}
