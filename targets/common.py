@@ -28,7 +28,7 @@ from aiohttp import web
 from targets.auth import secret_from_env, verify
 
 __all__ = ["make_parser", "parse_args", "make_server", "validate_send", "message_for", "authenticate", "read_send",
-           "room_of", "forget_on_disconnect", "after_connect", "watch_parent", "serve", "PendingBound",
+           "room_of", "store_failure", "forget_on_disconnect", "after_connect", "watch_parent", "serve", "PendingBound",
            "MAX_BODY_BYTES", "MAX_PENDING", "SHUTDOWN_TIMEOUT_S", "XADD_UNLESS_FULL"]
 
 MAX_BODY_BYTES = 64 * 1024
@@ -165,6 +165,23 @@ async def read_send(sio: socketio.AsyncServer, sid: str, data: Any, log: logging
         return {"ok": False, "error": problem}
     sender: str = (await sio.get_session(sid))["user"]
     return sender, message_for(sender, data)
+
+
+_NEVER_SENT = ("connecting to", "connection refused", "no connection available", "too many connections")
+
+
+def store_failure(exc: Exception) -> tuple[bool | None, str]:
+    """The sender's ``ok`` for a store command that raised, and the error text.
+
+    ``False`` (definitely not stored) only when the command never reached the store: the connection could not
+    be made or none was free. A connection lost *after* the command was written ("Connection closed by
+    server", a reset, a timeout) leaves the outcome unknown (``None``): the store may have executed it and
+    died before replying (seen: an XADD persisted under ``appendfsync always``, the reply lost in a SIGKILL,
+    the sender told "not stored", the message delivered later — found by `harness explore`)."""
+    text = str(exc)
+    if any(marker in text.lower() for marker in _NEVER_SENT):
+        return False, f"store unavailable: {text}"
+    return None, f"store connection lost, outcome unknown: {text}"
 
 
 ROOM_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

@@ -1,8 +1,9 @@
 """The data-store answer: every message goes into a Redis stream per recipient before the sender's ack.
 
 - send: ``XADD inbox:<recipient> * …`` → the stream id is the message's ``offset``; only then the sender
-  gets ``{"ok": true}``. Store unreachable → ``{"ok": false}`` (definitely not stored); any other store
-  error → ``{"ok": null}`` (outcome unknown: it may have been stored).
+  gets ``{"ok": true}``. Store never reached (connection refused, no free connection) → ``{"ok": false}``
+  (definitely not stored); a connection lost after the command was written, a timeout, any other store
+  error → ``{"ok": null}`` (outcome unknown: it may have been stored; ``targets.common.store_failure``).
 - live delivery is a bonus: emitted to the room ``user:<id>`` through python-socketio's AsyncRedisManager,
   so whichever instance holds the user's socket delivers it (several instances can serve at once).
 - resume: on connect the client sends ``auth.last_seen`` (the last stream id it saw); the server joins
@@ -41,6 +42,7 @@ from targets.common import (
     parse_args,
     read_send,
     serve,
+    store_failure,
 )
 
 log = logging.getLogger("redis-store")
@@ -73,10 +75,9 @@ async def store_then_ack(inbox: Inbox, to: str, message: dict[str, Any]) -> dict
     """Stored in Redis before the sender hears ``ok``: an acknowledged message survives any crash."""
     try:
         offset = await inbox.add(to, message)
-    except redis.exceptions.ConnectionError as exc:
-        if "Timeout" in type(exc).__name__ or "timed out" in str(exc).lower():
-            return {"ok": None, "error": f"store timeout: {exc}"}  # may have been stored
-        return {"ok": False, "error": f"store unavailable: {exc}"}
+    except redis.exceptions.ConnectionError as exc:  # timeouts included: only "never sent" is a refusal
+        ok, error = store_failure(exc)
+        return {"ok": ok, "error": error}
     except redis.exceptions.RedisError as exc:
         return {"ok": None, "error": f"store error: {exc}"}
     if offset is None:

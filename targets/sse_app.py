@@ -47,6 +47,7 @@ from targets.common import (
     make_parser,
     message_for,
     parse_args,
+    store_failure,
     validate_send,
     watch_parent,
 )
@@ -150,7 +151,8 @@ def build_app(args: argparse.Namespace) -> Starlette:
         try:
             offset = await xadd_unless_full(keys=[f"inbox:{data['to']}"], args=[bound.limit, *flat])
         except redis.exceptions.ConnectionError as exc:
-            return JSONResponse({"ok": False, "error": f"store unavailable: {exc}"}, status_code=503)
+            ok, error = store_failure(exc)
+            return JSONResponse({"ok": ok, "error": error}, status_code=503)
         except redis.exceptions.RedisError as exc:
             return JSONResponse({"ok": None, "error": f"store error: {exc}"}, status_code=503)
         if offset is None:  # 507 Insufficient Storage: definitely not stored
