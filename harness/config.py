@@ -432,6 +432,12 @@ class Scenario(_Frozen):
                 raise _FieldError(f"faults.{index}.at_s",
                                   f"an occurrence starts at {late[0]:.1f} s, after sending stops at "
                                   f"{self.load.duration_s:g} s ([load] duration_s): it would never happen")
+            long = [s for s in fault.starts(self.seed) if s + fault.duration_s > self.load.duration_s + 1e-6]
+            if long and not fault.is_process_fault:
+                raise _FieldError(f"faults.{index}.duration_s",
+                                  f"an occurrence would last until {long[0] + fault.duration_s:.1f} s, after sending "
+                                  f"stops at {self.load.duration_s:g} s, where every fault is healed: it would be "
+                                  "cut short (shorten it or lengthen [load] duration_s)")
         fault_names = [f.name for f in self.faults]
         if len(set(fault_names)) != len(fault_names):
             raise ValueError("fault names must be unique")

@@ -44,6 +44,7 @@ def test_default_scenario_loads() -> None:
         (("attributes = { timeout = 0 }", 'attributes = { timeout = "0" }'), "faults.0.attributes", "timeout"),
         (("at_s = 2.0", "at_s = 10.0"), "faults.0.at_s", "after sending stops at 10 s"),
         (("at_s = 2.0", "at_s = nan"), "faults.0.at_s", "finite number"),
+        (("duration_s = 5.0\n", "duration_s = 9.0\n"), "faults.0.duration_s", "would last until 11.0 s"),
         (("ack_timeout_s = 2.0", "ack_timeout_s = inf"), "load.ack_timeout_s", "finite number"),
         (("timeout_s = 8.0", "timeout_s = inf"), "drain.timeout_s", "finite number"),
         (("[[cohorts]]\nname = \"u2\"\nusers = 1\n", ""), "(top level)", "at least two users"),

@@ -41,6 +41,8 @@ class RunController:
         self.finished = False
         self.phase = "idle"
         self._greenlets: list[gevent.Greenlet] = []
+        self._acting: set[str] = set()
+        """Faults whose inject or heal is running now (a restart in progress must not be cut in half)."""
 
     def _phase(self, name: str, **data: object) -> None:
         self.phase = name
@@ -79,11 +81,14 @@ class RunController:
                 self._fault_row(fault, "skipped", reason=f"sending had already stopped at {start:.1f} s")
                 return
             try:
+                self._acting.add(fault.spec.name)
                 fault.inject()
             except Exception as exc:
                 log.exception("fault %s could not be injected", fault.spec.name)
                 self._fault_row(fault, "failed", step="inject", error=_describe(exc))
                 continue
+            finally:
+                self._acting.discard(fault.spec.name)
             # The fault lasts its duration from when it bit: measured on a crowd run, a proxy call that took
             # 10 s made an 8 s outage last 0.9 s when the heal kept its planned time (a different experiment).
             injected = time.monotonic()
@@ -96,10 +101,26 @@ class RunController:
 
     def _heal(self, fault: TimelineFault) -> None:
         try:
+            self._acting.add(fault.spec.name)
             fault.heal()
         except Exception as exc:
             log.exception("fault %s could not be healed", fault.spec.name)
             self._fault_row(fault, "failed", step="heal", error=_describe(exc))
+        finally:
+            self._acting.discard(fault.spec.name)
+
+    def _stop_faults(self, limit_s: float = 120.0) -> None:
+        """At the end of sending: let an inject or heal in progress finish (a rolling restart killed halfway
+        left an instance down and no heal row: 'never healed' on a busy machine), then stop the timelines and
+        heal whatever is still active."""
+        deadline = time.monotonic() + limit_s
+        while self._acting and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        if self._acting:
+            log.error("fault(s) %s still acting after %.0f s; stopping them", sorted(self._acting), limit_s)
+        gevent.killall(self._greenlets, block=True, timeout=5)
+        for fault in self.faults:
+            self._heal(fault)
 
     def _sample_health(self) -> None:
         """One ``health`` row a second for the whole run (the checker judges saturation from them)."""
@@ -160,9 +181,7 @@ class RunController:
                 self._greenlets = [gevent.spawn(self._run_fault, f, t0) for f in self.faults]
                 gevent.sleep(scenario.load.duration_s)
                 self.ctx.set_flags(sending=False)
-                gevent.killall(self._greenlets, block=True, timeout=5)
-                for fault in self.faults:
-                    self._heal(fault)
+                self._stop_faults()
             else:
                 log.error("only %d of %d users connected within %.0f s: sending not started", connected, users,
                           scenario.load.connect_timeout_s)
