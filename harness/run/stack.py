@@ -25,6 +25,10 @@ from harness.run.targets import TargetSpec
 __all__ = ["Stack"]
 
 
+
+PROXY_READY_S = 90.0
+"""How long the embedded proxy may take to start before the run gives up (it exits at once on a real error)."""
+
 class Stack:
     """Start with ``start()``; ``cohort_url(name)`` is where that cohort's users connect; ``stop()`` always.
 
@@ -128,7 +132,8 @@ class Stack:
         proc = ManagedProcess("fault-proxy", argv, self.run_dir / "proxy.log")
         proc.start()
         self.processes.append(proc)
-        proc.wait_ready(lambda: ready.exists() and bool(ready.read_text()), timeout_s=20)
+        # our own process: slow only when the machine is (it took > 20 s at load average 9, a suite failed)
+        proc.wait_ready(lambda: ready.exists() and bool(ready.read_text()), timeout_s=PROXY_READY_S)
         self.proxy_client = ToxiproxyClient(ready.read_text().strip())
 
     def _start_instance(self, index: int) -> None:

@@ -31,7 +31,7 @@ def assert_as_committed(scenario: str, target: str, folder: Path) -> None:
 
     doc = verdict(folder)
     differences = drift_from_saved(COMPARISON, scenario, target, doc)
-    if differences and _only_towards_unknown(differences) and _experiment_unsound(doc):
+    if differences and _only_towards_unknown(differences) and experiment_unsound(doc):
         # A busy machine may saturate the run; the harness then says "unknown" with the reason instead of
         # judging, which is the honest answer, not a drift of the design's outcome.
         print(f"{scenario} × {target}: inconclusive on this machine ({differences}): {doc.get('reason')}")
@@ -43,7 +43,7 @@ def _only_towards_unknown(differences: list[str]) -> bool:
     return all(d.startswith(("valid:", "claim:")) and d.endswith("-> unknown") for d in differences)
 
 
-def _experiment_unsound(doc: dict[str, Any]) -> bool:
+def experiment_unsound(doc: dict[str, Any]) -> bool:
     """The verdict itself says the experiment was not sound (saturated, a fault that did not bite, no fair
     chance for a recipient), so it could not be judged."""
     details = doc.get("details") or {}

@@ -6,6 +6,7 @@ no Locust tables unless asked; and a reader that goes away (`| head`) does not t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,8 @@ def test_run_prints_progress_then_the_verdict_once_with_its_expectation(tmp_path
     phases = [p.split(" (")[0] for p in progress if "fault" not in p]
     assert [p for p in phases if p != "ackmap: connecting"] == ["ackmap: sending", "ackmap: draining",
                                                                  "ackmap: judging"], phases
-    assert any("fault u1-blackhole injected (timeout on u1) at 2.0 s" in p for p in progress)
+    # scheduled at 2.0 s; the line says when it really happened (later on a busy machine)
+    assert any(re.search(r"fault u1-blackhole injected \(timeout on u1\) at \d+\.\d s", p) for p in progress)
     assert any("fault u1-blackhole healed" in p for p in progress)
     assert not any(line.startswith("@@harness-progress") for line in lines)  # the channel never leaks
     # the final table: one row per target, with the report's path
