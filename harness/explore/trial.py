@@ -67,6 +67,16 @@ def write_scenario(trial: dict[str, Any], path: Path) -> None:
     path.write_text(tomli_w.dumps(trial), encoding="utf-8")
 
 
+def _stop(proc: subprocess.Popen[bytes], sig: int, grace_s: float) -> None:
+    """Ask the run to stop; kill it if it has not after ``grace_s``."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_trial(trial: dict[str, Any], target: str, folder: Path, budget_s: float = 300.0) -> TrialResult:
     """Write ``folder/scenario.toml``, run it on ``target`` into ``folder/run``, read the verdict."""
     scenario = folder / "scenario.toml"
@@ -80,19 +90,9 @@ def run_trial(trial: dict[str, Any], target: str, folder: Path, budget_s: float 
         try:
             proc.wait(timeout=budget_s)
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc, signal.SIGTERM, 30)
         except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc, signal.SIGINT, 60)  # the run writes what it has and says it is incomplete
             raise
     seconds = round(time.monotonic() - started, 1)
     verdict_path = run_dir / "verdict.json"

@@ -63,6 +63,27 @@ class RunController:
                  "starts_s": [round(s, 3) for s in f.spec.starts(seed)], "duration_s": f.spec.duration_s}
                 for f in self.faults]
 
+    def _unused_paths(self) -> list[str]:
+        """Once everyone is connected: each faulted cohort's listener must have carried bytes, or its faults
+        cannot bite (a driver that bypasses ``self.slot.url``). Said now, in the log and the start phase;
+        the verdict's fault evidence later makes such a run unknown."""
+        warnings: list[str] = []
+        seen: set[str] = set()
+        for fault in self.faults:
+            measure = getattr(fault, "bytes_received", None)
+            cohort = fault.spec.cohort
+            if measure is None or cohort is None or cohort in seen:
+                continue
+            seen.add(cohort)
+            if measure() == 0:
+                url = f'self.slot.urls["{fault.spec.port}"]' if fault.spec.port else "self.slot.url"
+                warnings.append(f"cohort {cohort}: its users are connected but nothing has passed its proxy "
+                                f"listener, so fault {fault.spec.name} will touch no traffic (does the driver "
+                                f"connect through {url}?)")
+        for warning in warnings:
+            log.warning(warning)
+        return warnings
+
     def _fault_row(self, fault: TimelineFault, action: str, **data: object) -> None:
         self.ctx.writer.append(process="controller", type="event", f="fault", data={
             "action": action, "fault": fault.spec.name, "type": fault.spec.type, "cohort": fault.spec.cohort,
@@ -172,7 +193,9 @@ class RunController:
             users = len(self.ctx.slots)
             sending = connected >= users * scenario.health.min_connected_share
             t0 = time.monotonic()
+            unused = self._unused_paths() if sending else []
             self._phase("start", connected=connected, users=users, sending=sending,
+                        **({"path_warnings": unused} if unused else {}),
                         faults=self._schedule() if sending else [],
                         health_limits=scenario.health.model_dump(), fair_chance_s=scenario.fair_chance_s,
                         ack_timeout_s=scenario.load.ack_timeout_s, planned_sends=scenario.planned_sends)

@@ -101,6 +101,17 @@ class ToxicFault:
     def prepare(self) -> None:
         self._before = self._traffic()
 
+    def bytes_received(self) -> int | None:
+        """Bytes its listeners have received so far, both directions (None: the proxy keeps no counters)."""
+        try:
+            counts = [self.client.byte_counts(name) for name in self.proxies.values()]
+        except Exception:
+            return None
+        if any(c is None for c in counts):
+            return None
+        return sum(received for per_direction in counts if per_direction
+                   for received, _ in per_direction.values())
+
     def inject(self, source: str = "timeline") -> None:
         """Add one toxic per listener and direction; if any is refused, remove those already added and raise."""
         with self._lock:

@@ -147,3 +147,7 @@ def test_a_fault_on_a_port_no_traffic_uses_proves_nothing_and_says_so(tmp_path: 
     result = verdict(tmp_path / "run")
     assert result["valid"] == "unknown" and result["counts"]["lost"] == 0
     assert "fault phone-sub-offline touched no traffic" in result["reason"]
+    start = next(row for row in _ledger(tmp_path / "run") if row["f"] == "phase" and row["data"]["phase"] == "start")
+    assert start["data"]["path_warnings"] == [  # said before any fault, when everyone had connected
+        "cohort phone: its users are connected but nothing has passed its proxy listener, so fault "
+        'phone-sub-offline will touch no traffic (does the driver connect through self.slot.urls["admin"]?)']
