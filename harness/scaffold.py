@@ -8,8 +8,10 @@ The user then replaces the server and adapts the driver. A typer command, regist
 
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import re
+import sys
 from pathlib import Path
 from string import Template
 from typing import Annotated
@@ -36,9 +38,14 @@ def scaffold(name: str, where: Path) -> list[Path]:
     if not _NAME.match(name) or keyword.iskeyword(name):
         raise ValueError(f"'{name}' cannot be a Python package name: use lower case letters, digits and _, "
                          "starting with a letter (the driver is imported as NAME.driver)")
+    if where.exists() and not where.is_dir():
+        raise ValueError(f"--dir {where} is a file, not a folder")
     folder = where / name
     if folder.exists():
         raise FileExistsError(f"{folder} already exists; nothing was written")
+    if name in sys.stdlib_module_names or importlib.util.find_spec(name) is not None:
+        raise ValueError(f"'{name}' is already an importable module here (the standard library or an installed "
+                         "package): NAME.driver would import that instead; choose another name")
     values = {"name": name, "cls": class_name(name)}
     files = {"__init__.py": templates.INIT, "server.py": templates.SERVER, "driver.py": templates.DRIVER,
              "scenario.toml": templates.SCENARIO, "README.md": templates.README}

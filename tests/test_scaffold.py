@@ -33,6 +33,19 @@ def test_a_name_that_cannot_be_a_package_is_refused(tmp_path: Path, name: str) -
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["os", "json", "harness", "targets", "locust"])
+def test_a_name_that_shadows_an_importable_module_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="already an importable module"):
+        scaffold(name, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        scaffold("chat", tmp_path / "f")
+
+
 def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
     (tmp_path / "chat").mkdir()
     (tmp_path / "chat" / "server.py").write_text("mine")

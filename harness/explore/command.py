@@ -130,7 +130,8 @@ def explore(
     Example: harness explore --target redis-store --budget 10m --seed 3
 
     Exit 0: no trial violated the claims; 1: a violation was found (minimal.toml in the output folder);
-    2: bad input; 3: interrupted before finding anything, or no trial gave a judgeable verdict.
+    2: bad input, or the trials' runs never start (a setup problem, said once, not retried for the whole
+    budget); 3: interrupted before finding anything, or no trial gave a judgeable verdict.
     """
     seconds = parse_budget(budget)
     raw = _base(base, target)
@@ -145,6 +146,9 @@ def explore(
     console.print(f"explore {target}: seed {seed}, budget {seconds:g} s, output {folder}", markup=False)
     record = run_search(settings, _printer(console, plain))
     _summary(console, record)
+    if record.status.startswith("error"):
+        typer.echo(record.status + " (the trials' runs never started; see trials/000/harness.log)", err=True)
+        raise typer.Exit(2)
     if record.found:
         raise typer.Exit(1)
     judged = sum(record.as_dict()["outcomes"].get(k, 0) for k in ("pass", "loss-within-claim"))

@@ -21,7 +21,11 @@ from harness.explore.shrink import size, variants
 from harness.explore.trial import TrialResult, run_trial, write_scenario
 from harness.explore.vocabulary import Bounds, Capabilities, propose
 
-__all__ = ["SearchSettings", "explore", "Runner"]
+__all__ = ["SearchAborted", "SearchSettings", "explore", "Runner"]
+
+
+class SearchAborted(Exception):
+    """The trials cannot run at all (the first ones never started): a setup problem, not a finding."""
 
 Runner = Callable[[dict[str, Any], str, Path], TrialResult]
 """(scenario, target, folder) -> result; ``run_trial`` in real use."""
@@ -67,6 +71,8 @@ def explore(settings: SearchSettings, progress: Progress = lambda event, info: N
         record.finish("done")
     except KeyboardInterrupt:
         record.finish("interrupted")
+    except SearchAborted as exc:
+        record.finish(f"error: {exc}")
     progress("done", {"record": record})
     return record
 
@@ -84,6 +90,10 @@ def _search(settings: SearchSettings, record: ExploreRecord, progress: Progress,
         index += 1
         if result.outcome == "interrupted":
             raise KeyboardInterrupt
+        if result.outcome == "error" and len(record.trials) >= 2 and record.trials[-2]["outcome"] == "error":
+            # the run never started (a target that cannot start, a missing secret): every trial would fail
+            # the same way for the whole budget; say it once instead
+            raise SearchAborted(result.reason or "the run did not start")
         if result.outcome == "violation":
             progress("found", {"index": index - 1, "result": result})
             return trial

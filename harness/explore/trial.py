@@ -97,8 +97,10 @@ def run_trial(trial: dict[str, Any], target: str, folder: Path, budget_s: float 
     seconds = round(time.monotonic() - started, 1)
     verdict_path = run_dir / "verdict.json"
     if not verdict_path.exists():
-        tail = (folder / "harness.log").read_text(errors="replace").strip().splitlines()[-5:]
-        return TrialResult("error", str(folder), seconds, reason=" | ".join(tail) or f"exit {proc.returncode}")
+        lines = (folder / "harness.log").read_text(errors="replace").strip().splitlines()
+        errors = [line.removeprefix("error: ") for line in lines if line.startswith("error:")]
+        reason = errors[0] if errors else " | ".join(lines[-3:]) or f"exit {proc.returncode}"
+        return TrialResult("error", str(folder), seconds, reason=reason)
     verdict = json.loads(verdict_path.read_text())
     outcome, violations = classify(verdict)
     return TrialResult(outcome, str(folder), seconds, verdict.get("valid"), verdict.get("reason"),

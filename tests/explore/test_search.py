@@ -69,6 +69,27 @@ def test_a_correct_target_gives_no_finding_and_respects_the_trial_cap(tmp_path: 
     assert json.loads((tmp_path / "explore.json").read_text())["outcomes"] == {"pass": 7}
 
 
+def test_runs_that_never_start_stop_the_search_with_their_error(tmp_path: Path) -> None:
+    calls: list[Path] = []
+
+    def never_starts(trial: dict[str, Any], target: str, folder: Path) -> TrialResult:
+        calls.append(folder)
+        return TrialResult("error", str(folder), 1.0, reason="target 'remote' is given by URL and has no secret")
+
+    record = explore(_settings(tmp_path, trials=200), runner=never_starts)
+    assert len(calls) == 2 and record.status == "error: target 'remote' is given by URL and has no secret"
+    assert json.loads((tmp_path / "explore.json").read_text())["status"].startswith("error:")
+
+
+def test_one_run_that_did_not_start_does_not_stop_the_search(tmp_path: Path) -> None:
+    def once(trial: dict[str, Any], target: str, folder: Path) -> TrialResult:
+        failed = folder.name == "001"
+        return TrialResult("error" if failed else "pass", str(folder), 1.0, True, "flaky start" if failed else None)
+
+    record = explore(_settings(tmp_path, trials=5), runner=once)
+    assert record.status == "done" and [t["outcome"] for t in record.trials].count("error") == 1
+
+
 def test_ctrl_c_keeps_what_was_found(tmp_path: Path) -> None:
     calls: list[dict[str, Any]] = []
     inner = _runner(calls)
