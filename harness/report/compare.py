@@ -56,8 +56,10 @@ class RunCell:
             return f"{label(self.doc.get('valid'))}: {self.doc.get('reason')}"
         redelivery = self.p99("redelivery")
         claim = {"held": "claim held", "violated": "claim VIOLATED"}.get(held(self.claim_held), "claim unknown")
+        problems = ((self.doc.get("details") or {}).get("faults") or {}).get("problems") or []
+        bite = " · faults did not all bite" if problems else ""  # the fault evidence failed: nothing proven
         return (f"{c.get('lost', 0)} / {c.get('duplicated', 0)} / {c.get('reordered', 0)} / "
-                f"{'-' if redelivery is None else round(redelivery)} ms · {claim}")
+                f"{'-' if redelivery is None else round(redelivery)} ms · {claim}{bite}")
 
 
 def outcome(doc: dict[str, Any]) -> dict[str, Any]:

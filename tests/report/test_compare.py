@@ -77,3 +77,13 @@ def test_saved_targets_keep_the_order_of_the_saved_table(tmp_path: Path) -> None
         _saved_cell(tmp_path, name, _doc(True, 0))
     (tmp_path / "comparison.md").write_text("| target | verdict |\n|---|---|\n| c | PASS | x |\n| b | FAIL | x |\n")
     assert saved_targets(tmp_path) == ["c", "b", "a"]
+
+
+def test_a_cell_whose_faults_did_not_all_bite_says_so() -> None:
+    from harness.report.compare import RunCell
+
+    bit = _doc(True, 0)
+    missed = {**_doc("unknown", 0, held=None),
+              "details": {"claim": {"held": None}, "faults": {"problems": ["fault f touched no traffic: …"]}}}
+    assert RunCell("s", "t", Path("."), bit).cell() == "0 / 0 / 0 / - ms · claim held"
+    assert RunCell("s", "t", Path("."), missed).cell() == "0 / 0 / 0 / - ms · claim unknown · faults did not all bite"
