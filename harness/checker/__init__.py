@@ -20,7 +20,7 @@ import pandas as pd
 from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, Validity, Verdict, merge_validity
 from harness.checker.delivery import analyse_delivery
 from harness.checker.experiment import FaultCheck, check_fault_schedule, index_damage
-from harness.checker.health import HealthCheck, check_health, start_data
+from harness.checker.health import DOWN, HealthCheck, check_health, start_data
 from harness.checker.latency import catch_up, classify_replayed, latency_summary, quantiles_ms
 from harness.checker.ordering import analyse_order
 from harness.checker.rooms import RoomFacts, expand_rooms, stable_latencies
@@ -167,7 +167,8 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     counts["replayed"] = int(replayed["replayed"].sum())
     end = state.drain_end_ns
     windows = [(w.inject_ns, w.heal_ns if w.heal_ns is not None else (end or w.inject_ns)) for w in state.faults]
-    health = check_health(frame, msgs, windows, (state.start_ns, end))
+    downtime = [(w.inject_ns, w.heal_ns) for w in state.faults if w.type in DOWN and w.heal_ns is not None]
+    health = check_health(frame, msgs, windows, (state.start_ns, end), downtime)
     return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
                     unseen_reasons, check_fault_schedule(frame, msgs, state.cohort_of), health, rooms)
 

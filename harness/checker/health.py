@@ -167,30 +167,21 @@ def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None, key: s
     return out
 
 
-_DOWN = frozenset({"kill_target", "restart_target", "kill_store", "restart_store"})
+DOWN = frozenset({"kill_target", "restart_target", "kill_store", "restart_store"})
 """Process faults during which nobody can send (a rolling restart keeps an instance up)."""
 
 
-def _planned_after_real_downtime(frame: pd.DataFrame, start: dict[str, Any], planned: int,
-                                 window: tuple[int, int], facts: dict[str, Any]) -> int:
+def _planned_after_real_downtime(start: dict[str, Any], planned: int, window: tuple[int, int],
+                                 downtime: list[tuple[int, int]], facts: dict[str, Any]) -> int:
     """``planned_sends`` leaves out each process fault's *scheduled* downtime; a restart that took longer to be
     ready (a busy machine, a slow server) kept everyone from sending longer still: scale the plan down by the
     extra (recorded as the fact ``extra_downtime_s``), so the offered-share rule judges the load generator,
-    not the target's restart time (which the fault's effect reports)."""
+    not the target's restart time (which the fault's effect reports). ``downtime``: (inject, heal) of each
+    healed process fault that stops sending (run_state's fault windows)."""
     begin, end = window
     scheduled = sum(float(f.get("duration_s") or 0) * len(f.get("starts_s") or [])
-                    for f in start.get("faults") or [] if isinstance(f, dict) and f.get("type") in _DOWN)
-    rows = frame.loc[(frame["f"] == "fault").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
-    opened: dict[str, int] = {}
-    actual = 0.0
-    for t_ns, data in sorted(zip(rows["t_ns"], rows["data"], strict=True), key=lambda r: int(r[0])):
-        if not isinstance(data, dict) or data.get("type") not in _DOWN:
-            continue
-        name = str(data.get("fault"))
-        if data.get("action") == "inject":
-            opened[name] = int(t_ns)
-        elif data.get("action") == "heal" and name in opened:
-            actual += max(0, min(int(t_ns), end) - max(opened.pop(name), begin)) / 1e9
+                    for f in start.get("faults") or [] if isinstance(f, dict) and f.get("type") in DOWN)
+    actual = sum(max(0, min(heal, end) - max(inject, begin)) for inject, heal in downtime) / 1e9
     window_s = (end - begin) / 1e9
     extra = actual - scheduled
     if extra <= 0.5 or window_s - scheduled <= 0:
@@ -215,7 +206,8 @@ def _reported_workers(frame: pd.DataFrame) -> list[str]:
 
 
 def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tuple[int, int]],
-                 sending_ns: tuple[int | None, int | None]) -> HealthCheck:
+                 sending_ns: tuple[int | None, int | None],
+                 downtime: list[tuple[int, int]] | None = None) -> HealthCheck:
     """Every documented health rule over one ledger; ``windows`` are the fault windows (inject, heal) in ns."""
     start = start_data(frame)
     limits = _limits(start)
@@ -276,7 +268,7 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
 
     planned = start.get("planned_sends")
     if isinstance(planned, int) and planned > 0 and sending_ns[0] is not None and until is not None:
-        planned = _planned_after_real_downtime(frame, start, planned, (sending_ns[0], until), facts)
+        planned = _planned_after_real_downtime(start, planned, (sending_ns[0], until), downtime or [], facts)
     if isinstance(planned, int) and planned > 0 and start.get("sending") is not False and not messages.empty:
         made = int(messages["attempts"].sum()) if "attempts" in messages else len(messages)
         facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
