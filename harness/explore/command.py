@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.config import check_target_fits, load_scenario, resolve_target
-from harness.errors import HarnessError, ScenarioError
+from harness.config import Scenario, load_scenario, resolve_target
+from harness.errors import ScenarioError
 from harness.explore.record import ExploreRecord
 from harness.explore.search import SearchSettings
 from harness.explore.search import explore as run_search
@@ -53,25 +53,15 @@ def _base(path: Path | None, target: str) -> dict[str, Any]:
 
 
 def _capabilities(base: dict[str, Any], target: str) -> Capabilities:
-    scenario = load_scenario_from(base)
+    """What the target can undergo (the generator draws only those moves, so no fault needs refusing)."""
+    scenario = Scenario.model_validate({**base, "targets": base.get("targets") or ["naive"], "faults": []})
     known = set(builtin_targets()) | set(scenario.target)
     if target not in known:
         typer.echo(f"error: unknown target '{target}'; known: {', '.join(sorted(known))}", err=True)
         raise typer.Exit(2)
     spec = resolve_target(target, scenario.target)
-    try:
-        check_target_fits(scenario, spec)
-    except HarnessError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     return Capabilities(process=spec.command is not None, store=spec.needs_store,
                         instances=scenario.deploy.instances)
-
-
-def load_scenario_from(raw: dict[str, Any]) -> Any:
-    from harness.config import Scenario
-
-    return Scenario.model_validate({**raw, "targets": raw.get("targets") or ["naive"], "faults": []})
 
 
 def _printer(console: Console, plain: bool) -> Any:
