@@ -49,12 +49,18 @@ class FaultCheck:
                 "effects": [dict(e) for e in self.effects]}
 
 
-def _schedule(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    phases = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
-    for data in phases:
-        if isinstance(data, dict) and data.get("phase") == "start" and isinstance(data.get("faults"), list):
-            return [f for f in data["faults"] if isinstance(f, dict)]
-    return []
+def _start_phase(frame: pd.DataFrame) -> tuple[int | None, dict[str, Any]]:
+    """The first ``start`` phase row's time and data (None, {} when the run never started sending)."""
+    rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
+    for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
+        if isinstance(data, dict) and data.get("phase") == "start":
+            return int(t_ns), data
+    return None, {}
+
+
+def _schedule(start: dict[str, Any]) -> list[dict[str, Any]]:
+    faults = start.get("faults")
+    return [f for f in faults if isinstance(f, dict)] if isinstance(faults, list) else []
 
 
 def _received(traffic: Any) -> int | None:
@@ -195,7 +201,8 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     """Compare the scheduled faults with the fault rows the run actually wrote, and check each applied
     occurrence touched the traffic it was meant to hit (``messages``: the delivery table; ``cohort_of``:
     user → cohort, from the connect rows)."""
-    schedule = _schedule(frame)
+    start_ns, start = _start_phase(frame)
+    schedule = _schedule(start)
     rows = frame.loc[(frame["f"] == "fault").to_numpy(dtype=bool, na_value=False), ["t_ns", "index", "data"]]
     rows = rows.sort_values(["t_ns", "index"], kind="stable")
     cohort_users: dict[str, set[str]] = {}
@@ -209,10 +216,6 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     durations = {str(spec.get("fault")): spec.get("duration_s") for spec in schedule}
     links = frame.loc[frame["f"].isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False),
                       ["t_ns", "process", "f"]]
-    phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
-    start_rows = [(int(t), d) for t, d in zip(phase_rows["t_ns"], phase_rows["data"], strict=True)
-                  if isinstance(d, dict) and d.get("phase") == "start"]
-    start_ns, start = start_rows[0] if start_rows else (None, {})
     starts = {str(spec.get("fault")): spec.get("starts_s") or [] for spec in schedule}
     margin_ns = int(float(start.get("fair_chance_s") or 3.0) * 1e9)
     effects: list[dict[str, Any]] = []
