@@ -137,19 +137,18 @@ def fault_effect(name: str, occurrence: int, inject: dict[str, Any], heal: dict[
     mine = links if users is None else links[links["process"].astype(object).isin(users).to_numpy(dtype=bool)]
     t = mine["t_ns"].to_numpy(dtype="int64")
     kind = mine["f"].astype(object).to_numpy()
-    in_window = (t >= t_inject) & (t <= t_heal + margin_ns)
-    dropped = mine[in_window & (kind == "disconnect")]
-    effect["disconnects"] = int(len(dropped))
-    if len(dropped):
-        last_back = 0
-        for user in set(dropped["process"].astype(str)):
-            later = t[(mine["process"].astype(str).to_numpy() == user) & (kind == "connect")
-                      & (t > int(dropped[dropped["process"].astype(str) == user]["t_ns"].min()))]
-            if later.size == 0:
-                last_back = -1
-                break
-            last_back = max(last_back, int(later.min()))
-        effect["back_after_heal_s"] = None if last_back < 0 else round(max(0, last_back - t_heal) / 1e9, 3)
+    who = mine["process"].astype(str).to_numpy()
+    dropped = (t >= t_inject) & (t <= t_heal + margin_ns) & (kind == "disconnect")
+    effect["disconnects"] = int(dropped.sum())
+    if dropped.any():
+        # per user: the first disconnect in the window, then the first connect after it (one pass, grouped)
+        table = pd.DataFrame({"who": who, "t": t, "connect": kind == "connect"})
+        first_drop = table[dropped].groupby("who")["t"].min()
+        connects = table[table["connect"].to_numpy()]
+        after = connects.join(first_drop.rename("dropped"), on="who", how="inner")
+        back = after[after["t"] > after["dropped"]].groupby("who")["t"].min()
+        complete = back.index.size == first_drop.index.size
+        effect["back_after_heal_s"] = (round(max(0, int(back.max()) - t_heal) / 1e9, 3) if complete else None)
     if messages is not None and not messages.empty:
         length = max(t_heal - t_inject, 1)
         invoked = messages["invoke_ns"].to_numpy(dtype="float64", na_value=np.nan)
