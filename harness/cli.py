@@ -28,7 +28,7 @@ from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, label, read_manifest, summary_lines
 from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
-from harness.run.process import child_dies_with_parent, free_port
+from harness.run.process import child_dies_with_parent, free_port, worker_count
 from harness.run.targets import builtin_targets
 
 __all__ = ["app", "main"]
@@ -220,8 +220,8 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed")] = None,
     expect: Annotated[bool, typer.Option("--expect", help="Exit 0 iff every verdict matches the scenario's "
                                                              "\\[expect] table")] = False,
-    workers: Annotated[int, typer.Option(min=0, help="Distributed: a Locust master plus this many worker "
-                                                     "processes (0: one process)")] = 0,
+    workers: Annotated[str, typer.Option(help="Distributed: a Locust master plus this many worker processes "
+                                              "(0: one process; auto: one per core this process may use)")] = "0",
     driver: Annotated[str | None, typer.Option(help="Client driver instead of each target's own "
                                                     "(e.g. socketio-lean, the experimental lean client)")] = None,
     locust_stats: Annotated[bool, typer.Option("--locust-stats", help="Also print Locust's statistics tables "
@@ -235,6 +235,11 @@ def run(
     then its verdict once, with the scenario's expectation beside it; at the end a table of every target
     with the path of its report.html.
     """
+    try:
+        local_workers = worker_count(workers)
+    except ValueError as exc:
+        _fail(str(exc))
+        return
     loaded = _load(scenario)
     names = [target] if target else loaded.targets
     _check_targets(loaded, names, scenario)
@@ -249,7 +254,7 @@ def run(
     for name in names:
         folder = base if len(names) == 1 else base / name
         terminal.line(f"== {loaded.name} on {name} (folder {folder})", style="bold")
-        doc = _run_one(scenario, loaded, name, folder, seed, overrides, workers, driver, terminal=terminal,
+        doc = _run_one(scenario, loaded, name, folder, seed, overrides, local_workers, driver, terminal=terminal,
                        locust_stats=locust_stats)
         if doc.get("startup_error"):
             raise typer.Exit(2)

@@ -23,8 +23,8 @@ import httpx
 from harness.errors import TargetStartError
 from harness.run.readiness import Probe
 
-__all__ = ["ManagedProcess", "SECRET_ENV", "child_dies_with_parent", "die_with_parent", "free_port", "http_ok",
-           "log_tail", "open_private_log"]
+__all__ = ["ManagedProcess", "SECRET_ENV", "child_dies_with_parent", "cores", "die_with_parent", "free_port",
+           "http_ok", "log_tail", "open_private_log", "worker_count"]
 
 SECRET_ENV = "HARNESS_TARGET_SECRET"
 """The environment variable a target reads its token secret from (never the command line)."""
@@ -74,6 +74,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or ``taskset`` narrows; not
+    ``os.cpu_count()``, which counts the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_count(value: str) -> int:
+    """``--workers``: a count >= 0, or ``auto`` for one worker per core (``cores()``). ValueError otherwise."""
+    text = value.strip().lower()
+    if text == "auto":
+        return cores()
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"--workers must be a number >= 0 or 'auto', not {value!r}") from None
+    if count < 0:
+        raise ValueError(f"--workers must be a number >= 0 or 'auto', not {value!r}")
+    return count
 
 
 def http_ok(url: str) -> Callable[[], bool]:
