@@ -10,7 +10,7 @@ any other ``harness`` package (a test enforces it).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
@@ -21,9 +21,9 @@ from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, Validity, Verd
 from harness.checker.delivery import analyse_delivery
 from harness.checker.experiment import FaultCheck, check_fault_schedule, index_damage
 from harness.checker.health import DOWN, HealthCheck, check_health, start_data
-from harness.checker.latency import catch_up, classify_replayed, latency_summary, quantiles_ms
+from harness.checker.latency import catch_up, classify_replayed, latency_summary
 from harness.checker.ordering import analyse_order
-from harness.checker.rooms import RoomFacts, expand_rooms, stable_latencies
+from harness.checker.rooms import RoomFacts, expand_rooms, judge_rooms
 from harness.checker.run_state import RunState, run_state
 from harness.checker.timeline import counts_over_time
 
@@ -69,7 +69,8 @@ class Analysis:
     health: HealthCheck = field(default_factory=HealthCheck)
     """Whether the experiment was healthy enough to support a verdict (``checker.health``)."""
     rooms: RoomFacts = field(default_factory=RoomFacts)
-    """Room sends, fan-out and membership facts (``checker.rooms``); empty without rooms."""
+    """Room sends, fan-out, membership, and the outcome per room, per member and per room message
+    (``checker.rooms``); empty without rooms."""
 
     @cached_property
     def over_time(self) -> pd.DataFrame:
@@ -169,6 +170,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     windows = [(w.inject_ns, w.heal_ns if w.heal_ns is not None else (end or w.inject_ns)) for w in state.faults]
     downtime = [(w.inject_ns, w.heal_ns) for w in state.faults if w.type in DOWN and w.heal_ns is not None]
     health = check_health(frame, msgs, windows, (state.start_ns, end), downtime)
+    rooms = judge_rooms(rooms, msgs, ids, end)  # per room and member, now that each copy is judged
     return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
                     unseen_reasons, check_fault_schedule(frame, msgs, state.cohort_of), health, rooms)
 
@@ -305,9 +307,7 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
             "catch_up": a.catch_up,
             "faults": a.faults.to_dict(),
             "health": a.health.to_dict(),
-            **({"rooms": {**a.rooms.to_dict(),
-                          "stable_latency_ms": asdict(quantiles_ms(stable_latencies(a.messages, a.rooms)))}}
-               if a.rooms.sends else {}),
+            **({"rooms": a.rooms.to_dict()} if a.rooms.sends else {}),
         },
     )
 

@@ -15,24 +15,68 @@ expected member (``msg_id@member``) and each copy into that member's receipt: lo
 (no fair chance), ordering (per sender → room → member, the room's own seq) and every health rule then
 apply per member unchanged. ``RoomFacts`` keeps what only rooms have: sends, fan-out, and the *stable
 latency* of each message (send → its last expected member's first receipt; Jepsen's set-full term).
+
+Once the copies are judged, ``judge_rooms`` adds the outcome per room and per (room, member) — expected,
+delivered (of the expected), lost, unseen, duplicated, unexpected; expected = delivered + lost + unseen — and
+two latencies of each *lost room message* (one with at least one lost copy), both from its known time, the
+ack (set-full's *known time*: the add's completion):
+
+- ``lost_latency_ms`` is set-full's own *lost latency*, known time → lost time, where the lost time is when
+  the message was last observed (a read is a member's receipt; here the last first receipt by any member);
+  0 when no member ever received it (set-full: "known to be inserted, but never observed");
+- ``known_missing_ms`` is known time → the end of the drain: how long it was known and still missing when it
+  was judged. Our ledger has no reads that observe an absence; the drain's end is the one such read (every
+  lost copy's member was connected then, with a fair chance), so this is the longest it can be shown missing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RoomFacts", "expand_rooms", "stable_latencies"]
+from harness.checker.latency import quantiles_ms
+
+__all__ = ["RoomFacts", "Span", "expand_rooms", "judge_rooms", "stable_latencies", "MEMBER_CAP", "MEMBER_COUNTS"]
+
+MEMBER_CAP = 20
+"""Members verdict.json names in ``details.rooms.per_member.worst`` (worst first, only those with an anomaly);
+every member still counts in ``per_member.totals``, and the report lists them all. A room of 5,000 stays small."""
+
+MEMBER_COUNTS = ("expected", "delivered", "lost", "unseen", "duplicated", "unexpected")
+"""Counts per (room, member) and per room: expected = delivered + lost + unseen (acknowledged copies only)."""
 
 _INF = np.iinfo(np.int64).max
 
 
+@dataclass
+class Span:
+    """One membership of a user in a room, in ns (``INF``: never / still)."""
+
+    strict_from: int
+    """Join acknowledged (INF: never)."""
+    strict_to: int
+    """Leave sent (INF: still a member)."""
+    loose_from: int
+    """Join sent."""
+    loose_to: int
+    """Leave answered, or the join refused (INF: never)."""
+
+
+INF = _INF
+
+
+def _no_members() -> pd.DataFrame:
+    return pd.DataFrame({k: pd.Series(dtype=np.int64) for k in MEMBER_COUNTS},
+                        index=pd.MultiIndex.from_tuples([], names=["room", "member"]))
+
+
 @dataclass(frozen=True)
 class RoomFacts:
-    """What the expansion found (empty when the ledger has no rooms)."""
+    """What the expansion found (empty when the ledger has no rooms), and after ``judge_rooms`` the outcome per
+    room, per member and per room message."""
 
     sends: int = 0
     """Room sends attempted."""
@@ -44,6 +88,16 @@ class RoomFacts:
     """Room → sends, members (ever joined), expected receipts."""
     origin: dict[str, str] = field(default_factory=dict)
     """Expanded message id → the room message it came from."""
+    spans: dict[tuple[str, str], list[Span]] = field(default_factory=dict, compare=False)
+    """(user, room) → its memberships, from the join / leave rows (forensics explain a loss with them)."""
+    strays: dict[str, tuple[str, str, str]] = field(default_factory=dict, compare=False)
+    """Judged id of a copy nobody expected → (room message, room it came in, receiver)."""
+    members: pd.DataFrame = field(default_factory=_no_members, compare=False)
+    """Per (room, member): ``MEMBER_COUNTS`` (filled by ``judge_rooms``)."""
+    by_message: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
+    """Per acknowledged room message with an expected member (``judge_rooms``): room, known_ns (ack),
+    stable_ns (None unless every expected member got it), lost (copies), last_seen_ns (last first receipt)."""
+    drain_end_ns: int | None = None
 
     @property
     def fanout(self) -> float | None:
@@ -51,23 +105,70 @@ class RoomFacts:
         acked = sum(r["acked"] for r in self.per_room.values())
         return None if not acked else round(self.expected_receipts / acked, 3)
 
+    def stable_ms(self, room: str | None = None) -> np.ndarray[Any, Any]:
+        """Stable latencies (ms) of the room's messages, or of every room's."""
+        table = self.by_message
+        if table.empty:
+            return np.array([], dtype=np.float64)
+        if room is not None:
+            table = table[(table["room"] == room).to_numpy(dtype=bool)]
+        values: np.ndarray[Any, Any] = table["stable_ns"].to_numpy(dtype="float64", na_value=np.nan) / 1e6
+        kept: np.ndarray[Any, Any] = values[~np.isnan(values)]
+        return kept
+
+    def lost_latencies_ns(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Per lost room message: set-full's lost latency and the known-missing time, in ns (module doc)."""
+        table = self.by_message
+        if table.empty or self.drain_end_ns is None:
+            return np.array([], dtype=np.float64), np.array([], dtype=np.float64)
+        lost = table[(table["lost"] > 0).to_numpy(dtype=bool)]
+        known = lost["known_ns"].to_numpy(dtype="float64")
+        seen = lost["last_seen_ns"].to_numpy(dtype="float64", na_value=np.nan)
+        return (np.where(np.isnan(seen), 0.0, np.maximum(seen - known, 0.0)),
+                np.maximum(float(self.drain_end_ns) - known, 0.0))
+
     def to_dict(self) -> dict[str, Any]:
+        """``details.rooms``: every room (with its outcome and stable latency), the members bounded by
+        ``MEMBER_CAP``, and the latency quantile maps (ms)."""
+        per_room: dict[str, dict[str, Any]] = {k: dict(v) for k, v in self.per_room.items()}
+        if len(self.members):
+            by_room = self.members.groupby(level="room", sort=True).sum()
+            for room, row in by_room.iterrows():
+                per_room.setdefault(str(room), {"sends": 0, "acked": 0, "members": 0, "expected_receipts": 0})
+                per_room[str(room)].update({k: int(row[k]) for k in MEMBER_COUNTS if k != "expected"})
+            for room, stats in per_room.items():
+                q = quantiles_ms(self.stable_ms(room) * 1e6)
+                stats["stable_latency_ms"] = {"p50": q.p50, "p99": q.p99, "count": q.count}
+        lost_ns, missing_ns = self.lost_latencies_ns()
         return {"sends": self.sends, "expected_receipts": self.expected_receipts, "fanout": self.fanout,
-                "allowed_copies": self.allowed_copies, "per_room": {k: dict(v) for k, v in self.per_room.items()}}
+                "allowed_copies": self.allowed_copies, "per_room": per_room,
+                "per_member": self._per_member(),
+                "stable_latency_ms": asdict(quantiles_ms(self.stable_ms() * 1e6)),
+                "lost_messages": int((self.by_message["lost"] > 0).sum()) if len(self.by_message) else 0,
+                "lost_latency_ms": asdict(quantiles_ms(lost_ns)),
+                "known_missing_ms": asdict(quantiles_ms(missing_ns))}
+
+    def worst_members(self, cap: int | None = MEMBER_CAP) -> pd.DataFrame:
+        """Members with an anomaly, worst first (lost, unseen, unexpected, duplicated; then room, member)."""
+        table = self.members
+        bad = table[(table[["lost", "unseen", "unexpected", "duplicated"]].sum(axis=1) > 0).to_numpy(dtype=bool)]
+        ordered = bad.reset_index().sort_values(["lost", "unseen", "unexpected", "duplicated", "room", "member"],
+                                                ascending=[False, False, False, False, True, True], kind="stable")
+        return ordered if cap is None else ordered.head(cap)
+
+    def _per_member(self) -> dict[str, Any]:
+        worst = self.worst_members()
+        return {"members": len(self.members), "with_anomalies": len(self.worst_members(None)), "cap": MEMBER_CAP,
+                "totals": {k: int(self.members[k].sum()) for k in MEMBER_COUNTS},
+                "worst": [{"room": str(r.room), "member": str(r.member), **{k: int(getattr(r, k)) for k in
+                                                                            MEMBER_COUNTS}}
+                          for r in worst.itertuples(index=False)]}
 
 
-@dataclass
-class _Span:
-    strict_from: int  # join acknowledged (INF: never)
-    strict_to: int  # leave sent (INF: still a member)
-    loose_from: int  # join sent
-    loose_to: int  # leave answered (INF: never)
-
-
-def _memberships(frame: pd.DataFrame) -> dict[tuple[str, str], list[_Span]]:
+def _memberships(frame: pd.DataFrame) -> dict[tuple[str, str], list[Span]]:
     rows = frame.loc[frame["f"].isin(["join", "leave"]).to_numpy(dtype=bool, na_value=False),
                      ["t_ns", "index", "process", "type", "f", "room"]].sort_values(["t_ns", "index"], kind="stable")
-    spans: dict[tuple[str, str], list[_Span]] = {}
+    spans: dict[tuple[str, str], list[Span]] = {}
     for t_ns, _, user, kind, f, room in rows.itertuples(index=False):
         key = (str(user), str(room))
         t = int(t_ns)
@@ -75,7 +176,7 @@ def _memberships(frame: pd.DataFrame) -> dict[tuple[str, str], list[_Span]]:
         current = mine[-1] if mine and mine[-1].loose_to == _INF else None
         if f == "join":
             if kind == "invoke" and current is None:
-                mine.append(_Span(_INF, _INF, t, _INF))
+                mine.append(Span(_INF, _INF, t, _INF))
             elif kind == "ok" and current is not None and current.strict_from == _INF:
                 current.strict_from = t
             elif kind == "fail" and current is not None and current.strict_from == _INF:
@@ -117,7 +218,7 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
             entry["done"] = min(entry["done"], int(t_ns))
         else:
             entry["done"] = min(entry["done"], int(t_ns))
-    members_of: dict[str, list[tuple[str, list[_Span]]]] = {}
+    members_of: dict[str, list[tuple[str, list[Span]]]] = {}
     for (user, where), user_spans in spans.items():
         members_of.setdefault(where, []).append((user, user_spans))
     per_room: dict[str, dict[str, int]] = {}
@@ -151,6 +252,7 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
     keep = np.ones(len(copy_rows), dtype=bool)
     new_ids: list[str] = []
     allowed_copies = 0
+    strays: dict[str, tuple[str, str, str]] = {}
     for i, (msg_id, receiver, where) in enumerate(zip(copy_rows["msg_id"].astype(object),
                                                        copy_rows["recipient"].astype(object),
                                                        copy_rows["room"].astype(object), strict=True)):
@@ -171,12 +273,57 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
             new_ids.append(f"{msg_id}@{user}")  # never a member while it was sent: no such send exists
         else:
             new_ids.append(f"{msg_id}@{user} (in {where})")  # not sent, or not sent to this room
+        strays[new_ids[-1]] = (str(msg_id), str(where), user)
     copy_rows["msg_id"] = pd.array(new_ids, dtype="string")
     pieces.append(copy_rows[keep])
     expanded = pd.concat(pieces).sort_index(kind="stable").reset_index(drop=True)
     facts = RoomFacts(sends=len(info), expected_receipts=sum(r["expected_receipts"] for r in per_room.values()),
-                      allowed_copies=allowed_copies, per_room=per_room, origin=origin)
+                      allowed_copies=allowed_copies, per_room=per_room, origin=origin, spans=spans, strays=strays)
     return expanded, facts
+
+
+def judge_rooms(facts: RoomFacts, messages: pd.DataFrame, ids: dict[str, list[str]],
+                drain_end_ns: int | None) -> RoomFacts:
+    """``facts`` with the outcome per (room, member) and per room message, once the expanded copies are judged
+    (``messages``: the checker's message table; ``ids``: its lost / unseen / unexpected id lists)."""
+    if not facts.sends and not facts.strays:
+        return facts
+    columns = ["recipient", "outcome", "attempts", "receipts", "invoke_ns", "ack_ns", "first_recv_ns"]
+    if "room" in messages.columns:
+        pairs = messages.loc[messages.index.isin(list(facts.origin)), [*columns, "room"]]
+    else:  # every room send had nobody to reach: no expanded copy
+        pairs = messages.iloc[:0][columns].assign(room=pd.Series(dtype=object))
+    acked = (pairs["outcome"] == "ok").to_numpy(dtype=bool)
+    received = (pairs["receipts"] > 0).to_numpy(dtype=bool)
+    lost = pairs.index.isin(ids.get("lost", []))
+    table = pd.DataFrame({
+        "room": pairs["room"].astype(object).to_numpy(), "member": pairs["recipient"].astype(object).to_numpy(),
+        "expected": acked.astype(np.int64), "delivered": (acked & received).astype(np.int64),
+        "lost": lost.astype(np.int64), "unseen": pairs.index.isin(ids.get("unseen", [])).astype(np.int64),
+        "duplicated": (pairs["receipts"] - pairs["attempts"]).clip(lower=0).to_numpy(dtype=np.int64),
+        "unexpected": np.zeros(len(pairs), dtype=np.int64)})
+    stray = [facts.strays[i] for i in ids.get("unexpected", []) if i in facts.strays]
+    strays = pd.DataFrame({"room": [s[1] for s in stray], "member": [s[2] for s in stray],
+                           **{k: np.full(len(stray), 1 if k == "unexpected" else 0, dtype=np.int64)
+                              for k in MEMBER_COUNTS}})
+    counted = pd.concat([table, strays]).groupby(["room", "member"], sort=True)[list(MEMBER_COUNTS)].sum()
+    joined = pd.MultiIndex.from_tuples(sorted((room, user) for user, room in facts.spans), names=["room", "member"])
+    members = counted.reindex(counted.index.union(joined), fill_value=0).astype(np.int64)
+    members.index.names = ["room", "member"]
+
+    mine = pd.DataFrame({"origin": pairs.index.map(facts.origin).to_numpy(dtype=object),
+                         "room": table["room"].to_numpy(),
+                         "invoke": pairs["invoke_ns"].to_numpy(dtype="float64"),
+                         "ack": pairs["ack_ns"].to_numpy(dtype="float64", na_value=np.nan),
+                         "recv": pairs["first_recv_ns"].to_numpy(dtype="float64", na_value=np.nan),
+                         "lost": lost.astype(np.int64)})[acked]
+    by_message = mine.groupby("origin", sort=True).agg(
+        room=("room", "first"), invoke=("invoke", "min"), known_ns=("ack", "min"), last_seen_ns=("recv", "max"),
+        lost=("lost", "sum"), copies=("recv", "size"), got=("recv", "count"))
+    whole = (by_message["got"] == by_message["copies"]).to_numpy(dtype=bool)
+    by_message["stable_ns"] = np.where(whole, by_message["last_seen_ns"] - by_message["invoke"], np.nan)
+    return replace(facts, members=members, by_message=by_message.drop(columns=["invoke", "copies", "got"]),
+                   drain_end_ns=drain_end_ns)
 
 
 def stable_latencies(messages: pd.DataFrame, facts: RoomFacts) -> np.ndarray[Any, Any]:
@@ -184,15 +331,5 @@ def stable_latencies(messages: pd.DataFrame, facts: RoomFacts) -> np.ndarray[Any
     first receipt (how long until the whole room had it)."""
     if not facts.origin:
         return np.array([], dtype=np.float64)
-    table = messages.loc[messages.index.isin(list(facts.origin)), ["invoke_ns", "first_recv_ns", "outcome"]]
-    table = table[(table["outcome"] == "ok").to_numpy(dtype=bool)]
-    if table.empty:
-        return np.array([], dtype=np.float64)
-    grouped = pd.DataFrame({"origin": [facts.origin[str(i)] for i in table.index],
-                            "invoke": table["invoke_ns"].to_numpy(dtype="float64"),
-                            "recv": table["first_recv_ns"].to_numpy(dtype="float64", na_value=np.nan)})
-    whole = grouped.groupby("origin", sort=True).agg(invoke=("invoke", "min"), last=("recv", "max"),
-                                                     missing=("recv", lambda s: bool(s.isna().any())))
-    whole = whole[~whole["missing"].astype(bool)]
-    latency: np.ndarray[Any, Any] = (whole["last"] - whole["invoke"]).to_numpy(dtype=np.float64)
-    return latency
+    judged = facts if len(facts.by_message) else judge_rooms(facts, messages, {}, facts.drain_end_ns)
+    return judged.stable_ms() * 1e6
