@@ -9,12 +9,14 @@ a made-up 1 (which would read "violated").
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, Annotated, Any
@@ -28,7 +30,7 @@ from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, label, read_manifest, summary_lines
 from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
-from harness.run.process import child_dies_with_parent, free_port, worker_count
+from harness.run.process import LOOPBACK, child_dies_with_parent, free_port, is_wildcard, listen_hosts, worker_count
 from harness.run.targets import builtin_targets
 
 __all__ = ["app", "main"]
@@ -79,6 +81,40 @@ def _check_targets(scenario: Scenario, names: list[str], path: Path) -> None:
             check_target_fits(scenario, resolve_target(name, scenario.target), str(path))
         except HarnessError as exc:
             _fail(str(exc))
+
+
+@dataclass(frozen=True)
+class Network:
+    """Where one run listens and who joins it: local workers forked by the master, or workers started on
+    other machines (``harness worker``) that connect to ``bind_host:master_port``."""
+
+    bind_host: str = LOOPBACK
+    """Interface of the proxy's cohort listeners and of the Locust master's port."""
+    advertise_host: str = LOOPBACK
+    """The address in the listener URLs the users get (what the workers' machines reach this one at)."""
+    remote_workers: int = 0
+    """Workers the master waits for, started elsewhere (0: none; local ones are ``_run_one``'s ``workers``)."""
+    master_port: int | None = None
+    """The master's port (None: a free one, or Locust's 5557 when remote workers must be told it)."""
+    worker_wait_s: float = 0.0
+    """How long the run may wait for its remote workers (added to the load process's time budget)."""
+    allow_all_interfaces: bool = False
+
+    def locust_args(self, local_workers: int) -> list[str]:
+        """The Locust master's flags for this network."""
+        argv = ["--proxy-bind-host", self.bind_host, "--proxy-advertise-host", self.advertise_host]
+        if self.allow_all_interfaces:
+            argv.append("--allow-all-interfaces")
+        if self.remote_workers:
+            port = str(self.master_port or 5557)
+            return [*argv, "--master", "--expect-workers", str(self.remote_workers), "--worker-wait-s",
+                    str(self.worker_wait_s), "--master-bind-host", self.bind_host, "--master-bind-port", port]
+        if local_workers:  # a port free now (two runs side by side never collide); forked workers dial it
+            port = str(self.master_port or free_port())
+            dial = LOOPBACK if is_wildcard(self.bind_host) else self.bind_host
+            return [*argv, "--processes", str(local_workers), "--master-bind-host", self.bind_host,
+                    "--master-bind-port", port, "--master-host", dial, "--master-port", port]
+        return argv
 
 
 def _run_budget_s(scenario: Scenario) -> float:
@@ -146,11 +182,13 @@ def _expectation(expect: Expectation | None, doc: dict[str, Any]) -> tuple[str |
 
 def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, seed: int | None,
              overrides: dict[str, Any], workers: int = 0, driver: str | None = None, *,
-             terminal: Terminal | None = None, locust_stats: bool = False) -> dict[str, Any]:
+             terminal: Terminal | None = None, locust_stats: bool = False,
+             network: Network | None = None) -> dict[str, Any]:
     """One target in its own Locust process (a master and ``workers`` worker processes when > 0): its
     progress on the terminal, then its verdict once, with the scenario's expectation beside it. Returns its
     verdict.json (``startup_error`` if it never ran) with ``expectation`` / ``as_expected`` added."""
     terminal = terminal or Terminal()
+    network = network or Network()
     out.mkdir(parents=True, exist_ok=True)
     users = str(scenario.total_users)
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", users, "-r", users,
@@ -160,10 +198,7 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
         argv += ["--json-file", str(out / "locust-stats")]
     if seed is not None:
         argv += ["--seed", str(seed)]
-    if workers:  # the master listens on loopback, on a port free now (two runs side by side never collide)
-        port = str(free_port())
-        argv += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
-                 "--master-host", "127.0.0.1", "--master-port", port]
+    argv += network.locust_args(workers)
     if driver:
         argv += ["--driver", driver]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
@@ -178,7 +213,7 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _watch(proc, _run_budget_s(scenario), terminal, target)
+        _watch(proc, _run_budget_s(scenario) + network.worker_wait_s, terminal, target)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -226,6 +261,21 @@ def run(
                                                     "(e.g. socketio-lean, the experimental lean client)")] = None,
     locust_stats: Annotated[bool, typer.Option("--locust-stats", help="Also print Locust's statistics tables "
                                                                       "(default: saved to locust-stats.json)")] = False,
+    remote_workers: Annotated[int, typer.Option(min=0, help="Distributed over machines: wait for this many workers "
+                                                           "started elsewhere with `harness worker` (instead of "
+                                                           "--workers)")] = 0,
+    bind_host: Annotated[str, typer.Option(help="Interface the proxy's cohort listeners and the Locust master bind "
+                                                "(workers on other machines must reach it)")] = LOOPBACK,
+    advertise_host: Annotated[str | None, typer.Option(help="Address the workers reach the proxy listeners at "
+                                                            "(default: --bind-host)")] = None,
+    master_port: Annotated[int | None, typer.Option(min=1, max=65535, help="The Locust master's port (default: "
+                                                                          "5557 with --remote-workers, else a free "
+                                                                          "one)")] = None,
+    worker_wait_s: Annotated[float, typer.Option(min=0, help="With --remote-workers: how long the run may wait "
+                                                             "for them to join")] = 120.0,
+    allow_all_interfaces: Annotated[bool, typer.Option("--allow-all-interfaces", help="Allow --bind-host 0.0.0.0 "
+                                                                                     "(every interface; refused "
+                                                                                     "otherwise)")] = False,
     max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
     max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
@@ -234,15 +284,27 @@ def run(
     While each target runs, one progress line (phase, elapsed, sent / acked / received / unseen, faults);
     then its verdict once, with the scenario's expectation beside it; at the end a table of every target
     with the path of its report.html.
+
+    Workers on other machines (docs/distributed.md): --bind-host ADDR --remote-workers N here, then
+    `harness worker SCENARIO --target T --master-host ADDR` on each of them.
     """
     try:
         local_workers = worker_count(workers)
-    except ValueError as exc:
+        bind, advertise = listen_hosts(bind_host, advertise_host, allow_all_interfaces)
+    except (ValueError, HarnessError) as exc:
         _fail(str(exc))
         return
+    if remote_workers and local_workers:
+        _fail("--workers and --remote-workers do not combine (Locust's forked workers are all a master waits "
+              "for): start this machine's workers with `harness worker` too")
     loaded = _load(scenario)
     names = [target] if target else loaded.targets
+    if remote_workers and len(names) > 1:
+        _fail(f"--remote-workers needs one --target (workers leave when their master's run ends; the scenario "
+              f"lists {', '.join(names)})")
     _check_targets(loaded, names, scenario)
+    network = Network(bind, advertise, remote_workers, master_port, worker_wait_s if remote_workers else 0.0,
+                      allow_all_interfaces)
     overrides = _overrides(max_lost=max_lost, max_unexpected=max_unexpected,
                            max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
                            max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)
@@ -255,7 +317,7 @@ def run(
         folder = base if len(names) == 1 else base / name
         terminal.line(f"== {loaded.name} on {name} (folder {folder})", style="bold")
         doc = _run_one(scenario, loaded, name, folder, seed, overrides, local_workers, driver, terminal=terminal,
-                       locust_stats=locust_stats)
+                       locust_stats=locust_stats, network=network)
         if doc.get("startup_error"):
             raise typer.Exit(2)
         codes.append(int(doc["exit_code"]))
@@ -275,6 +337,41 @@ def run(
     if expect:
         raise typer.Exit(0 if matches and all(matches) and len(matches) == len(names) else 1)
     raise typer.Exit(_worst(codes))
+
+
+@app.command(epilog=_examples(
+    "harness worker scenarios/blip.toml --target ackmap --master-host 10.0.0.5 --processes auto",
+    "on 10.0.0.5 first: harness run scenarios/blip.toml --target ackmap --bind-host 10.0.0.5 --remote-workers 2"))
+def worker(
+    scenario: Annotated[Path, typer.Argument(help="The scenario file the master runs (the same file)")],
+    master_host: Annotated[str, typer.Option(help="The master's --bind-host (or a name for it)")],
+    target: Annotated[str | None, typer.Option(help="The master's target (default: the scenario's first)")] = None,
+    master_port: Annotated[int, typer.Option(min=1, max=65535, help="The master's port")] = 5557,
+    processes: Annotated[str, typer.Option(help="Worker processes on this machine: a number or auto (one per "
+                                                "core)")] = "1",
+    driver: Annotated[str | None, typer.Option(help="The master's --driver, if it was given one")] = None,
+) -> None:
+    """Join a `harness run --remote-workers N` from this machine: Locust workers that run the users and ship
+    every ledger row to the master (it keeps the ledger and judges). Each process counts as one of the N.
+
+    This is `locust -f harness/locustfile.py --worker --master-host H --master-port P --scenario S --target
+    T`; it ends when the master's run does.
+    """
+    try:
+        count = worker_count(processes)
+    except ValueError as exc:
+        _fail(str(exc).replace("--workers", "--processes"))
+        return
+    if count < 1:
+        _fail("--processes must be at least 1")
+    _load(scenario)  # a bad file stops here, not in every worker
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker", "--master-host", master_host,
+            "--master-port", str(master_port), "--scenario", str(scenario), "--loglevel", "WARNING"]
+    argv += ["--target", target] if target else []
+    argv += ["--driver", driver] if driver else []
+    argv += ["--processes", str(count)] if count > 1 else []
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # Locust itself from here: its signals, its exit code, no process left behind
 
 
 @app.command(epilog=_examples("harness check reports/20260101-120000-heartbeat-timeout/naive --out /tmp/recheck",

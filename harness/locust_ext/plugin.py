@@ -56,7 +56,7 @@ from harness.run.controller import RunController
 from harness.run.distributed import Master
 from harness.run.folder import clear_previous_run
 from harness.run.health import ProcessSampler
-from harness.run.process import SECRET_ENV, die_with_parent, free_port
+from harness.run.process import SECRET_ENV, die_with_parent, free_port, is_wildcard, listen_hosts
 from harness.run.stack import Stack
 from harness.run.targets import TargetSpec
 from harness.run.timeline import build_faults
@@ -129,6 +129,16 @@ def _add_flags(parser: Any, **_: Any) -> None:
     parser.add_argument("--out", default="", help="Run folder for ledger, verdict and reports")
     parser.add_argument("--seed", type=int, default=None, help="Override the scenario's seed")
     parser.add_argument("--driver", default="", help="Client driver instead of the target's own (e.g. socketio-lean)")
+    parser.add_argument("--proxy-bind-host", default=LOOPBACK,
+                        help="Interface the fault proxy's cohort listeners bind (workers on other machines "
+                             "connect to them); default 127.0.0.1")
+    parser.add_argument("--proxy-advertise-host", default="",
+                        help="Host name or address workers reach the proxy listeners at (default: the bind host)")
+    parser.add_argument("--allow-all-interfaces", action="store_true", default=False,
+                        help="Allow 0.0.0.0 / * as --proxy-bind-host or --master-bind-host (refused otherwise)")
+    parser.add_argument("--worker-wait-s", type=float, default=0.0,
+                        help="Master: give up (verdict unknown, exit 3) if the run has not started this long after "
+                             "the stack is up, because --expect-workers did not all join (0: wait forever)")
     parser.add_argument("--harness-progress", action="store_true", default=False,
                         help="Print progress lines for `harness run` instead of the verdict (harness run sets it)")
 
@@ -166,6 +176,24 @@ def _secret_for(target: TargetSpec) -> str:
                                f"variable {SECRET_ENV} of the harness process, to the secret your server uses")
         return secret
     return secrets.token_hex(16)
+
+
+def _hosts(options: Any, is_master: bool) -> tuple[str, str]:
+    """(bind, advertise) host of the proxy listeners; a master's own bind host is held to the same rule
+    (every interface only when asked for). Raises HarnessError. A host other than loopback is logged: what
+    listens there is open to whoever reaches it (see docs/distributed.md)."""
+    allow = bool(getattr(options, "allow_all_interfaces", False))
+    bind, advertise = listen_hosts(options.proxy_bind_host, options.proxy_advertise_host or None, allow)
+    master_host = str(getattr(options, "master_bind_host", LOOPBACK))
+    if is_master and is_wildcard(master_host) and not allow:
+        raise HarnessError(f"--master-bind-host '{master_host}' listens on every interface, and the master hands "
+                           "each worker that connects the users' tokens: give one interface's address, or add "
+                           "--allow-all-interfaces")
+    for what, host in (("proxy listeners", bind), ("master", master_host if is_master else LOOPBACK)):
+        if host != LOOPBACK:
+            log.warning("%s listen on %s, not loopback: anyone who reaches it can connect (keep it on a "
+                        "private network or behind a firewall)", what, host)
+    return bind, advertise
 
 
 def _fail_startup(message: str) -> None:
@@ -228,6 +256,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     try:
         secret = _secret_for(target)
+        bind_host, advertise_host = _hosts(options, master is not None)
     except HarnessError as exc:
         _fail_startup(str(exc))
         return
@@ -237,7 +266,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     if clear_previous_run(run_dir):
         log.warning("%s held an earlier run: its ledger and reports were replaced", run_dir)
-    stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"))
+    stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"),
+                  listen_host=bind_host, advertise_host=advertise_host)
     try:
         stack.start()
     except Exception as exc:  # any startup failure must stop the run with exit code 2, not be logged and ignored
@@ -257,6 +287,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         "seed": scenario.seed, "driver": driver_name, "config": _redacted(scenario.model_dump(mode="json")),
         "versions": _versions(),
         "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
+        "bind_host": bind_host, "advertise_host": advertise_host,
         "port_listeners": stack.port_listeners,
         "target_addresses": [stack.address(i) for i in range(len(stack.instances))],
         "python": sys.version.split()[0],
@@ -285,10 +316,29 @@ def _on_init(environment: Environment, **_: Any) -> None:
     _RUN = _Run(scenario, target, run_dir, stack, ctx, controller, master=master, progress=progress)
     install_delivery_tab(environment, ctx, faults, progress, verdict=lambda: _RUN.verdict if _RUN else None,
                          run_dir=run_dir)
+    wait_s = float(getattr(options, "worker_wait_s", 0) or 0)
+    if master is not None and wait_s > 0:
+        gevent.spawn(_give_up_waiting, environment, wait_s)
     if getattr(options, "harness_progress", False):
         gevent.spawn(_emit_progress, ctx, progress, faults)
     else:
         print(f"run {run_id}: scenario {scenario.name}, target {target_name}, folder {run_dir}", flush=True)
+
+
+def _give_up_waiting(environment: Environment, wait_s: float) -> None:
+    """End the run with a verdict that says why (unknown, exit 3) if the workers have not all joined in time;
+    Locust's ``--expect-workers-max-wait`` exits 1 ("violated") without one. Locust's main greenlet is still
+    in its wait loop, where neither ``runner.quit()`` nor SIGTERM (its handler comes later) reaches
+    ``quitting``: so the verdict is written and the stack stopped here, then the process exits."""
+    gevent.sleep(wait_s)
+    if _RUN is None or _RUN.started or environment.runner is None:
+        return
+    log.error("the run has not started %.0f s after the stack was up: not every expected worker joined", wait_s)
+    _on_quitting(environment)
+    environment.runner.quit()  # tells the workers that did join to leave
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(environment.process_exit_code if environment.process_exit_code is not None else 3)
 
 
 def _emit_progress(ctx: RunContext, progress: RunProgress, faults: list[Any]) -> None:
@@ -341,6 +391,9 @@ def _finish(environment: Environment) -> None:
         run.ctx.writer.append(process="controller", type="event", f="phase",
                               data={"phase": "interrupted", "during": run.controller.phase})
         reasons.append(f"interrupted during phase '{run.controller.phase}'")
+        expected = int(getattr(environment.parsed_options, "expect_workers", 0) or 0)
+        if run.master is not None and not run.started and len(run.master.nodes) < expected:
+            reasons.append(f"only {len(run.master.nodes)} of {expected} workers joined, so the run never started")
     if run.master is not None:
         run.master.close()  # a worker that never flushed is reported incomplete: its streams are unseen
     run.ctx.writer.close()

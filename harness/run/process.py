@@ -20,11 +20,12 @@ from pathlib import Path
 
 import httpx
 
-from harness.errors import TargetStartError
+from harness.errors import HarnessError, TargetStartError
 from harness.run.readiness import Probe
 
-__all__ = ["ManagedProcess", "SECRET_ENV", "child_dies_with_parent", "cores", "die_with_parent", "free_port",
-           "http_ok", "log_tail", "open_private_log", "worker_count"]
+__all__ = ["ManagedProcess", "SECRET_ENV", "LOOPBACK", "child_dies_with_parent", "cores", "die_with_parent",
+           "free_port", "http_ok", "is_wildcard", "listen_hosts", "log_tail", "open_private_log", "url_host",
+           "worker_count"]
 
 SECRET_ENV = "HARNESS_TARGET_SECRET"
 """The environment variable a target reads its token secret from (never the command line)."""
@@ -74,6 +75,43 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+LOOPBACK = "127.0.0.1"
+"""Where everything listens unless the user names another host."""
+
+_WILDCARDS = frozenset({"", "*", "0.0.0.0", "::", "[::]"})
+
+
+def is_wildcard(host: str) -> bool:
+    """A bind host meaning "every interface" (Locust writes it ``*``)."""
+    return host.strip() in _WILDCARDS
+
+
+def listen_hosts(bind: str, advertise: str | None, allow_all_interfaces: bool) -> tuple[str, str]:
+    """(bind host, advertise host) for the proxy listeners and the Locust master, or HarnessError.
+
+    The bind host is where they listen; the advertise host is the name users (on workers) connect to,
+    by default the bind host. Every interface (0.0.0.0, ``*``, ::) is refused unless asked for twice: it
+    opens the target, through the listeners, and the master's port, which hands each worker the users'
+    tokens, to every network the machine is on. A named interface is the user's explicit choice."""
+    bind = bind.strip()
+    if is_wildcard(bind):
+        if not allow_all_interfaces:
+            raise HarnessError(f"bind host '{bind or '*'}' listens on every interface, which opens the target "
+                               "(through the proxy listeners) and the master's port (it hands out the users' "
+                               "tokens) to every network this machine is on: give one interface's address "
+                               "(e.g. the private one the workers reach), or add --allow-all-interfaces")
+        if not advertise:
+            raise HarnessError(f"bind host '{bind or '*'}' is every interface: give --advertise-host, the address "
+                               "the workers reach this machine at")
+        bind = "::" if bind in ("::", "[::]") else "0.0.0.0"  # "*" is Locust's spelling; sockets want an address
+    return bind, (advertise or bind).strip()
+
+
+def url_host(host: str) -> str:
+    """A host as it goes into a URL or host:port (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def cores() -> int:

@@ -17,7 +17,7 @@ from harness.config import Scenario, check_target_fits
 from harness.errors import HarnessError
 from harness.faults.client import ToxiproxyClient
 from harness.run.context import CohortURL
-from harness.run.process import SECRET_ENV, ManagedProcess, free_port
+from harness.run.process import LOOPBACK, SECRET_ENV, ManagedProcess, free_port, url_host
 from harness.run.readiness import build_probe
 from harness.run.store import RedisServer
 from harness.run.targets import TargetSpec
@@ -37,11 +37,18 @@ class Stack:
     With ``[deploy] instances = N`` the target runs N times (ports differ); cohort i's listeners forward to
     instance i mod N, as a load balancer would, and ``rolling_restart`` moves listeners off an instance
     before restarting it.
+
+    ``listen_host`` is the interface the cohort listeners bind (loopback unless the run says otherwise, for
+    workers on other machines); ``advertise_host`` the name in the listener URLs users get (default: the
+    listen host). The proxy's API, the target and the store stay on loopback: only this process drives them.
     """
 
     def __init__(self, scenario: Scenario, target: TargetSpec, run_dir: Path, run_id: str, secret: str,
-                 toxiproxy_url: str | None = None) -> None:
+                 toxiproxy_url: str | None = None, *, listen_host: str = LOOPBACK,
+                 advertise_host: str | None = None) -> None:
         self.scenario = scenario
+        self.listen_host = listen_host
+        self.advertise_host = advertise_host or listen_host
         self.target = target
         self.run_dir = run_dir
         self.run_id = run_id
@@ -113,9 +120,10 @@ class Stack:
             proxies, listeners = self.port_proxies.setdefault(cohort.name, {}), {}
             for port in self.target.ports:
                 name = self._proxy_name(cohort.name, port)
-                info = self.proxy_client.create_proxy(name, self.address(self.routes[cohort.name], port))
+                info = self.proxy_client.create_proxy(name, self.address(self.routes[cohort.name], port),
+                                                      listen=f"{url_host(self.listen_host)}:0")
                 proxies[port] = name
-                listeners[port] = f"http://127.0.0.1:{info.port}"
+                listeners[port] = f"http://{url_host(self.advertise_host)}:{info.port}"
             self.port_listeners[cohort.name] = listeners
             self.proxy_names[cohort.name] = proxies[self.target.ports[0]]
             self.listeners[cohort.name] = listeners[self.target.ports[0]]

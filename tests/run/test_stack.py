@@ -107,3 +107,26 @@ def test_a_rolling_restart_moves_every_port_of_a_cohort_together(tmp_path: Path)
             assert _first_line(started.cohort_urls(cohort)["pub"]) == "pub"
     finally:
         started.stop()
+
+
+def test_listeners_bind_the_listen_host_and_users_get_the_advertised_one(tmp_path: Path) -> None:
+    """127.0.0.2 is loopback too, but another address: a listener bound there refuses 127.0.0.1, and the
+    URLs carry the advertised name (what workers on another machine would dial)."""
+    scenario = Scenario.model_validate({**_scenario().model_dump(), "faults": []})
+    started = Stack(scenario, resolve_target("two", scenario.target), tmp_path, "r4", "s",
+                    listen_host="127.0.0.2", advertise_host="localhost")
+    try:
+        started.start()
+        assert started.proxy_client is not None
+        for cohort in ("a", "b"):
+            for port, url in started.cohort_urls(cohort).items():
+                number = int(url.rpartition(":")[2])
+                assert url == f"http://localhost:{number}"
+                assert started.proxy_client.get_proxy(started.port_proxies[cohort][port]).listen.startswith(
+                    "127.0.0.2:")
+                assert _first_line(f"http://127.0.0.2:{number}") == port
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", number), timeout=5).close()
+        assert started.proxy_client.url.startswith("http://127.0.0.1:")  # the API stays on loopback
+    finally:
+        started.stop()
