@@ -109,7 +109,10 @@ async def test_redis_store_room_messages_acked_before_a_restart_reach_every_memb
     with started("redis-store", tmp_path) as target:
         boxes: dict[str, list[dict[str, Any]]] = {u: [] for u in ("alice", "bob", "carol", "dave")}
         # bob confirms nothing (his acks lost): what he saw before the restart comes again after it
-        clients = {u: await _client(target.url, u, boxes[u], confirm=lambda m, u=u: u != "bob") for u in boxes}
+        def confirms(user: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda message: user != "bob"
+
+        clients = {u: await _client(target.url, u, boxes[u], confirm=confirms(u)) for u in boxes}
         for user in ("alice", "bob", "carol", "dave"):
             assert await clients[user].call("join", {"room": "lobby"}, timeout=5) == {"ok": True}
         await clients["carol"].disconnect()  # offline through the restart
