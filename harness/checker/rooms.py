@@ -90,8 +90,9 @@ class RoomFacts:
     """Expanded message id → the room message it came from."""
     spans: dict[tuple[str, str], list[Span]] = field(default_factory=dict, compare=False)
     """(user, room) → its memberships, from the join / leave rows (forensics explain a loss with them)."""
-    strays: dict[str, tuple[str, str, str]] = field(default_factory=dict, compare=False)
-    """Judged id of a copy nobody expected → (room message, room it came in, receiver)."""
+    strays: dict[str, tuple[str, str, str, int | None]] = field(default_factory=dict, compare=False)
+    """Judged id of a copy nobody expected → (room message, room it came in, receiver, when the send was acked,
+    else invoked; None when it was never sent)."""
     members: pd.DataFrame = field(default_factory=_no_members, compare=False)
     """Per (room, member): ``MEMBER_COUNTS`` (filled by ``judge_rooms``)."""
     by_message: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
@@ -116,6 +117,15 @@ class RoomFacts:
         kept: np.ndarray[Any, Any] = values[~np.isnan(values)]
         return kept
 
+    def stable_ms_by_room(self) -> dict[str, np.ndarray[Any, Any]]:
+        """Stable latencies (ms) per room, in one grouping (not one filter per room)."""
+        table = self.by_message
+        if table.empty:
+            return {}
+        stable = table[table["stable_ns"].notna().to_numpy(dtype=bool)]
+        return {str(room): group["stable_ns"].to_numpy(dtype="float64") / 1e6
+                for room, group in stable.groupby("room", sort=True)}
+
     def lost_latencies_ns(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """Per lost room message: set-full's lost latency and the known-missing time, in ns (module doc)."""
         table = self.by_message
@@ -136,8 +146,9 @@ class RoomFacts:
             for room, row in by_room.iterrows():
                 per_room.setdefault(str(room), {"sends": 0, "acked": 0, "members": 0, "expected_receipts": 0})
                 per_room[str(room)].update({k: int(row[k]) for k in MEMBER_COUNTS if k != "expected"})
+            stable = self.stable_ms_by_room()
             for room, stats in per_room.items():
-                q = quantiles_ms(self.stable_ms(room) * 1e6)
+                q = quantiles_ms(stable.get(room, np.array([], dtype=np.float64)) * 1e6)
                 stats["stable_latency_ms"] = {"p50": q.p50, "p99": q.p99, "count": q.count}
         lost_ns, missing_ns = self.lost_latencies_ns()
         return {"sends": self.sends, "expected_receipts": self.expected_receipts, "fanout": self.fanout,
@@ -252,7 +263,7 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
     keep = np.ones(len(copy_rows), dtype=bool)
     new_ids: list[str] = []
     allowed_copies = 0
-    strays: dict[str, tuple[str, str, str]] = {}
+    strays: dict[str, tuple[str, str, str, int | None]] = {}
     for i, (msg_id, receiver, where) in enumerate(zip(copy_rows["msg_id"].astype(object),
                                                        copy_rows["recipient"].astype(object),
                                                        copy_rows["room"].astype(object), strict=True)):
@@ -273,7 +284,8 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
             new_ids.append(f"{msg_id}@{user}")  # never a member while it was sent: no such send exists
         else:
             new_ids.append(f"{msg_id}@{user} (in {where})")  # not sent, or not sent to this room
-        strays[new_ids[-1]] = (str(msg_id), str(where), user)
+        judged_at = None if sent is None else sent["ack"] if sent["ack"] is not None else sent["invoke"]
+        strays[new_ids[-1]] = (str(msg_id), str(where), user, judged_at)
     copy_rows["msg_id"] = pd.array(new_ids, dtype="string")
     pieces.append(copy_rows[keep])
     expanded = pd.concat(pieces).sort_index(kind="stable").reset_index(drop=True)

@@ -19,11 +19,15 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from harness.checker.run_state import FaultWindow  # noqa: E402
 from harness.report.marks import MessagePoints, RunMarks  # noqa: E402
 
-__all__ = ["over_time_chart", "latency_cdf_chart", "per_cohort_chart", "per_message_chart", "plain_ms_axis",
-           "latency_comparison_chart", "MAX_POINTS", "LATENCY_RANGE_MS"]
+__all__ = ["over_time_chart", "latency_cdf_chart", "stable_latency_cdf_chart", "per_cohort_chart", "per_message_chart",
+           "plain_ms_axis",
+           "latency_comparison_chart", "MAX_POINTS", "LATENCY_RANGE_MS", "ROOM_LINES"]
 
 LATENCY_RANGE_MS = (0.5, 20_000.0)
 """The latency axis of every per-message plot unless its data go beyond: runs side by side share one scale."""
+
+ROOM_LINES = 6
+"""Rooms drawn with their own line in the stable-latency CDF (the busiest); beyond, only every room together."""
 
 MAX_POINTS = 20_000
 """Delivered messages drawn per series (evenly spaced in send order); lost and unseen are all drawn."""
@@ -201,6 +205,35 @@ def latency_cdf_chart(live_ms: np.ndarray, replayed_ms: np.ndarray, title: str) 
         ax.legend(loc="lower right", fontsize=8)
     else:
         ax.text(0.5, 0.5, "nothing delivered", transform=ax.transAxes, ha="center")
+    ax.set_title(title, fontsize=10)
+    return _data_uri(fig)
+
+
+def stable_latency_cdf_chart(every_ms: np.ndarray, by_room: dict[str, np.ndarray], title: str) -> str:
+    """Empirical CDF of room messages' stable latency (send → the last member's first receipt), log scale:
+    every room together, and one line per room for the ``ROOM_LINES`` busiest when there are several."""
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    series: list[tuple[str, np.ndarray, str | None]] = [("every room", every_ms, "black")]
+    if len(by_room) > 1:
+        busiest = sorted(by_room, key=lambda r: (-by_room[r].size, r))[:ROOM_LINES]
+        series += [(f"room {room}", by_room[room], None) for room in sorted(busiest)]
+    for name, values, color in series:
+        values = np.sort(values[values > 0])
+        if values.size:
+            ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", color=color,
+                    linewidth=2.0 if color else 1.2, label=f"{name} (n={values.size:,})")
+    if ax.get_legend_handles_labels()[0]:
+        ax.set_xscale("log")
+        plain_ms_axis(ax, "x")
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no room message reached every member", transform=ax.transAxes, ha="center")
+    if len(by_room) > ROOM_LINES:
+        ax.text(0.01, 0.97, f"{len(by_room) - ROOM_LINES:,} quieter rooms only in 'every room'",
+                transform=ax.transAxes, ha="left", va="top", fontsize=7.5, color="#555")
+    ax.set_xlabel("stable latency (ms, log scale): send → the last member's first receipt")
+    ax.set_ylabel("fraction of room messages")
+    ax.grid(alpha=0.3, which="both")
     ax.set_title(title, fontsize=10)
     return _data_uri(fig)
 

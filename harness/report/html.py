@@ -10,13 +10,27 @@ import jinja2
 import pandas as pd
 
 from harness.checker import Analysis
-from harness.report.charts import latency_cdf_chart, over_time_chart, per_cohort_chart, per_message_chart
+from harness.report.charts import (
+    latency_cdf_chart,
+    over_time_chart,
+    per_cohort_chart,
+    per_message_chart,
+    stable_latency_cdf_chart,
+)
 from harness.report.forensics import conclusion, example_facts, per_cohort, timelines_for
 from harness.report.marks import message_points, run_marks
+from harness.report.rooms import (
+    MEMBERSHIP_RULE,
+    ROOM_COLUMNS,
+    loss_latency_sentence,
+    member_rows,
+    room_rows,
+    room_summary,
+)
 from harness.report.summary import effect_phrase, experiment_line, held, label
 from harness.report.words import BAD_COUNTS, claim_sentence, headline, headline_counts, number, other_counts
 
-__all__ = ["render_html", "forensics_for", "charts_for", "FORENSIC_EXAMPLES", "TEMPLATES"]
+__all__ = ["render_html", "forensics_for", "charts_for", "rooms_section", "FORENSIC_EXAMPLES", "TEMPLATES"]
 
 FORENSIC_EXAMPLES = 10
 """Timelines drawn per anomaly category (every id is still listed)."""
@@ -68,7 +82,22 @@ def charts_for(analysis: Analysis, frame: pd.DataFrame, title: str) -> dict[str,
     cohorts = per_cohort(analysis)
     if int(cohorts.to_numpy().sum()):
         charts["cohorts"] = per_cohort_chart(cohorts, title)
+    if analysis.rooms.sends:
+        charts["rooms"] = stable_latency_cdf_chart(analysis.rooms.stable_ms(), analysis.rooms.stable_ms_by_room(),
+                                                   f"{title}: stable latency of room messages")
     return charts
+
+
+def rooms_section(doc: dict[str, Any], analysis: Analysis) -> dict[str, Any] | None:
+    """What the page's Rooms section shows (None without rooms): the line, the rule, the per-room rows, the
+    worst members (more than verdict.json keeps) and the lost room messages' latencies in words."""
+    rooms = (doc.get("details") or {}).get("rooms")
+    if not rooms:
+        return None
+    members, left_out = member_rows(analysis)
+    return {"summary": room_summary(rooms), "rule": MEMBERSHIP_RULE, "columns": ROOM_COLUMNS,
+            "rows": room_rows(rooms), "members": members, "members_left_out": left_out,
+            "member_count": (rooms.get("per_member") or {}).get("members", 0), "loss": loss_latency_sentence(rooms)}
 
 
 def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:
@@ -97,6 +126,6 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
         health=details.get("health") or {}, faults=details.get("faults") or {}, fault_rows=_fault_rows(analysis),
         fault_effects=[effect_phrase(e) for e in (details.get("faults") or {}).get("effects") or []],
         charts=charts, anomalies=anomalies, forensics=forensics, meaning=_MEANING, gaps_in_lost=gaps_in_lost,
-        experiment=experiment_line(doc),
+        experiment=experiment_line(doc), rooms=rooms_section(doc, analysis),
     )
     return page, charts

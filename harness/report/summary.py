@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.report.rooms import rooms_markdown
+
 __all__ = ["label", "held", "headline", "summary_lines", "render_markdown", "experiment_line"]
 
 
@@ -121,7 +123,7 @@ def summary_lines(doc: dict[str, Any], expected: str | None = None, report: str 
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    """report.md: verdict, claim, gate, counts, latency and example ids."""
+    """report.md: verdict, claim, gate, counts, latency, fault effects, rooms (if any) and example ids."""
     c = doc.get("counts") or {}
     claim = (doc.get("details") or {}).get("claim") or {}
     gate = doc.get("gate") or {}
@@ -152,6 +154,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
                   "|---|---|---:|---:|---:|"]
         keys = ("fault", "cohort", "pending_at_heal", "never_arrived", "catch_up_ms")
         lines += ["| " + " | ".join(str(x[k]) for k in keys) + " |" for x in catch]
+    lines += rooms_markdown(doc)
     lines.append("")
     for name, ids in (doc.get("examples") or {}).items():
         if ids:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.report.numbers import number
 from harness.report.summary import held, label
 
 __all__ = ["HEADLINE_COUNTS", "BAD_COUNTS", "headline", "claim_sentence", "headline_counts", "other_counts",
@@ -23,20 +24,6 @@ _PROMISE = {
     "at-least-once": "every acknowledged message arrives, perhaps more than once",
     "effectively-once": "every acknowledged message arrives exactly once",
 }
-
-
-def number(value: Any, unit: str = "") -> str:
-    """A count or a latency for a page: '-' for a missing value (never a literal None), thousands separated."""
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}{unit}"
-    if isinstance(value, float):
-        shown = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}" if abs(value) >= 1 else f"{value:.3g}"
-        return shown + unit
-    return f"{value}{unit}"
 
 
 def headline(doc: dict[str, Any]) -> str:

@@ -66,3 +66,76 @@ def test_lanes_show_who_dropped_and_who_lost_first() -> None:
     assert marks.lanes_left_out == 0
     one = run_marks(frame, analyse(frame), max_lanes=1)  # the recipient that lost a message keeps its lane
     assert [lane.process for lane in one.lanes] == ["b"] and one.lanes_left_out == 1
+
+
+# -- rooms -------------------------------------------------------------------------------------------------------
+
+
+def _lobby() -> History:
+    """bob (cohort cb) joins the lobby 1.2 s before alice's send, is cut off by a fault while it is sent,
+    reconnects 3.4 s after sending started and never gets it; carol does. dave joins after the send and still
+    receives it; erin left before it; frank gets a copy in a room nobody sent it to."""
+    h = History()
+    for user, cohort in (("alice", "ca"), ("bob", "cb"), ("carol", "ca"), ("dave", "ca"), ("erin", "ca"),
+                         ("frank", "ca")):
+        h.connect(user, at_ms=0, conn=1, cohort=cohort)
+    h.join("alice", "lobby", at_ms=10).join("carol", "lobby", at_ms=20).join("erin", "lobby", at_ms=30)
+    h.join("bob", "lobby", at_ms=1099)  # acked at 1,100 ms = 0.1 s after the start
+    h.phase("start", at_ms=1000)
+    h.leave("erin", "lobby", at_ms=1500)
+    h.fault("inject", "bob-out", "cb", at_ms=2000)
+    h.room_send("alice", "lobby", 1, at_ms=2300)  # acked at 2,301 ms
+    h.disconnect("bob", at_ms=2500).room_recv("carol", "alice", "lobby", 1, at_ms=2510)
+    h.fault("heal", "bob-out", "cb", at_ms=3000)
+    h.join("dave", "lobby", at_ms=3100).room_recv("dave", "alice", "lobby", 1, at_ms=3200)
+    h.room_recv("erin", "alice", "lobby", 1, at_ms=3210)
+    h.room_recv("frank", "alice", "lobby", 1, in_room="attic", at_ms=3220)
+    h.connect("bob", at_ms=4400, conn=2)
+    h.phase("drain_start", at_ms=5000).phase("drain_end", at_ms=10_000, quiescent=True).phase("end", at_ms=10_001)
+    return h.close_nodes()
+
+
+def test_a_lost_room_copy_shows_the_send_the_members_joins_connections_and_the_fault() -> None:
+    frame = _lobby().frame()
+    analysis = analyse(frame)
+    assert analysis.ids["lost"] == ["alice>#lobby#1@bob"]
+    assert analysis.ids["unexpected"] == ["alice>#lobby#1@dave", "alice>#lobby#1@erin",
+                                          "alice>#lobby#1@frank (in attic)"]
+    shown = forensics_for(frame, analysis)
+    lost = shown["lost"][0]
+    assert [(e["t_ms"], e["event"]) for e in lost["events"]] == [
+        (-1000.0, "bob connected (conn 1)"),  # the connection it had before the window opens
+        (99.0, "bob asked to join lobby"), (100.0, "bob joined lobby (server acked)"),
+        (1000.0, "fault bob-out inject (timeout on cb)"),
+        (1300.0, "send to room lobby invoked"), (1301.0, "server acked"),
+        (1500.0, "bob disconnected (transport error)"),
+        (2000.0, "fault bob-out heal (timeout on cb)"),
+        (3400.0, "bob connected (conn 2)")]
+    assert lost["conclusion"] == (
+        "lost: bob was a member of lobby (joined 1.2 s before the send, never left) and connected from 3.4 s to "
+        "the end of the drain (9.0 s), and never received it (fault bob-out hit its cohort cb from 1.0 s to "
+        "2.0 s) → lost")
+
+
+def test_unexpected_room_copies_say_why_the_receiver_was_not_a_member() -> None:
+    frame = _lobby().frame()
+    analysis = analyse(frame)
+    words = {x["msg_id"]: x["conclusion"] for x in forensics_for(frame, analysis)["unexpected"]}
+    assert words == {
+        "alice>#lobby#1@dave": "received by dave in lobby, but dave was not a member then (its join of lobby was "
+                               "acknowledged 0.8 s after the send) → unexpected",
+        "alice>#lobby#1@erin": "received by erin in lobby, but erin was not a member then (had sent its leave of "
+                               "lobby 0.8 s before the send was acknowledged) → unexpected",
+        "alice>#lobby#1@frank (in attic)": "received by frank in attic, where this message was never sent "
+                                           "→ unexpected"}
+    erin = next(x for x in forensics_for(frame, analysis)["unexpected"] if x["msg_id"].endswith("@erin"))
+    assert [e["event"] for e in erin["events"]] == [
+        "erin connected (conn 1)", "erin asked to join lobby", "erin joined lobby (server acked)",
+        "erin asked to leave lobby", "erin left lobby (server acked)", "send to room lobby invoked", "server acked",
+        "received by erin in lobby"]
+
+
+def test_one_conclusion_alone_looks_its_copy_up_itself() -> None:
+    analysis = analyse(_lobby().frame())
+    assert conclusion("lost", "alice>#lobby#1@bob", analysis).startswith(
+        "lost: bob was a member of lobby (joined 1.2 s before the send, never left)")
