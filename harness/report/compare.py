@@ -14,11 +14,12 @@ from typing import Any
 from harness.paths import REPORTS_DIR
 from harness.report.charts import latency_comparison_chart
 from harness.report.html import TEMPLATES
+from harness.report.rooms import room_summary
 from harness.report.summary import experiment_line, held, label
 from harness.report.words import claim_sentence, headline, number
 
 __all__ = ["RunCell", "load_cell", "write_comparison", "matrix_markdown", "outcome", "drift", "drift_from_saved",
-           "COMMITTED_COMPARISON", "report_link", "MAX_COLUMNS"]
+           "COMMITTED_COMPARISON", "report_link", "MAX_COLUMNS", "ROOM_COMPARISON", "room_comparison"]
 
 COMMITTED_COMPARISON = REPORTS_DIR / "comparison"
 """The comparison committed to the repository. Its run folders keep report.md, verdict.json and the chart PNGs,
@@ -113,6 +114,28 @@ def _table(cells: list[RunCell]) -> list[str]:
     return lines
 
 
+ROOM_COMPARISON = ("target", "room sends", "rooms", "fan-out", "expected receipts", "delivered", "lost", "unseen",
+                   "stable p50 ms", "stable p99 ms")
+"""Columns of the comparison's rooms table, one row per target whose run had rooms (the per-room and
+per-member detail stays in each run's report: a page of every target's rooms would not be small)."""
+
+
+def room_comparison(cells: list[RunCell]) -> list[list[str]]:
+    """Rows of ``ROOM_COMPARISON`` for the cells whose verdict has ``details.rooms`` (empty: no room runs)."""
+    rows: list[list[str]] = []
+    for cell in cells:
+        rooms = (cell.doc.get("details") or {}).get("rooms")
+        if not rooms:
+            continue
+        totals = (rooms.get("per_member") or {}).get("totals") or {}
+        stable = rooms.get("stable_latency_ms") or {}
+        rows.append([cell.target, number(rooms.get("sends")), number(len(rooms.get("per_room") or {})),
+                     number(rooms.get("fanout")), number(rooms.get("expected_receipts")),
+                     number(totals.get("delivered")), number(totals.get("lost")), number(totals.get("unseen")),
+                     number(stable.get("p50")), number(stable.get("p99"))])
+    return rows
+
+
 def report_link(cell: RunCell, out_dir: Path) -> str:
     """The run's report, relative to the comparison page: report.html where it exists and is kept, report.md in
     the committed comparison (where report.html is not committed) or when no HTML was written."""
@@ -145,6 +168,7 @@ def _card(cell: RunCell, out_dir: Path) -> dict[str, Any]:
         "held": held(((doc.get("details") or {}).get("claim") or {}).get("held")),
         "delivery": ((doc.get("details") or {}).get("claim") or {}).get("delivery") or "-",
         "exit": number(doc.get("exit_code")),
+        "rooms": room_summary(doc["details"]["rooms"]) if (doc.get("details") or {}).get("rooms") else None,
     }
 
 
@@ -152,12 +176,18 @@ def write_comparison(out_dir: Path, scenario: str, cells: list[RunCell]) -> None
     """comparison.md, comparison.html and latency_compared.png for one scenario's targets (run folders under
     ``out_dir``). Everything comes from each folder's verdict.json and chart files, so saved runs redraw it."""
     lines = [f"# {scenario}: targets compared", ""] + _table(cells) + [""]
+    rooms = room_comparison(cells)
+    if rooms:
+        lines += ["## Rooms", "", "| " + " | ".join(ROOM_COMPARISON) + " |",
+                  "|---|" + "---:|" * (len(ROOM_COMPARISON) - 1)] + ["| " + " | ".join(r) + " |" for r in rooms]
+        lines += ["", "Per room and per member: each target's report.", ""]
     (out_dir / "comparison.md").write_text("\n".join(lines))
     uri = latency_comparison_chart([(cell.target, cell.doc.get("latency_ms") or {}) for cell in cells],
                                    f"{scenario}: latency by target")
     (out_dir / "latency_compared.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
     page = TEMPLATES.get_template("compare.html.j2").render(
-        scenario=scenario, cards=[_card(cell, out_dir) for cell in cells], columns=min(MAX_COLUMNS, len(cells)) or 1)
+        scenario=scenario, cards=[_card(cell, out_dir) for cell in cells], columns=min(MAX_COLUMNS, len(cells)) or 1,
+        room_columns=ROOM_COMPARISON, rooms=rooms)
     (out_dir / "comparison.html").write_text(page)
 
 

@@ -87,3 +87,23 @@ def test_a_cell_whose_faults_did_not_all_bite_says_so() -> None:
               "details": {"claim": {"held": None}, "faults": {"problems": ["fault f touched no traffic: …"]}}}
     assert RunCell("s", "t", Path("."), bit).cell() == "0 / 0 / 0 / - ms · claim held"
     assert RunCell("s", "t", Path("."), missed).cell() == "0 / 0 / 0 / - ms · claim unknown · faults did not all bite"
+
+
+def test_a_comparison_of_room_runs_shows_fan_out_and_stable_latency_and_none_without(tmp_path: Path) -> None:
+    from harness.checker import check
+    from tests.checker.test_rooms import _mixed
+
+    with_rooms = check(_mixed().frame()).to_dict()
+    _saved_cell(tmp_path, "rooms", with_rooms)
+    _saved_cell(tmp_path, "plain", _doc(True, 0))
+    write_comparison(tmp_path, "s", [load_cell("s", n, tmp_path / n) for n in ("rooms", "plain")])
+    md = (tmp_path / "comparison.md").read_text()
+    assert "| rooms | 3 | 2 | 2.3 | 7 | 3 | 4 | 0 | - | - |" in md and "| plain |" not in md.split("## Rooms")[1]
+    page = (tmp_path / "comparison.html").read_text()
+    assert 'id="rooms-compared"' in page and page.count('class="small room-line"') == 1
+    assert "3 room sends to 2 room(s), fan-out 2.3: 7 expected receipts, 3 delivered, 4 lost" in page
+
+    (tmp_path / "rooms" / "verdict.json").write_text(json.dumps(_doc(True, 0)))
+    write_comparison(tmp_path, "s", [load_cell("s", n, tmp_path / n) for n in ("rooms", "plain")])
+    assert "## Rooms" not in (tmp_path / "comparison.md").read_text()
+    assert 'id="rooms-compared"' not in (tmp_path / "comparison.html").read_text()
