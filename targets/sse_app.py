@@ -12,7 +12,17 @@
 - bound: a recipient's stream holding ``--max-pending`` entries (unacked messages) takes no more; the send
   gets 507 ``{"ok": false}``. Checked and added in one Lua script; never ``XADD MAXLEN ~``, which would
   trim messages already acknowledged to their senders.
-At-least-once, ordered; acknowledged messages survive a restart of this process.
+- rooms: ``POST /join`` / ``POST /leave`` ``{room}`` (answered like ``/send``) keep a member set per room
+  in Redis, per user; ``POST /send {id, room, seq, …}`` fans the message out into every other member's
+  own inbox stream in one script (all or nothing against the bound), so the SSE path and its
+  ``Last-Event-ID`` resume stay exactly as for direct messages, and each member's stream is one ordered
+  stream (per-room streams merged at read time would need a cursor per room in one event id). A join
+  that runs between that script and the reply (its join number is past the one the send saw) gets the
+  message too, before the sender hears ``ok`` (never lost to the join/send race; not bound-checked: it is
+  already stored for the others). A second join keeps the membership; a leave ends it (what is already
+  in the member's stream stays there).
+At-least-once, ordered (per member too, room messages among the direct ones); acknowledged messages survive
+a restart of this process.
 Command line and environment as in ``targets.common`` (secret in ``HARNESS_TARGET_SECRET``; SIGTERM ends
 the streams and exits 0).
 """
@@ -47,6 +57,7 @@ from targets.common import (
     make_parser,
     message_for,
     parse_args,
+    room_of,
     store_failure,
     validate_send,
     watch_parent,
@@ -54,6 +65,47 @@ from targets.common import (
 
 log = logging.getLogger("sse")
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+ROOM_JOIN = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], redis.call('INCR', KEYS[3]))
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+"""
+"""KEYS members, join numbers, join counter; ARGV user. 1 joined, 0 already a member."""
+
+ROOM_LEAVE = """
+redis.call('SREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"""
+
+ROOM_FAN_OUT = """
+local sender, limit = ARGV[1], tonumber(ARGV[2])
+local members = redis.call('SMEMBERS', KEYS[1])
+for _, member in ipairs(members) do
+  if member ~= sender and redis.call('XLEN', 'inbox:' .. member) >= limit then return {-1, member} end
+end
+for _, member in ipairs(members) do
+  if member ~= sender then redis.call('XADD', 'inbox:' .. member, '*', unpack(ARGV, 3)) end
+end
+return {tonumber(redis.call('GET', KEYS[2]) or '0'), ''}
+"""
+"""KEYS members, join counter; ARGV sender, limit, fields…: ``{join number seen, ''}`` stored in every other
+member's inbox, or ``{-1, member}`` refused (that member's stream is full; stored for no one)."""
+
+ROOM_LATECOMERS = """
+local joined = redis.call('HGETALL', KEYS[1])
+local count = 0
+for i = 1, #joined, 2 do
+  if joined[i] ~= ARGV[2] and tonumber(joined[i + 1]) > tonumber(ARGV[1]) then
+    redis.call('XADD', 'inbox:' .. joined[i], '*', unpack(ARGV, 3))
+    count = count + 1
+  end
+end
+return count
+"""
+"""KEYS join numbers; ARGV join number the fan-out saw, sender, fields…: stored for members who joined since."""
 
 
 def _args() -> argparse.Namespace:
@@ -86,6 +138,8 @@ def build_app(args: argparse.Namespace) -> Starlette:
     reader = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
         args.redis_url, max_connections=256, timeout=5, socket_connect_timeout=2, decode_responses=True))
     xadd_unless_full = store.register_script(XADD_UNLESS_FULL)
+    join_room, leave_room = store.register_script(ROOM_JOIN), store.register_script(ROOM_LEAVE)
+    fan_out, latecomers = store.register_script(ROOM_FAN_OUT), store.register_script(ROOM_LATECOMERS)
     bound = PendingBound(args.max_pending, log)
 
     def user_of(request: Request) -> str | None:
@@ -143,21 +197,62 @@ def build_app(args: argparse.Namespace) -> Starlette:
         if isinstance(checked, JSONResponse):
             return checked
         user, data = checked
-        problem = validate_send(data)
+        problem = validate_send(data, rooms=True)
+        if problem is None and "to" not in data and room_of(data) is None:
+            problem = "room must be a name of 1-64 letters, digits, _ . : -"
         if problem is not None:
             log.warning("rejected send from %s: %s", user, problem)
             return JSONResponse({"ok": False, "error": problem}, status_code=400)
         flat = [part for pair in message_for(user, data).items() for part in map(str, pair)]
         try:
-            offset = await xadd_unless_full(keys=[f"inbox:{data['to']}"], args=[bound.limit, *flat])
+            if "to" in data:
+                offset = await xadd_unless_full(keys=[f"inbox:{data['to']}"], args=[bound.limit, *flat])
+                full = None if offset is not None else data["to"]
+            else:
+                full = await send_to_room(user, data["room"], flat)
         except redis.exceptions.ConnectionError as exc:
             ok, error = store_failure(exc)
             return JSONResponse({"ok": ok, "error": error}, status_code=503)
         except redis.exceptions.RedisError as exc:
             return JSONResponse({"ok": None, "error": f"store error: {exc}"}, status_code=503)
-        if offset is None:  # 507 Insufficient Storage: definitely not stored
-            return JSONResponse(bound.refusal(user, data["to"]), status_code=507)
+        if full is not None:  # 507 Insufficient Storage: definitely not stored
+            return JSONResponse(bound.refusal(user, full), status_code=507)
         return JSONResponse({"ok": True})
+
+    async def send_to_room(user: str, room: str, flat: list[str]) -> str | None:
+        """Into every other member's inbox, then into any member who joined meanwhile: None, or the full one.
+        A store error after the fan-out leaves the latecomers unknown: raised, so the send is ``ok: null``."""
+        seen, full = await fan_out(keys=[f"members:{{{room}}}", f"joins:{{{room}}}"],
+                                   args=[user, bound.limit, *flat])
+        if int(seen) < 0:
+            return f"{full} (room {room})"
+        await latecomers(keys=[f"joined:{{{room}}}"], args=[int(seen), user, *flat])
+        return None
+
+    async def membership(request: Request, joining: bool) -> JSONResponse:
+        checked = await caller_and_body(request)
+        if isinstance(checked, JSONResponse):
+            return checked
+        user, data = checked
+        room = room_of(data)
+        if room is None:
+            return JSONResponse({"ok": False, "error": "room must be a name of 1-64 letters, digits, _ . : -"},
+                                status_code=400)
+        keys = [f"members:{{{room}}}", f"joined:{{{room}}}", f"joins:{{{room}}}"]
+        try:
+            await (join_room(keys=keys, args=[user]) if joining else leave_room(keys=keys[:2], args=[user]))
+        except redis.exceptions.ConnectionError as exc:
+            ok, error = store_failure(exc)
+            return JSONResponse({"ok": ok, "error": error}, status_code=503)
+        except redis.exceptions.RedisError as exc:
+            return JSONResponse({"ok": None, "error": f"store error: {exc}"}, status_code=503)
+        return JSONResponse({"ok": True})
+
+    async def join(request: Request) -> JSONResponse:
+        return await membership(request, joining=True)
+
+    async def leave(request: Request) -> JSONResponse:
+        return await membership(request, joining=False)
 
     async def ack(request: Request) -> JSONResponse:
         checked = await caller_and_body(request)
@@ -178,6 +273,7 @@ def build_app(args: argparse.Namespace) -> Starlette:
         return JSONResponse({"ok": True})
 
     return Starlette(routes=[Route("/events", events), Route("/send", send, methods=["POST"]),
+                             Route("/join", join, methods=["POST"]), Route("/leave", leave, methods=["POST"]),
                              Route("/ack", ack, methods=["POST"]), Route("/healthz", healthz)])
 
 

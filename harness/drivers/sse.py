@@ -7,6 +7,9 @@ timeout) is a disconnect; the driver reconnects after the server's ``retry:`` de
 Send: ``POST /send``, one at a time per user (like a websocket, so a user's messages reach the server
 in the order sent); JSON ``{"ok": …}`` completes it; a refused connection is ``fail`` (not sent), a
 timeout or 5xx without a JSON verdict is ``info`` (unknown).
+Rooms: ``POST /join`` / ``POST /leave`` ``{room}``, in the same one-at-a-time queue as the sends (so a join
+asked before a send reaches the server before it), answered like a send; a room send is ``POST /send`` with
+``room`` instead of ``to``, and the room messages arrive on the same SSE stream, carrying their ``room``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ class SSEUser(DeliveryUser):
                                       timeout=httpx.Timeout(self.ctx.scenario.load.ack_timeout_s))
         self._open = False
         self._retry_s = 0.5
-        self._outbox: gevent.queue.Queue[tuple[str, dict[str, Any]]] = gevent.queue.Queue()
+        self._outbox: gevent.queue.Queue[tuple[str, str, dict[str, Any]]] = gevent.queue.Queue()
+        """(path, message id or room, body): /send, /join and /leave requests, one at a time."""
         self._acks: list[str] = []
         self._greenlets = [gevent.spawn(self._read_loop), gevent.spawn(self._send_loop),
                            gevent.spawn(self._ack_loop)]
@@ -97,13 +101,41 @@ class SSEUser(DeliveryUser):
                     pass  # unacked messages are replayed after a reconnect: duplicates, counted, never lost
 
     def transmit(self, msg_id: str, payload: dict[str, Any]) -> None:
-        self._outbox.put((msg_id, payload))
+        self._outbox.put(("/send", msg_id, payload))
+
+    def transmit_membership(self, action: str, room: str) -> None:
+        self._outbox.put((f"/{action}", room, {"room": room}))
 
     def _send_loop(self) -> None:
         while True:
-            msg_id, payload = self._outbox.get()
-            if msg_id in self.pending:  # still waiting (not timed out or dropped meanwhile)
-                self._post(msg_id, payload)
+            path, key, body = self._outbox.get()
+            if path != "/send":
+                self._membership(path[1:], key)
+            elif key in self.pending:  # still waiting (not timed out or dropped meanwhile)
+                self._post(key, body)
+
+    def _membership(self, action: str, room: str) -> None:
+        try:
+            response = self.post_http.post(f"/{action}", json={"room": room}, headers=self.headers)
+        except httpx.ConnectError as exc:
+            self.membership_replied(action, room, {"ok": False, "error": f"not sent: {exc}"})
+            return
+        except httpx.HTTPError as exc:
+            self.membership_replied(action, room, {"ok": None, "error": f"{type(exc).__name__}: {exc}"})
+            return
+        reply = self._verdict(response)
+        if reply is None and response.status_code < 500:
+            reply = {"ok": False, "error": f"HTTP {response.status_code}"}
+        self.membership_replied(action, room, reply)
+
+    @staticmethod
+    def _verdict(response: httpx.Response) -> dict[str, Any] | None:
+        """The JSON ``{"ok": …}`` the server answered with, or None."""
+        try:
+            reply = response.json()
+        except ValueError:
+            return None
+        return reply if isinstance(reply, dict) and "ok" in reply else None
 
     def _post(self, msg_id: str, payload: dict[str, Any]) -> None:
         try:
@@ -114,11 +146,8 @@ class SSEUser(DeliveryUser):
         except httpx.HTTPError as exc:
             self.completed(msg_id, "info", f"{type(exc).__name__}: {exc}")
             return
-        try:
-            reply = response.json()
-        except ValueError:
-            reply = None
-        if isinstance(reply, dict) and "ok" in reply:
+        reply = self._verdict(response)
+        if reply is not None:
             self.replied(msg_id, reply)
         elif response.status_code >= 500:
             self.completed(msg_id, "info", f"HTTP {response.status_code} without a verdict")
