@@ -90,9 +90,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.5)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", type=Path, help="keep each run's folder under this directory")
     args = parser.parse_args()
     results = []
-    with tempfile.TemporaryDirectory(prefix="scale-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="scale-bench-") as scratch:
+        tmp = str(args.keep) if args.keep else scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         for users in [int(u) for u in args.users.split(",")]:
             path = Path(tmp) / f"scale-{users}.toml"
             path.write_text(_scenario(users, args.rate))

@@ -12,7 +12,7 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -121,6 +121,10 @@ class Deploy(_Frozen):
     instances: int = Field(1, ge=1, le=16)
 
 
+ROOM_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""A room name: what the reference targets accept (``targets.common.ROOM_NAME``)."""
+
+
 class Cohort(_Frozen):
     """A group of users sharing one fault-proxy listener, so a fault can hit this group alone."""
 
@@ -128,6 +132,42 @@ class Cohort(_Frozen):
     users: int = Field(1, ge=1, le=20_000)
     rate_per_user: float | None = Field(None, gt=0, le=10_000)
     """This cohort's send rate, instead of ``[load] rate_per_user`` (a burst from one group)."""
+    rooms: list[Annotated[str, Field(pattern=ROOM_PATTERN)]] = Field(default_factory=list, max_length=64)
+    """Rooms every user of the cohort joins once connected (and asks to join again after each reconnect, as an
+    app's connect handler does); what a member must receive is in docs/scenario.md "Rooms"."""
+    send_to: Literal["users", "rooms", "nobody"] = "users"
+    """``users``: each send goes to another user, round robin; ``rooms``: to one of the cohort's ``rooms``,
+    round robin (a broadcast to its members); ``nobody``: the cohort only listens (a room's audience)."""
+
+    @model_validator(mode="after")
+    def _rooms_to_send_to(self) -> Cohort:
+        if self.send_to == "rooms" and not self.rooms:
+            raise _FieldError("send_to", "send_to = \"rooms\" needs the cohort's rooms (rooms = [\"lobby\"])")
+        return self
+
+
+class MembershipChange(_Frozen):
+    """Every user of a cohort joins or leaves a room during sending (members coming and going while messages
+    flow); occurrence k happens at ``at_s + k * every_s``, each user up to ``spread_s`` later (seeded)."""
+
+    cohort: str
+    room: str = Field(pattern=ROOM_PATTERN)
+    action: Literal["join", "leave"]
+    at_s: float = Field(ge=0)
+    """Seconds after sending starts; must be before sending stops."""
+    repeat: int = Field(1, ge=1, le=10_000)
+    every_s: float | None = Field(None, gt=0)
+    spread_s: float = Field(0.0, ge=0)
+    """Each user acts up to this much later than ``at_s`` (so 1,000 members do not leave in one millisecond)."""
+
+    @model_validator(mode="after")
+    def _repeats_have_a_period(self) -> MembershipChange:
+        if self.repeat > 1 and self.every_s is None:
+            raise _FieldError("every_s", "a repeated membership change needs every_s (seconds between them)")
+        return self
+
+    def starts(self) -> list[float]:
+        return [self.at_s + k * (self.every_s or 0.0) for k in range(self.repeat)]
 
 
 PROCESS_FAULTS: dict[str, str] = {
@@ -322,6 +362,8 @@ class TargetDef(_Frozen):
     ready: Readiness | None = None
     """How to tell your server is ready, when it is not an HTTP 200 on ``health_path`` (see ``Readiness``)."""
     survives_restart: bool = False
+    rooms: bool = False
+    """The server serves rooms (``join`` / ``leave`` events, sends with ``room``): needed by a scenario with rooms."""
     secret: str | None = None
     """HMAC secret for the users' auth tokens. Default: random per run for a started target (passed in its
     environment as ``HARNESS_TARGET_SECRET``, never on its command line); for a target given by URL, the
@@ -401,6 +443,8 @@ class Scenario(_Frozen):
     deploy: Deploy = Field(default_factory=Deploy)
     cohorts: list[Cohort] = Field(min_length=1)
     faults: list[FaultSpec] = Field(default_factory=list)
+    membership: list[MembershipChange] = Field(default_factory=list)
+    """Joins and leaves during sending (``[[membership]]``), on top of each cohort's ``rooms``."""
     expect: dict[str, Expectation] = Field(default_factory=dict)
     gate: GatePolicy = Field(default_factory=GatePolicy)
     target: dict[str, TargetDef] = Field(default_factory=dict)
@@ -438,6 +482,14 @@ class Scenario(_Frozen):
                                   f"an occurrence would last until {long[0] + fault.duration_s:.1f} s, after sending "
                                   f"stops at {self.load.duration_s:g} s, where every fault is healed: it would be "
                                   "cut short (shorten it or lengthen [load] duration_s)")
+        for index, change in enumerate(self.membership):
+            if change.cohort not in names:
+                raise _FieldError(f"membership.{index}.cohort",
+                                  f"unknown cohort '{change.cohort}'; known: {', '.join(names)}")
+            late = [s for s in change.starts() if s >= self.load.duration_s]
+            if late:
+                raise _FieldError(f"membership.{index}.at_s", f"a change at {late[0]:.1f} s is after sending stops at "
+                                  f"{self.load.duration_s:g} s ([load] duration_s): it would never happen")
         fault_names = [f.name for f in self.faults]
         if len(set(fault_names)) != len(fault_names):
             raise ValueError("fault names must be unique")
@@ -465,7 +517,7 @@ class Scenario(_Frozen):
                     down += max(0.0, min(start + fault.duration_s, self.load.duration_s) - start)
         window = max(0.0, self.load.duration_s - down)
         per_cohort = (min(self.load.max_messages_per_user, int(self.rate_for(c.name) * window)) * c.users
-                      for c in self.cohorts)
+                      for c in self.cohorts if c.send_to != "nobody")
         return int(sum(per_cohort))
 
     def rate_for(self, cohort: str) -> float:
@@ -556,6 +608,14 @@ def check_driver_options(scenario: Scenario, path: str | Path = "(scenario)") ->
 
 def check_target_fits(scenario: Scenario, target: TargetSpec, path: str = "(scenario)") -> None:
     """Refuse a run whose faults cannot act on this target (a fault that cannot happen proves nothing)."""
+    if not target.rooms:
+        for index, cohort in enumerate(scenario.cohorts):
+            if cohort.rooms:
+                raise ScenarioError(path, f"cohorts.{index}.rooms", f"target '{target.name}' does not serve rooms "
+                                    "(a target that does says rooms = true in its [target.NAME] table)")
+        if scenario.membership:
+            raise ScenarioError(path, "membership.0", f"target '{target.name}' does not serve rooms "
+                                "(a target that does says rooms = true in its [target.NAME] table)")
     for index, fault in enumerate(scenario.faults):
         if fault.port is not None and fault.port not in target.ports:
             raise ScenarioError(path, f"faults.{index}.port", f"target '{target.name}' has no port '{fault.port}'; "
@@ -577,5 +637,5 @@ def resolve_target(name: str, user_defined: Mapping[str, TargetDef]) -> TargetSp
                           tuple(d.command) if d.command else None, url, secret=d.secret, driver=d.driver,
                           needs_store=d.needs_store, health_path=d.health_path,
                           ready=d.ready.model_dump() if d.ready else None, ports=tuple(d.ports),
-                          options=dict(d.options), urls=dict(d.urls or {}))
+                          options=dict(d.options), urls=dict(d.urls or {}), rooms=d.rooms)
     return builtin_targets()[name]

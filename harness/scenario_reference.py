@@ -56,6 +56,11 @@ VALIDATOR_RULES: dict[tuple[str, str], str] = {
                             "`urls`",
     ("TargetDef", "options"): "the driver's `Options` fields, each of its type",
     ("TargetDef", "driver"): "a registered driver name or `package.module:UserClass`",
+    ("Cohort", "send_to"): "`rooms` needs the cohort's `rooms`",
+    ("Cohort", "rooms"): "the target must serve rooms (`rooms = true`; built in: naive, ackmap)",
+    ("MembershipChange", "cohort"): "a `[[cohorts]]` name",
+    ("MembershipChange", "at_s"): "every occurrence before `[load] duration_s`",
+    ("MembershipChange", "every_s"): "required when `repeat > 1`",
 }
 """Rules enforced by model validators (not visible as Field constraints), by (model class name, field)."""
 
@@ -369,6 +374,25 @@ def render_reference() -> str:
         "| type | what happens |",
         "|---|---|",
         *(f"| `{name}` | {_md(text)} |" for name, text in PROCESS_FAULTS.items()),
+        "",
+        "## Rooms",
+        "",
+        "A cohort with `rooms` joins them once connected (each join is a `join` row in the ledger: asked, then "
+        "the server's answer) and asks again after every reconnect, as an app's connect handler would; with "
+        "`send_to = \"rooms\"` its sends go to those rooms in turn. `[[membership]]` makes a cohort join or "
+        "leave a room while messages flow. What each member must receive (`harness/checker/rooms.py`):",
+        "",
+        "- every message **acknowledged** while it was a member: after its join was acknowledged and before its "
+        "leave was sent, across its own outages (a server that forgets a member while it is away loses those "
+        "messages);",
+        "- nothing is expected of a member who joins later (no history on join) or after it asked to leave; "
+        "copies that reach a member whose join or leave raced the send, or the sender itself, are allowed;",
+        "- any other copy is **unexpected**: a user who was not a member, or a copy in another room.",
+        "",
+        "Each (message, member) pair is then judged like a direct message: lost, duplicated, unseen (no fair "
+        "chance), ordering per sender → room → member when the target claims order. `details.rooms` in "
+        "verdict.json adds the fan-out (expected receipts per acknowledged send) and the *stable latency*: "
+        "send → the last member's receipt.",
         "",
     ]
     return "\n".join(out)

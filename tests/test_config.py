@@ -242,3 +242,37 @@ def test_a_running_server_with_several_ports_is_given_by_urls(tmp_path: Path) ->
     with pytest.raises(ScenarioError) as error:
         load_scenario(_mine(tmp_path, body + 'url = "http://127.0.0.1:1"\n'))
     assert "exactly one of 'command', 'url' or 'urls'" in error.value.reason
+
+
+ROOMS = BASE.replace('name = "u2"\nusers = 1\n', 'name = "u2"\nusers = 1\nrooms = ["lobby"]\nsend_to = "rooms"\n')
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "reason"),
+    [
+        (BASE.replace("users = 1\n", 'users = 1\nsend_to = "rooms"\n', 1), "cohorts.0.send_to",
+         "needs the cohort's rooms"),
+        (BASE.replace("users = 1\n", 'users = 1\nrooms = ["no spaces"]\n', 1), "cohorts.0.rooms.0", "pattern"),
+        (ROOMS + '\n[[membership]]\ncohort = "u9"\nroom = "lobby"\naction = "leave"\nat_s = 1.0\n',
+         "membership.0.cohort", "unknown cohort 'u9'"),
+        (ROOMS + '\n[[membership]]\ncohort = "u2"\nroom = "lobby"\naction = "leave"\nat_s = 10.0\n',
+         "membership.0.at_s", "after sending stops"),
+        (ROOMS + '\n[[membership]]\ncohort = "u2"\nroom = "lobby"\naction = "wander"\nat_s = 1.0\n',
+         "membership.0.action", "'join' or 'leave'"),
+        (ROOMS + '\n[[membership]]\ncohort = "u2"\nroom = "lobby"\naction = "join"\nat_s = 1.0\nrepeat = 3\n',
+         "membership.0.every_s", "needs every_s"),
+    ],
+)
+def test_room_settings_are_checked_by_field(tmp_path: Path, text: str, field: str, reason: str) -> None:
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(_write(tmp_path, text))
+    assert (error.value.field, reason in error.value.reason) == (field, True), error.value
+
+
+def test_rooms_need_a_target_that_serves_them(tmp_path: Path) -> None:
+    scenario = load_scenario(_write(tmp_path, ROOMS))
+    assert scenario.cohorts[1].rooms == ["lobby"] and scenario.cohorts[1].send_to == "rooms"
+    check_target_fits(scenario, resolve_target("ackmap", scenario.target))  # serves rooms
+    with pytest.raises(ScenarioError) as error:
+        check_target_fits(scenario, resolve_target("memory-resume", scenario.target))
+    assert error.value.field == "cohorts.1.rooms" and "does not serve rooms" in error.value.reason

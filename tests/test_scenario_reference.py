@@ -35,7 +35,8 @@ def test_the_committed_reference_is_the_generated_one() -> None:
 def test_every_section_in_the_expected_order() -> None:
     headers = [s.header for s in sections()]
     assert headers == ["", "[heartbeat]", "[load]", "[drain]", "[health]", "[store]", "[deploy]", "[[cohorts]]",
-                       "[[faults]]", "[expect.<target>]", "[gate]", "[target.<name>]", "[target.<name>.ready]"]
+                       "[[faults]]", "[[membership]]",
+                       "[expect.<target>]", "[gate]", "[target.<name>]", "[target.<name>.ready]"]
 
 
 def test_every_field_of_every_model_is_in_its_section() -> None:

@@ -198,6 +198,11 @@ def _cores(frame: pd.DataFrame) -> int | None:
     return max(found) if found else None
 
 
+def _sends_made(frame: pd.DataFrame) -> int:
+    """Sends the load generator invoked (``invoke`` rows of ``send``), however many recipients each had."""
+    return int(((frame["f"] == "send") & (frame["type"] == "invoke")).to_numpy(dtype=bool, na_value=False).sum())
+
+
 def _reported_workers(frame: pd.DataFrame) -> list[str]:
     """Workers a distributed master reported complete (``node`` rows): each should have sampled itself."""
     rows = frame.loc[(frame["f"] == "node").to_numpy(dtype=bool, na_value=False), "data"]
@@ -270,7 +275,7 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
     if isinstance(planned, int) and planned > 0 and sending_ns[0] is not None and until is not None:
         planned = _planned_after_real_downtime(start, planned, (sending_ns[0], until), downtime or [], facts)
     if isinstance(planned, int) and planned > 0 and start.get("sending") is not False and not messages.empty:
-        made = int(messages["attempts"].sum()) if "attempts" in messages else len(messages)
+        made = _sends_made(frame)  # the ledger's own send rows: a room send counts once, not once per member
         facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
         if made / planned < limits["min_offered_share"]:
             cool = bool(saturated) and max(saturated.values()) <= limits["max_cpu_saturated_share"]

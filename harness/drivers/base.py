@@ -13,6 +13,13 @@ methods; it calls back ``connected()``, ``disconnected(reason)``, ``received(dat
         def transmit(self, msg_id: str, payload: dict) -> None: ...   # send; reply later via replied()
         def close(self) -> None: ...
 
+Rooms (a scenario whose cohorts have ``rooms``): the driver also implements
+``transmit_membership(action, room)`` (ask the server to ``join`` / ``leave``; answer via
+``membership_replied(action, room, reply)``); the base asks to join the cohort's rooms on the first connect and
+again after every reconnect (``rejoin_after_connect``: a server that keeps rooms per socket forgets them),
+performs the scenario's ``[[membership]]`` changes, and sends ``{id, room, seq, sent_ns}`` (no ``to``) to a
+cohort with ``send_to = "rooms"``.
+
 A driver with settings declares them as a pydantic model ``Options`` (class attribute); the scenario's
 ``[target.NAME.options]`` is checked against it when the load process starts, and each user reads the
 result as ``self.options`` (``harness.drivers.options``). ``self.slot.urls`` holds one proxy URL per named
@@ -22,9 +29,12 @@ port of the target (``self.slot.url`` is the first).
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
+import random
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import gevent
@@ -76,6 +86,16 @@ class DeliveryUser(User):
     def close(self) -> None:
         raise NotImplementedError
 
+    def transmit_membership(self, action: str, room: str) -> None:
+        """Ask the server to ``join`` or ``leave`` ``room``; answer later via ``membership_replied``. Only drivers
+        of targets that serve rooms implement it."""
+        raise NotImplementedError(f"{type(self).__name__} does not speak rooms (join/leave)")
+
+    def rejoin_after_connect(self) -> bool:
+        """Ask again to join the user's rooms after this (re)connect? Yes by default, as an app's connect handler
+        does; a driver whose protocol restores rooms itself (connection state recovery) says no when it did."""
+        return True
+
     # -- lifecycle ------------------------------------------------------------------------------------------
     def on_start(self) -> None:
         self.ctx = type(self).run_context
@@ -95,7 +115,14 @@ class DeliveryUser(User):
         self.interval = 1.0 / self.ctx.scenario.rate_for(slot.cohort)
         self._sweeper: gevent.Greenlet | None = None
         self.options = self._options(self.ctx)
+        cohort = next(c for c in self.ctx.scenario.cohorts if c.name == slot.cohort)
+        self.rooms: set[str] = set(cohort.rooms)
+        """Rooms this user is a member of (or has asked to join): joined again after a reconnect."""
+        self.room_targets: Iterator[str] | None = itertools.cycle(cohort.rooms) if cohort.send_to == "rooms" else None
+        self.listens_only = cohort.send_to == "nobody"
+        self.membership_pending: dict[tuple[str, str], float] = {}  # (action, room) -> deadline
         self.open()
+        self._schedule_membership_changes()
 
     def on_stop(self) -> None:
         if getattr(self, "slot", None) is None:
@@ -125,6 +152,79 @@ class DeliveryUser(User):
         self.epoch += 1
         self.ctx.writer.append(process=self.user_id, type="event", f="connect", conn=self.epoch,
                                data={"cohort": self.slot.cohort, **data})
+        if getattr(self, "rooms", None) and (self.epoch == 1 or self.rejoin_after_connect()):
+            gevent.spawn(self._join_all, sorted(self.rooms))
+
+    # -- rooms ------------------------------------------------------------------------------------------------
+    def _join_all(self, rooms: list[str]) -> None:
+        for room in rooms:
+            self.ask_membership("join", room)
+
+    def ask_membership(self, action: str, room: str) -> None:
+        """Record the request (``invoke`` row), ask the server, and give it ``ack_timeout_s`` to answer."""
+        assert self.ctx is not None
+        if action == "join":
+            self.rooms.add(room)
+        else:
+            self.rooms.discard(room)
+        self.ctx.writer.append(process=self.user_id, type="invoke", f=action, room=room, conn=self.epoch)
+        self.membership_pending[(action, room)] = time.monotonic() + self.ctx.scenario.load.ack_timeout_s
+        gevent.spawn_later(self.ctx.scenario.load.ack_timeout_s + 0.01, self._membership_timeout, action, room)
+        try:
+            self.transmit_membership(action, room)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # never left this process
+            self.membership_replied(action, room, {"ok": False, "error": f"failed before leaving the client: {exc}"})
+
+    def membership_replied(self, action: str, room: str, reply: Any) -> None:
+        """The server's answer to a join/leave (``None``: no answer, outcome unknown); later answers ignored."""
+        assert self.ctx is not None
+        if self.membership_pending.pop((action, room), None) is None:
+            return
+        if isinstance(reply, dict) and reply.get("ok") is True:
+            kind, error = "ok", None
+        elif isinstance(reply, dict) and reply.get("ok") is False:
+            kind, error = "fail", str(reply.get("error") or "server refused")
+        else:
+            kind, error = "info", str(reply.get("error")) if isinstance(reply, dict) and reply.get("error") \
+                else "no answer"
+        if kind == "fail":  # refused (or never sent): the membership is what it was before the request
+            if action == "join":
+                self.rooms.discard(room)
+            else:
+                self.rooms.add(room)
+        self.ctx.writer.append(process=self.user_id, type=kind, f=action, room=room, conn=self.epoch, error=error)
+
+    def _membership_timeout(self, action: str, room: str) -> None:
+        deadline = self.membership_pending.get((action, room))
+        if deadline is not None and deadline <= time.monotonic():
+            self.membership_replied(action, room, {"ok": None, "error": "no answer within ack_timeout_s"})
+
+    def _schedule_membership_changes(self) -> None:
+        """The scenario's ``[[membership]]`` changes for this user's cohort, from the start of sending."""
+        assert self.ctx is not None and self.slot is not None
+        changes = [c for c in self.ctx.scenario.membership if c.cohort == self.slot.cohort]
+        if not changes:
+            return
+        seed = self.ctx.scenario.seed
+        plan = sorted((at + (random.Random(f"{seed}:{self.user_id}:{c.room}:{k}").uniform(0, c.spread_s)
+                             if c.spread_s else 0.0), c.action, c.room)
+                      for c in changes for k, at in enumerate(c.starts()))
+
+        def perform() -> None:
+            ctx = self.ctx
+            assert ctx is not None
+            while not ctx.sending and not ctx.stopped:
+                gevent.sleep(0.05)
+            began = time.monotonic()
+            for at, action, room in plan:
+                gevent.sleep(max(0.0, began + at - time.monotonic()))
+                if ctx.stopped or not ctx.sending:
+                    return
+                self.ask_membership(action, room)
+
+        gevent.spawn(perform)
 
     def disconnected(self, reason: str) -> None:
         assert self.ctx is not None
@@ -143,11 +243,13 @@ class DeliveryUser(User):
         if isinstance(data.get("offset"), str | int):
             self.last_offset = data["offset"]
         extra = {k: data[k] for k in ("emit_id", "resent") if k in data}
+        room = data.get("room")
         self.ctx.writer.append(
             t_ns=t_ns, process=self.user_id, type="ok", f="recv", msg_id=msg_id,
             sender=data.get("from") if isinstance(data.get("from"), str) else None,
             recipient=self.user_id, seq=seq if isinstance(seq, int) else None, conn=self.epoch,
             offset=None if offset is None else str(offset), data=extra or None,
+            room=room if isinstance(room, str) else None,
         )
         sent_ns = data.get("sent_ns")
         if isinstance(sent_ns, int):
@@ -170,9 +272,10 @@ class DeliveryUser(User):
         if entry is None:
             return
         recipient, seq, _, invoked_ns = entry
+        room = recipient[1:] if recipient.startswith("#") else None  # a room send (see send_next)
         done_ns = self.ctx.writer.append(process=self.user_id, type=kind, f="send", msg_id=msg_id,
-                                         sender=self.user_id, recipient=recipient, seq=seq, conn=self.epoch,
-                                         error=error)
+                                         sender=self.user_id, recipient=None if room else recipient, room=room,
+                                         seq=seq, conn=self.epoch, error=error)
         # Every completion is a Locust success with its latency: an ack timeout or a refusal is not a delivery
         # failure (a message acked late, or refused, is not lost); lost messages are the failures that matter.
         self.stat("send→ack", (done_ns - invoked_ns) / 1e6, None)
@@ -191,24 +294,27 @@ class DeliveryUser(User):
         if ctx is None or self.slot is None or not ctx.sending or not self.is_open():
             gevent.sleep(0.05)
             return
-        if self.sent >= ctx.scenario.load.max_messages_per_user:
+        if self.sent >= ctx.scenario.load.max_messages_per_user or self.listens_only:
             gevent.sleep(0.2)
             return
         if not _gc_tuned:
             _tune_gc_once()
         started = time.monotonic()
-        recipient = next(self.recipients)
+        room = next(self.room_targets) if self.room_targets is not None else None
+        recipient = f"#{room}" if room is not None else next(self.recipients)  # "#room": the stream key of a room
         self.seq[recipient] += 1
         seq = self.seq[recipient]
         msg_id = ctx.message_id(self.user_id, recipient, seq)
         self.sent += 1
         invoked_ns = ctx.writer.append(process=self.user_id, type="invoke", f="send", msg_id=msg_id,
-                                       sender=self.user_id, recipient=recipient, seq=seq, conn=self.epoch)
+                                       sender=self.user_id, recipient=None if room else recipient, room=room,
+                                       seq=seq, conn=self.epoch)
         self.pending[msg_id] = (recipient, seq, time.monotonic() + ctx.scenario.load.ack_timeout_s, invoked_ns)
         if self._sweeper is None or self._sweeper.dead:
             self._sweeper = gevent.spawn(self._sweep_ack_timeouts)
+        address = {"room": room} if room is not None else {"to": recipient}
         try:
-            self.transmit(msg_id, {"id": msg_id, "to": recipient, "seq": seq, "sent_ns": invoked_ns})
+            self.transmit(msg_id, {"id": msg_id, **address, "seq": seq, "sent_ns": invoked_ns})
         except Exception as exc:  # never left this process: definitely not delivered
             self.completed(msg_id, "fail", f"send failed before leaving the client: {exc}")
         gevent.sleep(max(0.0, self.interval - (time.monotonic() - started)))

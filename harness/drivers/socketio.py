@@ -103,5 +103,9 @@ class SocketIOUser(DeliveryUser):
     def transmit(self, msg_id: str, payload: dict[str, Any]) -> None:
         self.sio.emit("send", payload, callback=lambda *ack: self.replied(msg_id, ack[0] if ack else None))
 
+    def transmit_membership(self, action: str, room: str) -> None:
+        self.sio.emit(action, {"room": room},
+                      callback=lambda *ack: self.membership_replied(action, room, ack[0] if ack else None))
+
     def close(self) -> None:
         self.sio.disconnect()

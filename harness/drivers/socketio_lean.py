@@ -47,7 +47,7 @@ class SocketIOLeanUser(DeliveryUser):
         self._connected = False
         self._closing = False
         self._ack_ids = itertools.count(1)
-        self._awaiting: dict[int, str] = {}  # ack id → msg_id
+        self._awaiting: dict[int, str | tuple[str, str]] = {}  # ack id → msg_id, or (action, room) of a join/leave
         self._first = Event()
         self._loop = gevent.spawn(self._run)
         self._first.wait(self.ctx.scenario.load.connect_timeout_s)
@@ -75,6 +75,13 @@ class SocketIOLeanUser(DeliveryUser):
         ack = next(self._ack_ids)
         self._awaiting[ack] = msg_id
         self._ws.send(event("send", payload, ack))
+
+    def transmit_membership(self, action: str, room: str) -> None:
+        if not self._connected or self._ws is None:
+            raise ConnectionError("not connected")
+        ack = next(self._ack_ids)
+        self._awaiting[ack] = (action, room)
+        self._ws.send(event(action, {"room": room}, ack))
 
     # -- connection loop ------------------------------------------------------------------------------------
     def _url(self) -> str:
@@ -158,9 +165,12 @@ class SocketIOLeanUser(DeliveryUser):
                     if ack is not None:
                         self._ws.send(f"43{ack}[true]")
         elif kind == "3" and ack is not None:
-            msg_id = self._awaiting.pop(ack, None)
-            if msg_id is not None:
-                self.replied(msg_id, body[0] if isinstance(body, list) and body else None)
+            waiting = self._awaiting.pop(ack, None)
+            reply = body[0] if isinstance(body, list) and body else None
+            if isinstance(waiting, tuple):
+                self.membership_replied(*waiting, reply)
+            elif waiting is not None:
+                self.replied(waiting, reply)
         elif kind == "0":
             self._connected = True
             self.connected()

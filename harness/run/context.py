@@ -66,12 +66,17 @@ class DeliveryTracker:
     """Acknowledged, not yet received: msg_id → recipient (what the drain waits for; "unseen now")."""
     early: set[str] = field(default_factory=set)
     """Received while the send was still in flight (the receipt overtook the ack)."""
+    early_copies: dict[str, set[str]] = field(default_factory=dict)
+    """Room sends still in flight → members whose copy already arrived."""
     unsettled: set[str] = field(default_factory=set)
     """Sends that ended ``info`` or ``fail`` and have not arrived (a first receipt may still come)."""
     unknown: dict[str, str] = field(default_factory=dict)
     """Receipts of ids this tracker has no send for (msg_id → receiver): repeats of settled messages, or
     receipts that arrived before their send row (distributed runs). Bounded by the duplicates."""
     connected: set[str] = field(default_factory=set)
+    members: dict[str, set[str]] = field(default_factory=dict)
+    """Room → users whose join was acknowledged and who have not asked to leave (the checker's strict
+    membership): an acknowledged room send is outstanding for each of them but its sender."""
     by_user: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     """Counts per user: sent/acked/failed/info by sender; received/duplicated/reconnects by recipient."""
 
@@ -114,21 +119,63 @@ class DeliveryTracker:
     def memory_items(self) -> int:
         """Ids held right now (what the bound is about)."""
         return (len(self.in_flight) + len(self.outstanding) + len(self.early) + len(self.unsettled)
+                + sum(len(copies) for copies in self.early_copies.values())
                 + len(self.unknown))
 
     def reconnected(self, user: str) -> None:
         self._count(user, "reconnects")
 
+    def room_completed(self, msg_id: str, kind: str, room: str, user: str) -> None:
+        """A room send's completion: one outstanding copy per member at this moment (``msg_id@member``, the
+        checker's expanded ids), except copies that already arrived."""
+        self.in_flight.discard(msg_id)
+        self._count(user, {"ok": "acked", "fail": "failed"}.get(kind, kind))
+        arrived = self.early_copies.pop(msg_id, set())
+        for member in self.members.get(room, ()):
+            copy = f"{msg_id}@{member}"
+            if member == user or member in arrived:
+                continue
+            if kind == "ok":
+                self.outstanding[copy] = member
+            else:
+                self.unsettled.add(copy)
+
+    def room_receipt(self, msg_id: str, user: str) -> None:
+        copy = f"{msg_id}@{user}"
+        self._count(user, "received")
+        if self.outstanding.pop(copy, None) is not None:
+            return
+        if msg_id in self.in_flight:
+            self.early_copies.setdefault(msg_id, set()).add(user)
+        elif copy in self.unsettled:
+            self.unsettled.discard(copy)
+        # else: a repeat, or a copy to someone who was not a member (the checker judges it)
+
+    def membership(self, f: str, kind: str, room: str, user: str) -> None:
+        if f == "join" and kind == "ok":
+            self.members.setdefault(room, set()).add(user)
+        elif f == "leave" and kind == "invoke":
+            self.members.get(room, set()).discard(user)
+
     def apply(self, row: Row) -> None:
-        """Update the counts from one ledger row (rows that are not sends, receipts or connections are ignored)."""
+        """Update the counts from one ledger row (rows that are not sends, receipts, memberships or connections
+        are ignored)."""
         f, kind, user = row.get("f"), row.get("type"), str(row.get("process"))
+        room = row.get("room")
         if f == "send":
             if kind == "invoke":
                 self.invoked(row["msg_id"], user)
+            elif room is not None:
+                self.room_completed(row["msg_id"], str(kind), str(room), user)
             else:
                 self.completed(row["msg_id"], str(kind), str(row.get("recipient")), user)
         elif f == "recv":
-            self.receipt(row["msg_id"], str(row.get("recipient") or user))
+            if room is not None:
+                self.room_receipt(row["msg_id"], str(row.get("recipient") or user))
+            else:
+                self.receipt(row["msg_id"], str(row.get("recipient") or user))
+        elif f in ("join", "leave") and room is not None:
+            self.membership(str(f), str(kind), str(room), user)
         elif f == "connect":
             self.connected.add(user)
             if (row.get("conn") or 1) > 1:

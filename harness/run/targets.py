@@ -93,6 +93,8 @@ class TargetSpec:
     """``[target.NAME.options]``: the driver's settings, checked against the driver's ``Options`` model."""
     urls: Mapping[str, str] = field(default_factory=dict, hash=False)
     """A running server's URL per named port (``url`` is then the first one)."""
+    rooms: bool = False
+    """Serves rooms: ``join`` / ``leave`` and sends addressed to a room (a scenario with rooms needs it)."""
 
     def argv(self, port: int | Mapping[str, int], ping_interval_s: float, ping_timeout_s: float,
              redis_url: str = "", run_dir: str = "") -> list[str]:
@@ -123,10 +125,12 @@ def builtin_targets() -> dict[str, TargetSpec]:
         "naive": TargetSpec(
             "naive", Claims("at-most-once", ordered=True), _module_command("targets.naive_app"),
             description="emits straight to the recipient's current socket; no acks, no buffer",
+            rooms=True,
         ),
         "ackmap": TargetSpec(
             "ackmap", Claims("at-least-once", ordered=False), _module_command("targets.ackmap_app"),
             description="pending map per user keyed by emit id; unconfirmed emits resent on reconnect",
+            rooms=True,
         ),
         "memory-resume": TargetSpec(
             "memory-resume", Claims("at-least-once", ordered=True), _module_command("targets.memory_resume_app"),

@@ -182,6 +182,23 @@ def test_a_load_generator_that_never_offered_the_planned_load_is_not_a_pass() ->
     assert check(h2.finished().frame()).valid is True
 
 
+def test_a_room_send_counts_once_towards_the_offered_load_however_many_members_it_reaches() -> None:
+    """Two room sends to a room of four listeners are 8 expected receipts but 2 sends: 2 of 8 planned is a
+    shortfall (counting receipts, 8 of 8, had hidden it)."""
+    h = History().connect("a")
+    for user in ("b", "c", "d", "e"):
+        h.connect(user).join(user, "lobby")
+    h = _start(h, planned_sends=8)
+    for seq in (1, 2):
+        h.room_send("a", "lobby", seq)
+        for user in ("b", "c", "d", "e"):
+            h.room_recv(user, "a", "lobby", seq)
+    verdict = check(h.finished().frame())
+    assert verdict.counts["delivered"] == 8 and verdict.counts["lost"] == 0
+    assert verdict.details["health"]["offered_share"] == {"sent": 2, "planned": 8, "share": 0.25}
+    assert verdict.valid == "unknown"
+
+
 def test_a_restart_slower_than_planned_is_not_blamed_on_the_load_generator() -> None:
     """A restart scheduled for 1 s took 6.8 s to be ready (a busy machine): nobody could send meanwhile, so the
     plan shrinks by the extra 5.8 s of the 9 s it counted on (10 planned -> 3), and 2 sends are 67 % of it."""
