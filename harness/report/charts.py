@@ -219,10 +219,11 @@ def stable_latency_cdf_chart(every_ms: np.ndarray, by_room: dict[str, np.ndarray
         series += [(f"room {room}", by_room[room], None) for room in sorted(busiest)]
     for name, values, color in series:
         values = np.sort(values[values > 0])
-        if values.size:
-            ax.step(values, np.arange(1, values.size + 1) / values.size, where="post", color=color,
-                    linewidth=2.0 if color else 1.2, label=f"{name} (n={values.size:,})")
+        if values.size:  # from 0 at the fastest: a room with one message still draws a visible step
+            ax.step(np.concatenate([values[:1], values]), np.arange(0, values.size + 1) / values.size, where="post",
+                    color=color, linewidth=2.0 if color else 1.2, label=f"{name} (n={values.size:,})")
     if ax.get_legend_handles_labels()[0]:
+        ax.set_ylim(-0.02, 1.04)
         ax.set_xscale("log")
         plain_ms_axis(ax, "x")
         ax.legend(loc="lower right", fontsize=8)

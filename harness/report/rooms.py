@@ -64,7 +64,8 @@ def room_summary(rooms: dict[str, Any]) -> str:
     """One line: sends, fan-out, receipts, lost copies, stable latency (comparison pages use it too)."""
     totals = (rooms.get("per_member") or {}).get("totals") or {}
     stable = rooms.get("stable_latency_ms") or {}
-    return (f"{number(rooms.get('sends'))} room sends to {len(rooms.get('per_room') or {}):,} room(s), fan-out "
+    sends, where = int(rooms.get("sends") or 0), len(rooms.get("per_room") or {})
+    return (f"{sends:,} room send{'' if sends == 1 else 's'} to {where:,} room{'' if where == 1 else 's'}, fan-out "
             f"{number(rooms.get('fanout'))}: {number(rooms.get('expected_receipts'))} expected receipts, "
             f"{number(totals.get('delivered'))} delivered, {number(totals.get('lost'))} lost, "
             f"{number(totals.get('unseen'))} unseen; stable latency p50 {number(stable.get('p50'), ' ms')}, "

@@ -1,8 +1,9 @@
 """report.html and comparison.html in a real browser (Debian chromium, headless, driven by Playwright).
 
 A failing and a passing run, each from a hand-built ledger through ``finalize``, side by side on one comparison
-page. For every page the verdict banner, the reason (or the passing headline) and the plot must be visible in
-the first screen, and every image must have loaded. The screenshots are kept as test artefacts in the module's
+page, and a room run whose Rooms section must show its exact figures. For every page the verdict banner, the
+reason (or the passing headline) and the plot must be visible in the first screen, and every image must have
+loaded. The screenshots are kept as test artefacts in the module's
 tmp folder (``<pytest basetemp>/browser-pages*/shots/``, named in the output) and copied to
 ``test-artifacts/pages/`` (git-ignored): pytest keeps only its last three tmp folders, which on a shared machine
 other suites' runs replace within minutes.
@@ -60,6 +61,24 @@ def _passing() -> History:
     return h.finished()
 
 
+def _rooms() -> History:
+    """alice sends twice to the lobby (alice, bob, carol); bob's cohort is blackholed during message 2, which he
+    never gets: one lost copy of four expected. Message 1 reached the whole room 30 ms after its send."""
+    h = History()
+    for user, cohort in (("alice", "ca"), ("bob", "cb"), ("carol", "ca")):
+        h.connect(user, at_ms=0, conn=1, cohort=cohort)
+    for i, user in enumerate(("alice", "bob", "carol")):
+        h.join(user, "lobby", at_ms=10 + 2 * i)
+    h.phase("start", at_ms=100)
+    h.room_send("alice", "lobby", 1, at_ms=200).room_recv("bob", "alice", "lobby", 1, at_ms=212)
+    h.room_recv("carol", "alice", "lobby", 1, at_ms=230)
+    h.fault("inject", "bob-out", "cb", at_ms=300)
+    h.room_send("alice", "lobby", 2, at_ms=400).room_recv("carol", "alice", "lobby", 2, at_ms=410)
+    h.disconnect("bob", at_ms=500).fault("heal", "bob-out", "cb", at_ms=600).connect("bob", at_ms=700, conn=2)
+    h.phase("drain_start", at_ms=800)
+    return h.finished()
+
+
 @dataclass(frozen=True)
 class Pages:
     root: Path
@@ -81,6 +100,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pages]:
     root = tmp_path_factory.mktemp("browser-pages")
     assert _run(root / "lossy", _failing(), "lossy")["valid"] is False
     assert _run(root / "safe", _passing(), "safe")["valid"] is True
+    assert _run(root / "rooms", _rooms(), "rooms")["valid"] is False
     write_comparison(root, "story", [load_cell("story", t, root / t) for t in ("lossy", "safe")])
     shots = root / "shots"
     shots.mkdir()
@@ -178,7 +198,40 @@ def test_the_comparison_shows_both_verdicts_reasons_and_plots(pages: Pages) -> N
     page.close()
 
 
-@pytest.mark.parametrize("name", ["lossy/report.html", "safe/report.html", "comparison.html"])
+def test_a_room_report_shows_its_rooms_section_with_the_exact_figures(pages: Pages) -> None:
+    page = _open(pages, pages.root / "rooms" / "report.html")
+    section = page.locator("#rooms")
+    section.scroll_into_view_if_needed()
+    assert section.is_visible() and section.inner_text() == "Rooms"
+    assert page.locator("#rooms-summary").inner_text() == (
+        "2 room sends to 1 room, fan-out 2.0: 4 expected receipts, 3 delivered, 1 lost, 0 unseen; stable latency "
+        "p50 30.0 ms, p99 30.0 ms.")
+    assert "whose join the server had acknowledged before it acknowledged the message" in page.locator(
+        "#membership-rule").inner_text()
+    row = page.locator('#per-room tr[data-room="lobby"]')
+    assert row.is_visible()
+    assert [c.inner_text() for c in row.locator("td").all()] == [
+        "lobby", "2", "3", "2.0", "4", "3", "1", "0", "0", "0", "30.0", "30.0"]
+    assert page.locator("#per-room tr").count() == 2  # the header and the lobby
+    bob = page.locator('#members tr[data-member="lobby/bob"]')
+    assert bob.is_visible() and [c.inner_text() for c in bob.locator("td").all()] == [
+        "lobby", "bob", "2", "1", "1", "0", "0", "0"]
+    assert page.locator("#members tr").count() == 2  # only bob missed anything
+    cdf = page.locator("#stable-latency-cdf")
+    cdf.scroll_into_view_if_needed()
+    assert cdf.is_visible()
+    _loaded(page, "#stable-latency-cdf")
+    lost = page.locator("details[open] tr.conclusion").first
+    lost.scroll_into_view_if_needed()
+    assert lost.is_visible() and lost.inner_text().split("\t", 1)[-1].strip() == (
+        "lost: bob was a member of lobby (joined 0.4 s before the send, never left) and connected from 0.6 s to "
+        "the end of the drain (0.7 s), and never received it (fault bob-out hit its cohort cb from 0.2 s to "
+        "0.5 s) → lost")
+    _screenshot(page, pages.shots / "report-rooms.png")
+    page.close()
+
+
+@pytest.mark.parametrize("name", ["lossy/report.html", "safe/report.html", "rooms/report.html", "comparison.html"])
 def test_every_page_fits_800_px_without_sideways_scrolling(pages: Pages, name: str) -> None:
     page = pages.browser.new_page(viewport={"width": 800, "height": 900})
     page.goto((pages.root / name).as_uri())

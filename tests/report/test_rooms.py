@@ -12,7 +12,7 @@ from tests.checker.test_rooms import _mixed
 
 def test_report_md_has_the_rooms_table_the_rule_and_the_worst_members() -> None:
     lines = rooms_markdown(check(_mixed().frame()).to_dict())
-    assert lines[:4] == ["", "## Rooms", "", "3 room sends to 2 room(s), fan-out 2.3: 7 expected receipts, 3 "
+    assert lines[:4] == ["", "## Rooms", "", "3 room sends to 2 rooms, fan-out 2.3: 7 expected receipts, 3 "
                          "delivered, 4 lost, 0 unseen; stable latency p50 -, p99 -."]
     assert lines[5].startswith("**Membership rule:** A message sent to a room must reach every member other than "
                                "its sender: every user whose join the server had acknowledged before it "
