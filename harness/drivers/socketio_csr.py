@@ -7,6 +7,10 @@ reply. python-socketio speaks none of this (see ../shared/reference/delivery-sem
 driver adds it: it keeps the pid, remembers the last offset, sends both back on reconnect, and buffers
 events that arrive before the CONNECT reply, as the JS client does. Private python-socketio methods are
 overridden: the version is pinned in pyproject.toml.
+
+Rooms: after a *recovered* reconnect the driver does not ask to join its rooms again: the server restored
+them with the session, and the run measures what CSR itself restores. After a reconnect that was not
+recovered (back after the window, a server restart) it joins them again, as an app's connect handler would.
 """
 
 from __future__ import annotations
@@ -68,6 +72,10 @@ class SocketIOCSRUser(SocketIOUser):
             data = {**data, "offset": offset}  # the CSR offset: recorded, and the resume point
         self.received(data, t_ns)
         return True
+
+    def rejoin_after_connect(self) -> bool:
+        client = getattr(self, "sio", None)
+        return not bool(getattr(client, "recovered", False))
 
     def connected(self, **data: Any) -> None:
         client = getattr(self, "sio", None)

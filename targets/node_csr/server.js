@@ -6,6 +6,14 @@
 // everything on restart; a client back after the window gets a new session (recovered=false); events
 // emitted with an ack callback are never stored.
 //
+// Rooms: `join` / `leave` {room} (answered {ok: true}, or {ok: false, error} for a bad name) are real
+// socket.io rooms, `socket.join("room:<name>")`: membership is per socket, as socket.io keeps it. A send
+// with `room` instead of `to` is `socket.to("room:<name>").emit("msg", …)`: every member socket but the
+// sender's, stored by CSR like any other broadcast. What CSR promises for rooms: a *recovered* reconnect
+// (back within the window, same pid) gets the session's rooms back and every room message emitted while
+// it was away; a reconnect after the window (or after a restart) is a new socket in no room: the client
+// must join again, and what was sent meanwhile is gone (socket.io does not promise it).
+//
 // Contract (as the Python targets, see targets/common.py): the token secret comes from the environment
 // variable HARNESS_TARGET_SECRET (exit 1 with a message if unset or empty); --port, --ping-interval and
 // --ping-timeout (seconds), --max-disconnection-ms; SIGTERM closes every connection and exits 0.
@@ -60,6 +68,9 @@ const io = new Server(server, {
   connectionStateRecovery: { maxDisconnectionDuration: windowMs, skipMiddlewares: false },
 });
 
+const ROOM_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;  // as targets/common.py ROOM_NAME
+const BAD_ROOM = "room must be a name of 1-64 letters, digits, _ . : -";
+
 function verify(token) {
   if (typeof token !== "string") return null;
   const dot = token.lastIndexOf(".");
@@ -91,16 +102,29 @@ io.use((socket, next) => {
 io.on("connection", (socket) => {
   if (!socket.recovered) socket.join(`user:${socket.data.user}`);
   console.log(`${socket.data.user} connected (recovered=${socket.recovered})`);
+  const membership = (joining) => (data, ack) => {
+    if (typeof ack !== "function") return;
+    const room = data && typeof data === "object" ? data.room : undefined;
+    if (typeof room !== "string" || !ROOM_NAME.test(room)) return ack({ ok: false, error: BAD_ROOM });
+    if (joining) socket.join(`room:${room}`); else socket.leave(`room:${room}`);
+    ack({ ok: true });
+  };
+  socket.on("join", membership(true));
+  socket.on("leave", membership(false));
   socket.on("send", (data, ack) => {
     if (typeof ack !== "function") return;
+    const toRoom = data && typeof data === "object" && data.to === undefined;
     const bad = !data || typeof data !== "object" ? "payload must be an object"
       : typeof data.id !== "string" || !data.id ? "id must be a non-empty string"
-      : typeof data.to !== "string" || !data.to ? "to must be a non-empty string"
+      : toRoom && (typeof data.room !== "string" || !ROOM_NAME.test(data.room)) ? BAD_ROOM
+      : !toRoom && (typeof data.to !== "string" || !data.to) ? "to must be a non-empty string"
       : !Number.isInteger(data.seq) ? "seq must be an integer" : null;
     if (bad) { console.warn(`rejected send from ${socket.data.user}: ${bad}`); return ack({ ok: false, error: bad }); }
     const message = { id: data.id, from: socket.data.user, seq: data.seq, body: data.body || "" };
+    if (toRoom) message.room = data.room;
     if (Number.isInteger(data.sent_ns)) message.sent_ns = data.sent_ns;
-    io.to(`user:${data.to}`).emit("msg", message);
+    if (toRoom) socket.to(`room:${data.room}`).emit("msg", message);
+    else io.to(`user:${data.to}`).emit("msg", message);
     ack({ ok: true });
   });
 });

@@ -88,7 +88,8 @@ def test_room_messages_reach_each_member_once_in_order_and_nobody_else(sse: Runn
 
 
 def test_bad_room_names_and_bodies_are_refused(sse: Running) -> None:
-    for body in ({"room": "no spaces"}, {"room": "x" * 65}, {"room": "{braces}"}, {"room": 7}, {}, []):
+    bodies: list[Any] = [{"room": "no spaces"}, {"room": "x" * 65}, {"room": "{braces}"}, {"room": 7}, {}, []]
+    for body in bodies:
         for path in ("/join", "/leave"):
             response = post(sse.url, "mallory", path, body)
             assert response.status_code == 400 and response.json()["ok"] is False, (path, body)
