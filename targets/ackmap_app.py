@@ -28,6 +28,7 @@ from targets.common import (
     room_of,
     serve,
 )
+from targets.routing import Routes
 
 log = logging.getLogger("ackmap")
 
@@ -35,7 +36,8 @@ log = logging.getLogger("ackmap")
 def main() -> None:
     args = parse_args(__doc__ or "")
     sio = make_server(args)
-    sid_of_user: dict[str, str] = {}
+    routes = Routes()
+    sid_of_user = routes.sid_of_user
     pending: dict[str, dict[int, dict[str, Any]]] = {}
     emit_ids = itertools.count(1)
     bound = PendingBound(args.max_pending, log)
@@ -52,6 +54,7 @@ def main() -> None:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         user = await authenticate(sio, sid, auth, args.secret)
+        routes.connecting(user, sid)
 
         async def replay_then_route() -> None:
             # Resend every unconfirmed emit (also those added during the replay), then route live ones
@@ -62,7 +65,7 @@ def main() -> None:
                     done.add(emit_id)
                     await sio.emit("msg", {**message, "emit_id": emit_id, "resent": True}, to=sid,
                                    callback=confirmer(user, emit_id))
-            sid_of_user[user] = sid
+            routes.route(sio, user, sid)  # not if the user came back elsewhere meanwhile
 
         after_connect(sio, sid, replay_then_route)
 

@@ -31,6 +31,7 @@ from targets.common import (
     read_send,
     serve,
 )
+from targets.routing import Routes
 
 log = logging.getLogger("memory-resume")
 
@@ -38,7 +39,8 @@ log = logging.getLogger("memory-resume")
 def main() -> None:
     args = parse_args(__doc__ or "")
     sio = make_server(args)
-    sid_of_user: dict[str, str] = {}
+    routes = Routes()
+    sid_of_user = routes.sid_of_user
     pending: dict[str, OrderedDict[int, dict[str, Any]]] = {}
     next_offset: dict[str, int] = {}
     epoch = secrets.token_hex(4)
@@ -56,6 +58,7 @@ def main() -> None:
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         user = await authenticate(sio, sid, auth, args.secret)
+        routes.connecting(user, sid)
         cursor = auth.get("last_seen") if isinstance(auth, dict) else None
         last_seen = parse(cursor)
         if cursor is not None and last_seen is None:
@@ -73,7 +76,7 @@ def main() -> None:
                 for offset, message in backlog:
                     await sio.emit("msg", {**message, "offset": f"{epoch}-{offset}", "resent": True}, to=sid)
                     sent = offset
-            sid_of_user[user] = sid
+            routes.route(sio, user, sid)  # not if the user came back elsewhere meanwhile
 
         after_connect(sio, sid, replay_then_route)
 

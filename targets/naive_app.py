@@ -24,6 +24,7 @@ from targets.common import (
     room_of,
     serve,
 )
+from targets.routing import Routes
 
 log = logging.getLogger("naive")
 
@@ -31,16 +32,18 @@ log = logging.getLogger("naive")
 def main() -> None:
     args = parse_args(__doc__ or "")
     sio = make_server(args)
-    sid_of_user: dict[str, str] = {}
+    routes = Routes()
+    sid_of_user = routes.sid_of_user
 
     forget_on_disconnect(sio, sid_of_user)
 
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         user = await authenticate(sio, sid, auth, args.secret)
+        routes.connecting(user, sid)
 
         async def route() -> None:
-            sid_of_user[user] = sid
+            routes.route(sio, user, sid)  # not if the user came back elsewhere meanwhile
 
         after_connect(sio, sid, route)
 
