@@ -43,7 +43,7 @@ __all__ = ["RoomFacts", "Span", "expand_rooms", "judge_rooms", "stable_latencies
 
 MEMBER_CAP = 20
 """Members verdict.json names in ``details.rooms.per_member.worst`` (worst first, only those with an anomaly);
-every member still counts in ``per_member.totals``, and the report lists them all. A room of 5,000 stays small."""
+every member still counts in ``per_member.totals``; report.html names up to 100. A room of 5,000 stays small."""
 
 MEMBER_COUNTS = ("expected", "delivered", "lost", "unseen", "duplicated", "unexpected")
 """Counts per (room, member) and per room: expected = delivered + lost + unseen (acknowledged copies only)."""
@@ -97,7 +97,7 @@ class RoomFacts:
     """Per (room, member): ``MEMBER_COUNTS`` (filled by ``judge_rooms``)."""
     by_message: pd.DataFrame = field(default_factory=pd.DataFrame, compare=False)
     """Per acknowledged room message with an expected member (``judge_rooms``): room, known_ns (ack),
-    stable_ns (None unless every expected member got it), lost (copies), last_seen_ns (last first receipt)."""
+    stable_ns (NaN unless every expected member got it), lost (copies), last_seen_ns (last first receipt)."""
     drain_end_ns: int | None = None
 
     @property
