@@ -99,12 +99,16 @@ class Network:
     worker_wait_s: float = 0.0
     """How long the run may wait for its remote workers (added to the load process's time budget)."""
     allow_all_interfaces: bool = False
+    links_per_proxy: int | None = None
+    """Links one embedded proxy process holds before cohorts go to another (None: from the open-file limit)."""
 
     def locust_args(self, local_workers: int) -> list[str]:
         """The Locust master's flags for this network."""
         argv = ["--proxy-bind-host", self.bind_host, "--proxy-advertise-host", self.advertise_host]
         if self.allow_all_interfaces:
             argv.append("--allow-all-interfaces")
+        if self.links_per_proxy:
+            argv += ["--links-per-proxy", str(self.links_per_proxy)]
         if self.remote_workers:
             port = str(self.master_port or 5557)
             return [*argv, "--master", "--expect-workers", str(self.remote_workers), "--worker-wait-s",
@@ -273,6 +277,9 @@ def run(
                                                                           "one)")] = None,
     worker_wait_s: Annotated[float, typer.Option(min=0, help="With --remote-workers: how long the run may wait "
                                                              "for them to join")] = 120.0,
+    links_per_proxy: Annotated[int | None, typer.Option(min=1, help="Links one embedded proxy process holds "
+                                                                    "before cohorts go to another (default: "
+                                                                    "from the open-file limit)")] = None,
     allow_all_interfaces: Annotated[bool, typer.Option("--allow-all-interfaces", help="Allow --bind-host 0.0.0.0 "
                                                                                      "(every interface; refused "
                                                                                      "otherwise)")] = False,
@@ -304,7 +311,7 @@ def run(
               f"lists {', '.join(names)})")
     _check_targets(loaded, names, scenario)
     network = Network(bind, advertise, remote_workers, master_port, worker_wait_s if remote_workers else 0.0,
-                      allow_all_interfaces)
+                      allow_all_interfaces, links_per_proxy)
     overrides = _overrides(max_lost=max_lost, max_unexpected=max_unexpected,
                            max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
                            max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)

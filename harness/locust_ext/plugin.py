@@ -136,6 +136,9 @@ def _add_flags(parser: Any, **_: Any) -> None:
                         help="Host name or address workers reach the proxy listeners at (default: the bind host)")
     parser.add_argument("--allow-all-interfaces", action="store_true", default=False,
                         help="Allow 0.0.0.0 / * as --proxy-bind-host or --master-bind-host (refused otherwise)")
+    parser.add_argument("--links-per-proxy", type=int, default=0,
+                        help="Links one embedded proxy process is planned to hold before cohorts go to another "
+                             "(default 0: from the open-file limit, about 7,400 at 20,000 open files)")
     parser.add_argument("--worker-wait-s", type=float, default=0.0,
                         help="Master: give up (verdict unknown, exit 3) if the run has not started this long after "
                              "the stack is up, because --expect-workers did not all join (0: wait forever)")
@@ -267,7 +270,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if clear_previous_run(run_dir):
         log.warning("%s held an earlier run: its ledger and reports were replaced", run_dir)
     stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"),
-                  listen_host=bind_host, advertise_host=advertise_host)
+                  listen_host=bind_host, advertise_host=advertise_host,
+                  links_per_proxy=int(getattr(options, "links_per_proxy", 0) or 0) or None)
     try:
         stack.start()
     except Exception as exc:  # any startup failure must stop the run with exit code 2, not be logged and ignored
@@ -287,6 +291,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         "seed": scenario.seed, "driver": driver_name, "config": _redacted(scenario.model_dump(mode="json")),
         "versions": _versions(),
         "proxy": stack.proxy_client.url if stack.proxy_client else None, "listeners": stack.listeners,
+        "proxy_processes": len(set(stack.proxy_members.values())), "proxy_members": stack.proxy_members,
         "bind_host": bind_host, "advertise_host": advertise_host,
         "port_listeners": stack.port_listeners,
         "target_addresses": [stack.address(i) for i in range(len(stack.instances))],

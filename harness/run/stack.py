@@ -1,14 +1,18 @@
 """The parts under test for one run: the fault proxy, the target, one proxy listener per cohort and port.
 
 Uses a real Toxiproxy when ``TOXIPROXY_URL`` is set, else starts the embedded stand-in as a child
-process. Every process started here is stopped here, by PID (and dies with the harness process if it
-is killed: ``harness.run.process``). The target gets the token secret in ``HARNESS_TARGET_SECRET``.
+process, or several when the cohorts need more links than one process may hold (whole cohorts per
+process, one client for all: ``harness.faults.pool``). Every process started here is stopped here, by
+PID (and dies with the harness process if it is killed: ``harness.run.process``). The target gets the
+token secret in ``HARNESS_TARGET_SECRET``.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -16,6 +20,7 @@ import httpx
 from harness.config import Scenario, check_target_fits
 from harness.errors import HarnessError
 from harness.faults.client import ToxiproxyClient
+from harness.faults.pool import ProxyPool, link_budget, plan_members
 from harness.run.context import CohortURL
 from harness.run.process import LOOPBACK, SECRET_ENV, ManagedProcess, free_port, url_host
 from harness.run.readiness import build_probe
@@ -24,10 +29,16 @@ from harness.run.targets import TargetSpec
 
 __all__ = ["Stack"]
 
-
+log = logging.getLogger(__name__)
 
 PROXY_READY_S = 90.0
 """How long the embedded proxy may take to start before the run gives up (it exits at once on a real error)."""
+
+
+def _file_written(path: Path) -> Callable[[], bool]:
+    """A readiness check: ``path`` exists and is not empty (a proxy writes its API URL there once bound)."""
+    return lambda: path.exists() and bool(path.read_text())
+
 
 class Stack:
     """Start with ``start()``; ``cohort_url(name)`` is where that cohort's users connect; ``stop()`` always.
@@ -45,7 +56,9 @@ class Stack:
 
     def __init__(self, scenario: Scenario, target: TargetSpec, run_dir: Path, run_id: str, secret: str,
                  toxiproxy_url: str | None = None, *, listen_host: str = LOOPBACK,
-                 advertise_host: str | None = None) -> None:
+                 advertise_host: str | None = None, links_per_proxy: int | None = None) -> None:
+        """``links_per_proxy``: links one embedded proxy process is planned to hold (default: from the
+        open-file limit, ``harness.faults.pool.link_budget``); cohorts beyond it go to more processes."""
         self.scenario = scenario
         self.listen_host = listen_host
         self.advertise_host = advertise_host or listen_host
@@ -73,6 +86,15 @@ class Stack:
         self.instances: list[ManagedProcess | None] = [None] * count
         self.routes: dict[str, int] = {}
         """Cohort → index of the instance its listener forwards to."""
+        links = {c.name: c.users * len(target.ports) for c in scenario.cohorts}
+        budget = links_per_proxy or link_budget()
+        self.proxy_members: dict[str, int] = {} if toxiproxy_url else plan_members(links, budget)
+        """Cohort → the embedded proxy process holding its listeners (empty with a real Toxiproxy)."""
+        for cohort, needed in links.items():
+            if self.proxy_members and needed > budget:
+                log.warning("cohort %s needs %d links, more than one proxy process is planned to hold (%d): a "
+                            "listener cannot be split over processes, so split the cohort into several",
+                            cohort, needed, budget)
 
     def pids(self) -> dict[str, int]:
         """Role → PID of every live process of the stack (for health samples; a restart changes them)."""
@@ -80,8 +102,8 @@ class Stack:
         if self.store is not None and self.store.process is not None and self.store.process.pid:
             found["store"] = self.store.process.pid
         for proc in self.processes:
-            if isinstance(proc, ManagedProcess) and proc.name == "fault-proxy" and proc.alive() and proc.pid:
-                found["proxy"] = proc.pid
+            if isinstance(proc, ManagedProcess) and proc.name.startswith("fault-proxy") and proc.alive() and proc.pid:
+                found[proc.name.removeprefix("fault-")] = proc.pid  # proxy, proxy-1, …
         for index, inst in enumerate(self.instances):
             if inst is not None and inst.alive() and inst.pid:
                 found["target" if len(self.instances) == 1 else f"target-{index}"] = inst.pid
@@ -120,8 +142,12 @@ class Stack:
             proxies, listeners = self.port_proxies.setdefault(cohort.name, {}), {}
             for port in self.target.ports:
                 name = self._proxy_name(cohort.name, port)
-                info = self.proxy_client.create_proxy(name, self.address(self.routes[cohort.name], port),
-                                                      listen=f"{url_host(self.listen_host)}:0")
+                upstream, listen = self.address(self.routes[cohort.name], port), f"{url_host(self.listen_host)}:0"
+                if isinstance(self.proxy_client, ProxyPool):
+                    info = self.proxy_client.create_proxy(name, upstream, listen,
+                                                          member=self.proxy_members[cohort.name])
+                else:
+                    info = self.proxy_client.create_proxy(name, upstream, listen)
                 proxies[port] = name
                 listeners[port] = f"http://{url_host(self.advertise_host)}:{info.port}"
             self.port_listeners[cohort.name] = listeners
@@ -133,16 +159,28 @@ class Stack:
             self.proxy_client = ToxiproxyClient(self.toxiproxy_url)
             self.proxy_client.version()
             return
-        ready = self.run_dir / "proxy.url"
+        count = max(self.proxy_members.values(), default=0) + 1
+        started = [self._launch_proxy(member) for member in range(count)]  # all at once: each may be slow
+        clients = []
+        for proc, ready in started:
+            # our own process: slow only when the machine is (it took > 20 s at load average 9, a suite failed)
+            proc.wait_ready(_file_written(ready), timeout_s=PROXY_READY_S)
+            clients.append(ToxiproxyClient(ready.read_text().strip()))
+        self.proxy_client = clients[0] if count == 1 else ProxyPool(clients)
+
+    def _launch_proxy(self, member: int) -> tuple[ManagedProcess, Path]:
+        """Start proxy process ``member`` (0: ``proxy.log``/``proxy.url``, as with one; n: ``proxy-n.*``), each
+        with its own API port on loopback and its own seed (seed + n: the draws of one process do not
+        depend on how many there are)."""
+        suffix = "" if member == 0 else f"-{member}"
+        ready = self.run_dir / f"proxy{suffix}.url"
         ready.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "harness", "proxy", "--port", "0", "--ready-file", str(ready),
-                "--seed", str(self.scenario.seed), "--metrics"]
-        proc = ManagedProcess("fault-proxy", argv, self.run_dir / "proxy.log")
+                "--seed", str(self.scenario.seed + member), "--metrics"]
+        proc = ManagedProcess(f"fault-proxy{suffix}", argv, self.run_dir / f"proxy{suffix}.log")
         proc.start()
         self.processes.append(proc)
-        # our own process: slow only when the machine is (it took > 20 s at load average 9, a suite failed)
-        proc.wait_ready(lambda: ready.exists() and bool(ready.read_text()), timeout_s=PROXY_READY_S)
-        self.proxy_client = ToxiproxyClient(ready.read_text().strip())
+        return proc, ready
 
     def _start_instance(self, index: int) -> None:
         if self.target.url:

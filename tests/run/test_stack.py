@@ -11,6 +11,7 @@ import pytest
 
 from harness.config import Scenario, resolve_target
 from harness.errors import ScenarioError
+from harness.faults.pool import ProxyPool
 from harness.ledger.recorder import LedgerWriter
 from harness.run.context import Slot
 from harness.run.stack import Stack
@@ -130,3 +131,34 @@ def test_listeners_bind_the_listen_host_and_users_get_the_advertised_one(tmp_pat
         assert started.proxy_client.url.startswith("http://127.0.0.1:")  # the API stays on loopback
     finally:
         started.stop()
+
+
+def test_cohorts_beyond_one_proxy_process_get_another_behind_the_same_client(tmp_path: Path) -> None:
+    """Two links per cohort (two ports) and a budget of two links per process: each cohort in its own
+    process; a fault on cohort b is a toxic in b's process only, through the one client the timeline has."""
+    scenario = _scenario(port="pub", cohort="b")
+    started = Stack(scenario, resolve_target("two", scenario.target), tmp_path, "r5", "s", links_per_proxy=2)
+    try:
+        started.start()
+        assert started.proxy_members == {"a": 0, "b": 1}
+        pool = started.proxy_client
+        assert isinstance(pool, ProxyPool) and len(pool.members) == 2
+        assert set(pool.members[0].proxies()) == {"r5-a.sub", "r5-a.pub"}
+        assert set(pool.members[1].proxies()) == {"r5-b.sub", "r5-b.pub"}
+        assert {"proxy", "proxy-1"} <= set(started.pids()) and started.pids()["proxy"] != started.pids()["proxy-1"]
+        assert (tmp_path / "proxy.log").exists() and (tmp_path / "proxy-1.log").exists()
+        for cohort in ("a", "b"):
+            assert _first_line(started.cohort_urls(cohort)["pub"]) == "pub"
+        writer = LedgerWriter(tmp_path / "l.jsonl", "r5", "local")
+        (fault,) = build_faults(list(scenario.faults), started, writer)
+        assert isinstance(fault, ToxicFault) and fault.proxies == {"pub": "r5-b.pub"}
+        fault.inject()
+        assert {(t["type"], t["stream"]) for t in pool.members[1].get_proxy("r5-b.pub").toxics} == {
+            ("timeout", "upstream"), ("timeout", "downstream")}  # the fault's stream is "both"
+        assert all(not p.toxics for p in pool.members[0].proxies().values())
+        fault.heal()
+        assert not pool.members[1].get_proxy("r5-b.pub").toxics
+        writer.close()
+    finally:
+        started.stop()
+    assert started.pids() == {}
