@@ -106,6 +106,9 @@ class Health(_Frozen):
     """A load process at or above this CPU (percent of one core) is saturated..."""
     max_cpu_saturated_share: float = Field(0.25, ge=0, le=1)
     """...and the run is unhealthy when that holds for more than this share of the sending window."""
+    max_wait_pct: float = Field(50.0, gt=0, le=100)
+    """A load process that waited for a core at least this share of the time (run-queue wait), for more than
+    ``max_cpu_saturated_share`` of the window, was starved by other work: a warning (its latencies include it)."""
 
 
 class Store(_Frozen):

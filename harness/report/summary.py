@@ -36,6 +36,9 @@ def experiment_line(doc: dict[str, Any]) -> str | None:
     if not parts:
         return None
     state = "healthy" if health.get("healthy", True) and not faults.get("problems") else "UNHEALTHY"
+    warnings = [str(w).split(":", 1)[0] for w in health.get("warnings") or []]
+    if warnings:
+        parts.append("warning: " + ", ".join(warnings) + " (see report)")
     return f"experiment {state}: " + "; ".join(parts)
 
 
@@ -133,6 +136,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
     experiment = experiment_line(doc)
     if experiment:
         lines += [f"**Experiment:** {experiment.removeprefix('experiment ')}", ""]
+    for warning in ((doc.get("details") or {}).get("health") or {}).get("warnings") or []:
+        lines += [f"**Warning** (the verdict stands): {warning}", ""]
     if claim:
         ordered = "ordered" if claim.get("ordered") else "unordered"
         lines += [f"**Claim:** {claim.get('delivery')}, {ordered} — **{held(claim.get('held'))}**"
