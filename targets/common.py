@@ -28,8 +28,8 @@ from aiohttp import web
 from targets.auth import secret_from_env, verify
 
 __all__ = ["make_parser", "parse_args", "make_server", "validate_send", "message_for", "authenticate", "read_send",
-           "room_of", "store_failure", "forget_on_disconnect", "after_connect", "watch_parent", "serve", "PendingBound",
-           "MAX_BODY_BYTES", "MAX_PENDING", "SHUTDOWN_TIMEOUT_S", "XADD_UNLESS_FULL"]
+           "room_of", "store_failure", "forget_on_disconnect", "after_connect", "drop_transport", "watch_parent",
+           "serve", "PendingBound", "MAX_BODY_BYTES", "MAX_PENDING", "SHUTDOWN_TIMEOUT_S", "XADD_UNLESS_FULL"]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -221,6 +221,19 @@ def after_connect(sio: socketio.AsyncServer, sid: str, work: Callable[[], Awaita
             await asyncio.sleep(0.005)
 
     sio.start_background_task(run)
+
+
+async def drop_transport(sio: socketio.AsyncServer, sid: str) -> None:
+    """Close the client's websocket as a network drop would, so it reconnects and the server tries again.
+
+    Not ``sio.disconnect(sid)``: its Socket.IO DISCONNECT packet tells a python-socketio client the server
+    meant it, and that client never reconnects (seen: a member whose replay failed in a Redis restart stayed
+    away until the end of the run). Ending the socket's send queue closes the websocket (as ``serve`` does
+    at shutdown; engineio is pinned)."""
+    eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
+    sock = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+    if sock is not None:
+        await sock.queue.put(None)
 
 
 async def watch_parent() -> None:

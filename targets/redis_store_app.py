@@ -8,7 +8,9 @@
   so whichever instance holds the user's socket delivers it (several instances can serve at once).
 - resume: on connect the client sends ``auth.last_seen`` (the last stream id it saw); the server joins
   the user's room first, then replays ``XRANGE inbox:<id> (last_seen +``. Joining first means a message
-  added meanwhile arrives live *and* in the replay (a duplicate), never in neither (a loss).
+  added meanwhile arrives live *and* in the replay (a duplicate), never in neither (a loss). A replay that
+  hits a store error is tried again from the start (``REPLAY_ATTEMPTS``), then the websocket is dropped
+  (not a Socket.IO disconnect, after which a python-socketio client would never come back).
 - ack: the client acks each offset (``ack`` event); the server ``XDEL``s it from the user's own stream.
 - bound: a stream holding ``--max-pending`` entries (unacked messages) takes no more: the send is refused
   with ``{"ok": false}``. Length check and XADD are one Lua script (atomic). Not ``XADD MAXLEN ~``: that
@@ -47,6 +49,7 @@ At-least-once for every member, unordered (live can overtake a replay, as for di
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -62,6 +65,7 @@ from targets.common import (
     PendingBound,
     after_connect,
     authenticate,
+    drop_transport,
     make_parser,
     make_server,
     parse_args,
@@ -74,6 +78,8 @@ from targets.common import (
 log = logging.getLogger("redis-store")
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 REPLAY_BATCH = 500
+REPLAY_ATTEMPTS = 10
+REPLAY_RETRY_S = 0.5
 ROOM_TRIM_GRACE_MS = 60_000
 """A room entry younger than this is never trimmed: a send between its XADD and its owed check (a few
 round trips, each bounded by the 2 s socket timeout) still needs it for the members who joined meanwhile."""
@@ -344,6 +350,26 @@ def main(send_path: SendPath = store_then_ack,
 
     rooms = RoomStore(store, bound.limit)
 
+    async def replay(sid: str, user: str, cursor: str) -> None:
+        """The inbox after ``cursor``, then each room's owed messages and everything after the member's cursor;
+        the socket enters each room first, so a message stored meanwhile comes live too (a duplicate at worst).
+        Safe to run again from the start after a store error (more duplicates, never a gap)."""
+        member_of = await rooms.rooms_of(user)
+        for room in member_of:
+            await sio.enter_room(sid, f"room:{room}")
+        start = cursor
+        while True:
+            raw = await store.xrange(inbox(user), min=start, max="+", count=REPLAY_BATCH)
+            entries = [(str(i), {str(k): str(v) for k, v in (f or {}).items()}) for i, f in (raw or [])]
+            for offset, fields in entries:
+                await sio.emit("msg", {**_decode(fields), "offset": offset, "resent": True}, to=sid)
+            if len(entries) < REPLAY_BATCH:
+                break
+            start = f"({entries[-1][0]}"
+        for room in member_of:
+            async for offset, message in rooms.replay(user, room):
+                await sio.emit("msg", {**message, "offset": offset, "resent": True}, to=sid)
+
     @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
         user = await authenticate(sio, sid, auth, args.secret)
@@ -353,26 +379,19 @@ def main(send_path: SendPath = store_then_ack,
             log.warning("ignoring malformed last_seen %r from %s", last_seen, user)  # a room offset: from the start
 
         async def join_then_replay() -> None:
-            try:
-                await sio.enter_room(sid, f"user:{user}")  # first: a message added from now on arrives live
-                member_of = await rooms.rooms_of(user)
-                for room in member_of:
-                    await sio.enter_room(sid, f"room:{room}")
-                start = cursor
-                while True:
-                    raw = await store.xrange(inbox(user), min=start, max="+", count=REPLAY_BATCH)
-                    entries = [(str(i), {str(k): str(v) for k, v in (f or {}).items()}) for i, f in (raw or [])]
-                    for offset, fields in entries:
-                        await sio.emit("msg", {**_decode(fields), "offset": offset, "resent": True}, to=sid)
-                    if len(entries) < REPLAY_BATCH:
-                        break
-                    start = f"({entries[-1][0]}"
-                for room in member_of:
-                    async for offset, message in rooms.replay(user, room):
-                        await sio.emit("msg", {**message, "offset": offset, "resent": True}, to=sid)
-            except redis.exceptions.RedisError as exc:
-                log.error("replay for %s failed (%s); disconnecting so the client retries", user, exc)
-                await sio.disconnect(sid)
+            await sio.enter_room(sid, f"user:{user}")  # first: a message added from now on arrives live
+            for attempt in range(1, REPLAY_ATTEMPTS + 1):
+                try:
+                    await replay(sid, user, cursor)
+                    return
+                except redis.exceptions.RedisError as exc:  # e.g. a pooled connection from before a Redis restart
+                    log.warning("replay for %s failed (attempt %d of %d): %s", user, attempt, REPLAY_ATTEMPTS, exc)
+                if not sio.manager.is_connected(sid, "/"):
+                    return
+                await asyncio.sleep(REPLAY_RETRY_S)
+            log.error("replay for %s failed %d times; dropping the connection so the client reconnects", user,
+                      REPLAY_ATTEMPTS)
+            await drop_transport(sio, sid)
 
         after_connect(sio, sid, join_then_replay)
 
