@@ -3,8 +3,12 @@
 Membership comes from the ledger's ``join`` / ``leave`` rows (``invoke`` when the client asked, then the
 server's answer ``ok`` / ``fail`` / ``info``), per user and room:
 
-- **expected**: a message acknowledged (``ok``) at ``t_ack`` must reach every member other than its sender
-  whose join was *acknowledged* before ``t_ack`` and whose next leave was not yet *sent* at ``t_ack``;
+- **expected**: a message acknowledged (``ok``) must reach every member other than its sender whose join was
+  *acknowledged* before the send was *invoked* and whose next leave was *sent* only after the send's ack
+  arrived (the membership held for the whole send, in real time). A join or leave whose request overlapped the
+  send may have reached the server on either side of it: its copy is allowed, not expected. (Judging the join by
+  the send's *ack* instead made a false loss on naive per-socket rooms: a join answered quickly while the
+  sender's ack of an earlier-processed send was still on its way.)
 - **allowed**: a copy may also reach anyone whose membership was possible at some point while the send
   was in flight (from the join being sent until the leave was answered, overlapping the send's invoke …
   completion), and the sender itself (an echo): such copies are neither expected nor unexpected;
@@ -238,9 +242,11 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
         stats = per_room.setdefault(entry["room"], {"sends": 0, "acked": 0, "members": len(members_of.get(
             entry["room"], [])), "expected_receipts": 0})
         stats["sends"] += 1
-        at = entry["ack"] if entry["ack"] is not None else entry["done"] if entry["done"] != _INF else entry["invoke"]
+        begin = entry["invoke"] if entry["invoke"] != _INF else entry["ack"] if entry["ack"] is not None \
+            else entry["done"]
+        end = entry["ack"] if entry["ack"] is not None else entry["done"] if entry["done"] != _INF else begin
         who = [user for user, user_spans in members_of.get(entry["room"], [])
-               if user != entry["sender"] and any(s.strict_from <= at < s.strict_to for s in user_spans)]
+               if user != entry["sender"] and any(s.strict_from <= begin and end < s.strict_to for s in user_spans)]
         expected[msg_id] = who
         if entry["ack"] is not None:
             stats["acked"] += 1

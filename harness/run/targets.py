@@ -141,20 +141,20 @@ def builtin_targets() -> dict[str, TargetSpec]:
             (*_module_command("targets.redis_store_app"), "--redis-url", "{redis_url}"),
             description="every message stored in a Redis stream per recipient before the sender's ack; "
                         "resume with XRANGE from the last stream id",
-            needs_store=True,
+            needs_store=True, rooms=True,
         ),
         "node-socketio-csr": TargetSpec(
             "node-socketio-csr", Claims("at-least-once", ordered=True),
             ("node", str(TARGETS_DIR / "node_csr" / "server.js"), "--port", "{port}", "--ping-interval",
              "{ping_interval}", "--ping-timeout", "{ping_timeout}", "--max-disconnection-ms", "30000"),
             description="socket.io 4.8 (npm) with connectionStateRecovery, 30 s window, in-memory adapter",
-            driver="socketio-csr", health_path="/healthz",
+            driver="socketio-csr", health_path="/healthz", rooms=True,
         ),
         "sse": TargetSpec(
             "sse", Claims("at-least-once", ordered=True, survives_restart=True),
             (*_module_command("targets.sse_app"), "--redis-url", "{redis_url}"),
             description="SSE stream (id: = Redis stream id, retry: set) + HTTP POST; resume with Last-Event-ID",
-            needs_store=True, driver="sse", health_path="/healthz",
+            needs_store=True, driver="sse", health_path="/healthz", rooms=True,
         ),
     }
 

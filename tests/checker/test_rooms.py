@@ -81,6 +81,29 @@ def test_a_join_racing_a_send_makes_the_copy_allowed_not_expected() -> None:
     assert with_copy.valid is True and with_copy.details["rooms"]["allowed_copies"] == 1
 
 
+def test_a_join_answered_while_the_send_was_in_flight_is_not_expected_to_have_it() -> None:
+    """Seen on naive per-socket rooms: the send reached the server first, the member's join was answered quickly,
+    the sender's ack came back after it. The two overlapped in real time, so either order is correct: judging by
+    the ack alone made this copy "lost"."""
+    h = _room("b").connect("c")
+    mid = History.room_mid("a", "r", 1)
+    h._add(None, process="a", type="invoke", f="send", msg_id=mid, sender="a", room="r", seq=1)
+    h.join("c", "r")  # asked and answered while the send was in flight
+    h._add(None, process="a", type="ok", f="send", msg_id=mid, sender="a", room="r", seq=1)
+    h.room_recv("b", "a", "r", 1)
+    verdict = check(h.finished().frame())
+    assert verdict.valid is True and verdict.counts == counts(attempted=1, acknowledged=1, delivered=1)
+    h.room_send("a", "r", 2).room_recv("b", "a", "r", 2)  # after the join: c must have it, and does not
+    later = check(h.finished().frame())
+    assert later.counts["lost"] == 1 and later.lost_ids == [f"{History.room_mid('a', 'r', 2)}@c"]
+
+
+def test_a_leave_sent_after_the_ack_still_requires_the_copy() -> None:
+    h = _room("b", "c").room_send("a", "r", 1).leave("c", "r").room_recv("b", "a", "r", 1)
+    verdict = check(h.finished().frame())
+    assert verdict.counts["lost"] == 1 and verdict.lost_ids == [f"{History.room_mid('a', 'r', 1)}@c"]
+
+
 def test_a_member_who_left_before_the_send_must_not_receive_it() -> None:
     h = _room("b", "c").leave("c", "r").room_send("a", "r", 1).room_recv("b", "a", "r", 1)
     clean = check(h.finished().frame())
