@@ -57,7 +57,8 @@ VALIDATOR_RULES: dict[tuple[str, str], str] = {
     ("TargetDef", "options"): "the driver's `Options` fields, each of its type",
     ("TargetDef", "driver"): "a registered driver name or `package.module:UserClass`",
     ("Cohort", "send_to"): "`rooms` needs the cohort's `rooms`",
-    ("Cohort", "rooms"): "the target must serve rooms (`rooms = true`; built in: naive, ackmap, redis-store, sse, node-socketio-csr)",
+    ("Cohort", "rooms"): "the target must serve rooms (`rooms = true`; built in: naive, ackmap, redis-store, sse, "
+                         "node-socketio-csr)",
     ("MembershipChange", "cohort"): "a `[[cohorts]]` name",
     ("MembershipChange", "at_s"): "every occurrence before `[load] duration_s`",
     ("MembershipChange", "every_s"): "required when `repeat > 1`",
