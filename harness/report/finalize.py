@@ -23,8 +23,9 @@ from harness.report.summary import render_markdown
 
 __all__ = ["finalize", "read_manifest", "CHART_FILES"]
 
-CHART_FILES = frozenset({"messages", "over_time", "latency", "cohorts"})
-"""Every chart a run folder may hold as <name>.png (cohorts only when something was lost or duplicated)."""
+CHART_FILES = frozenset({"messages", "over_time", "latency", "cohorts", "rooms"})
+"""Every chart a run folder may hold as <name>.png (cohorts only when something was lost or duplicated, rooms
+only when the run had rooms)."""
 
 log = logging.getLogger(__name__)
 
