@@ -13,5 +13,6 @@ $py -m harness matrix --scenarios "$network" --targets all --out "$out"
 $py -m harness matrix --scenarios store-crash,store-crash-aof --out "$out"   # the targets with a store
 $py -m harness matrix --scenarios soak --targets all --out "$out"
 $py -m harness matrix --scenarios crowd-outage,crowd-storm,flash-crowd,saturation --targets all --out "$out"   # at load
+$py -m harness matrix --scenarios room-flapping,room-churn,room-slow-member,room-rolling-deploy --out "$out"   # rooms: their targets
 $py -m harness matrix --from-saved --targets all --out "$out"                # one matrix.md over all
 if [ "$out" = "reports/comparison" ]; then $py scripts/readme_table.py; fi
