@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -31,6 +32,19 @@ __all__ = ["SSEUser"]
 log = logging.getLogger(__name__)
 
 
+_TLS: ssl.SSLContext | None = None
+
+
+def _shared_tls() -> ssl.SSLContext:
+    """One TLS context for every user's clients: httpx builds a new one per client by default (loading the CA
+    bundle), 70 ms of the load process's CPU each on this machine, two per user: 1,000 SSE users spent over two
+    minutes connecting. The same verification settings, built once."""
+    global _TLS
+    if _TLS is None:
+        _TLS = httpx.create_ssl_context()
+    return _TLS
+
+
 class SSEUser(DeliveryUser):
     """One scenario user over SSE + POST."""
 
@@ -41,8 +55,10 @@ class SSEUser(DeliveryUser):
         heartbeat = self.ctx.scenario.heartbeat
         read_timeout = heartbeat.ping_interval_s + heartbeat.ping_timeout_s
         self.headers = {"Authorization": f"Bearer {self.slot.token}"}
-        self.stream_http = httpx.Client(base_url=self.slot.url, timeout=httpx.Timeout(5.0, read=read_timeout))
-        self.post_http = httpx.Client(base_url=self.slot.url,
+        tls = _shared_tls()
+        self.stream_http = httpx.Client(base_url=self.slot.url, timeout=httpx.Timeout(5.0, read=read_timeout),
+                                        verify=tls)
+        self.post_http = httpx.Client(base_url=self.slot.url, verify=tls,
                                       timeout=httpx.Timeout(self.ctx.scenario.load.ack_timeout_s))
         self._open = False
         self._retry_s = 0.5
