@@ -35,6 +35,7 @@ def start_master(environment: Environment) -> Master:
     master = Master(lambda kind, data, client: runner.send_message(kind, data, client), alive)
     runner.register_message("dlv_hello", lambda msg, **_: master.hello(msg.node_id))
     runner.register_message("dlv_claim", lambda msg, **_: master.claim(msg.node_id, int(msg.data["req"])))
+    runner.register_message("dlv_clock", lambda msg, **_: master.clock(msg.node_id, float(msg.data["offset_ms"])))
     runner.register_message("dlv_rows", lambda msg, **_: master.rows(msg.node_id, msg.data["rows"]))
     runner.register_message("dlv_flushed", lambda msg, **_: master.flushed(msg.node_id, int(msg.data["rows"])))
     return master

@@ -7,7 +7,9 @@ no Locust import and its protocol is tested with an in-memory channel. Messages:
 type            direction         data
 ==============  ================  ===================================================================
 ``dlv_hello``   worker → master   {} - "send me the run" (repeated until answered)
-``dlv_setup``   master → worker   run id, node name, scenario, target, the scenario's user ids
+``dlv_setup``   master → worker   run id, node name, scenario, target, the scenario's user ids, the
+                                  master's wall clock when sent (``master_ns``)
+``dlv_clock``   worker → master   {offset_ms} - this worker's clock minus the master's, as seen on setup
 ``dlv_claim``   worker → master   {req} - one Locust user wants a scenario user
 ``dlv_slot``    master → worker   {req, slot | None}
 ``dlv_flags``   master → workers  {sending, stopped} - the run controller's switches
@@ -27,6 +29,12 @@ Each worker samples its own CPU and memory once a second from the moment it has 
 closes, as ``health`` rows with the role ``load-<node>`` (``load-worker-1``…), shipped like every other row:
 the checker judges each load process's CPU, so a saturated worker makes a passing verdict unknown and the
 verdict names it. The master samples itself (``load``), the target, proxy and store as in a local run.
+
+Every row carries its own machine's wall clock, so on workers on other machines clock skew enters the
+latencies and the fair-chance rule (docs/distributed.md). Each worker measures its offset from the
+master's clock on setup (its clock on arrival minus ``master_ns``: the skew plus the one-way delay, an
+upper bound when the worker is ahead) and warns past ``CLOCK_WARN_MS``; the master's ``node`` row for it
+records ``clock_offset_ms``.
 """
 
 from __future__ import annotations
@@ -48,8 +56,8 @@ from harness.ledger.recorder import LedgerRecorder, Row, encode_row
 from harness.run.context import RunContext, Slot
 from harness.run.health import ProcessSampler
 
-__all__ = ["SHIP_INTERVAL_S", "HEALTH_INTERVAL_S", "ShippingWriter", "LedgerCollector", "WorkerRunContext", "Master",
-           "Worker", "worker_role"]
+__all__ = ["SHIP_INTERVAL_S", "HEALTH_INTERVAL_S", "CLOCK_WARN_MS", "ShippingWriter", "LedgerCollector",
+           "WorkerRunContext", "Master", "Worker", "worker_role"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +66,10 @@ SHIP_INTERVAL_S = 0.2
 
 HEALTH_INTERVAL_S = 1.0
 """How often a worker samples its own CPU and memory (the master's controller samples at the same rate)."""
+
+CLOCK_WARN_MS = 250.0
+"""A worker whose clock is further than this from the master's says so (a second of skew starts to matter
+against ``fair_chance_s``; a few milliseconds, what NTP keeps, never does)."""
 
 ToMaster = Callable[[str, dict[str, Any]], None]
 ToWorker = Callable[[str, dict[str, Any], str | None], None]
@@ -197,6 +209,8 @@ class Master:
         """Node name → the scenario users it was granted."""
         self._waiting: list[str] = []
         self._reported = False
+        self.clock_offsets: dict[str, float] = {}
+        """Node name → its clock minus the master's, in ms, as the worker measured it on setup."""
 
     def attach(self, ctx: RunContext, run_dir: Path) -> None:
         """The run exists: answer workers that said hello before it did, and relay the controller's flags."""
@@ -216,7 +230,8 @@ class Master:
         ctx = self.ctx
         self.send("dlv_setup", {"run_id": ctx.run_id, "node": node, "target": ctx.target,
                                 "scenario": ctx.scenario.model_dump(mode="json"),
-                                "users": [[s.user_id, s.cohort] for s in ctx.slots]}, client)
+                                "users": [[s.user_id, s.cohort] for s in ctx.slots],
+                                "master_ns": time.time_ns()}, client)
         self.send("dlv_flags", {"sending": ctx.sending, "stopped": ctx.stopped}, client)
 
     def claim(self, client: str, req: int) -> None:
@@ -224,6 +239,14 @@ class Master:
         if slot is not None:
             self.users.setdefault(self.nodes[client], []).append(slot.user_id)
         self.send("dlv_slot", {"req": req, "slot": None if slot is None else asdict(slot)}, client)
+
+    def clock(self, client: str, offset_ms: float) -> None:
+        node = self.nodes.get(client)
+        if node is not None:
+            self.clock_offsets[node] = offset_ms
+            if abs(offset_ms) > CLOCK_WARN_MS:
+                log.warning("%s's clock is %+.0f ms from this one: latencies and the fair-chance rule are off by "
+                            "as much (sync the clocks: docs/distributed.md)", node, offset_ms)
 
     def rows(self, client: str, rows: list[Row]) -> None:
         if self.collector is not None and client in self.nodes:
@@ -264,7 +287,8 @@ class Master:
             reason = None if complete else self.collector.incomplete.get(
                 node, "never confirmed its ledger flush (it died, or the run was cut short)")
             self.ctx.writer.append(process="controller", type="event", f="node", data={
-                "node": node, "users": self.users.get(node, []), "complete": complete, "reason": reason})
+                "node": node, "users": self.users.get(node, []), "complete": complete, "reason": reason,
+                "clock_offset_ms": self.clock_offsets.get(node)})
 
     def close(self) -> None:
         """Before the master's own ledger closes: report every worker and close their files."""
@@ -302,7 +326,14 @@ class Worker:
 
     def setup(self, data: dict[str, Any]) -> None:
         if not self.ctx.ready.is_set():
+            arrived = time.time_ns()
             self.ctx.configure(data)
+            if data.get("master_ns") is not None:
+                offset_ms = round((arrived - int(data["master_ns"])) / 1e6, 1)
+                self.send("dlv_clock", {"offset_ms": offset_ms})
+                if abs(offset_ms) > CLOCK_WARN_MS:
+                    log.warning("this machine's clock is %+.0f ms from the master's: sync the clocks "
+                                "(docs/distributed.md)", offset_ms)
             self._sampler = gevent.spawn(self._sample_health, self._make_sampler(worker_role(self.ctx.writer.node)))
 
     def _sample_health(self, sampler: ProcessSampler) -> None:

@@ -3,10 +3,12 @@ worker that dies or loses rows (its streams become unseen, never lost)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import gevent
+import pytest
 
 from harness.checker import CheckOptions, check
 from harness.config import Scenario
@@ -27,6 +29,8 @@ class Channel:
         self.workers: dict[str, Worker] = {}
         self.dead: set[str] = set()
         self.drop_rows_from: set[str] = set()
+        self.master_clock_behind_ns: dict[str, int] = {}
+        """Worker → how far the master's clock is behind its own (shifts ``master_ns`` in its setup)."""
 
     def to_master(self, client: str) -> Any:
         def send(kind: str, data: dict[str, Any]) -> None:
@@ -40,6 +44,7 @@ class Channel:
         assert master is not None
         {"dlv_hello": lambda: master.hello(client),
          "dlv_claim": lambda: master.claim(client, data["req"]),
+         "dlv_clock": lambda: master.clock(client, data["offset_ms"]),
          "dlv_rows": lambda: master.rows(client, data["rows"]),
          "dlv_flushed": lambda: master.flushed(client, data["rows"])}[kind]()
 
@@ -50,6 +55,8 @@ class Channel:
 
     def _deliver_to_worker(self, client: str, kind: str, data: dict[str, Any]) -> None:
         worker = self.workers[client]
+        if kind == "dlv_setup" and client in self.master_clock_behind_ns:
+            data = {**data, "master_ns": data["master_ns"] - self.master_clock_behind_ns[client]}
         {"dlv_setup": lambda: worker.setup(data),
          "dlv_flags": lambda: worker.flags(data),
          "dlv_slot": lambda: worker.ctx.slot_granted(data["req"], data["slot"]),
@@ -243,3 +250,24 @@ def test_the_sampler_reports_the_machine_once_per_host() -> None:
     assert set(first["cpu"]) == {"load", "machine"} and first["cores"] >= 1
     assert 0 <= first["cpu"]["machine"] <= 100 * first["cores"]
     assert set(second["cpu"]) == {"load-worker-1"} and "cores" not in second
+
+
+def test_each_worker_reports_its_clock_offset_and_a_skewed_one_warns(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    channel = Channel()
+    channel.master_clock_behind_ns["w-b"] = 2_000_000_000  # w-b's clock runs 2 s ahead of the master's
+    with caplog.at_level(logging.WARNING, logger="harness.run.distributed"):
+        master, ctx, workers = _run(tmp_path, channel)
+        _exchange(ctx, workers)
+        assert master.barrier(timeout_s=5) == []
+    ctx.writer.close()
+    master.close()
+    offsets = {row["data"]["node"]: row["data"]["clock_offset_ms"] for row in read_ledger(tmp_path).frame.to_dict(
+        "records") if row["f"] == "node" and row["node"] == "master"}
+    skewed = master.nodes["w-b"]
+    assert 2000 <= offsets[skewed] < 2000 + 1000  # the skew plus the one-way delay in memory (milliseconds)
+    assert set(offsets) == {"worker-1", "worker-2"} and 0 <= offsets[master.nodes["w-a"]] < 1000
+    warned = [r.getMessage() for r in caplog.records if "clock is" in r.getMessage()]
+    assert any(m.startswith("this machine's clock is +2") for m in warned)
+    assert any(m.startswith(f"{skewed}'s clock is +2") for m in warned)
+    assert len(warned) == 2, warned  # w-a's offset is within CLOCK_WARN_MS: no warning
