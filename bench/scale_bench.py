@@ -29,6 +29,17 @@ sys.path.insert(0, str(ROOT))
 from harness.ledger.format import read_ledger  # noqa: E402
 
 
+COHORT_MAX = 5_000
+"""Users per stable cohort: a cohort is one proxy listener, and one proxy process holds ~7,400 links (two
+descriptors each, 20,000 open files): more users than that need several cohorts, spread over proxy processes."""
+
+
+def _stable_cohorts(users: int) -> str:
+    sizes = [min(COHORT_MAX, users - start) for start in range(0, users, COHORT_MAX)]
+    names = ["stable"] if len(sizes) == 1 else [f"stable{i + 1}" for i in range(len(sizes))]
+    return "\n".join(f'[[cohorts]]\nname = "{name}"\nusers = {size}' for name, size in zip(names, sizes, strict=True))
+
+
 def _scenario(users: int, rate: float) -> str:
     flaky = max(1, users // 10)
     return f"""
@@ -45,9 +56,7 @@ ack_timeout_s = 5.0
 connect_timeout_s = 180.0
 [drain]
 timeout_s = 15.0
-[[cohorts]]
-name = "stable"
-users = {users - flaky}
+{_stable_cohorts(users - flaky)}
 [[cohorts]]
 name = "flaky"
 users = {flaky}
