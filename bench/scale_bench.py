@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 
 from harness.ledger.format import read_ledger  # noqa: E402
 
-
 COHORT_MAX = 5_000
 """Users per stable cohort: a cohort is one proxy listener, and one proxy process holds ~7,400 links (two
 descriptors each, 20,000 open files): more users than that need several cohorts, spread over proxy processes."""
