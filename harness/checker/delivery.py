@@ -11,11 +11,12 @@ Every string column is factorised once into integer codes; the rest is numpy (10
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Receipts", "DeliveryAnalysis", "analyse_delivery", "OUTCOMES"]
+__all__ = ["Receipts", "DeliveryAnalysis", "analyse_delivery", "column_codes", "OUTCOMES"]
 
 OUTCOMES = np.array(["ok", "fail", "info", "info"], dtype=object)
 _NONE = np.iinfo(np.int64).max
@@ -70,6 +71,32 @@ def _first_row_by_code(codes: np.ndarray, size: int) -> np.ndarray:
     return first
 
 
+def column_codes(column: pd.Series) -> tuple[np.ndarray[Any, Any], pd.Index]:
+    """``pd.factorize`` of a string column (int64 codes numbered by first appearance, -1 for null; the
+    distinct values as an Index in that order), without hashing a row when the column is categorical (as
+    ``read_ledger`` reads Parquet): its codes are renumbered by first appearance, a pass over integers."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = pd.factorize(column)
+        return codes.astype(np.int64, copy=False), pd.Index(uniques)
+    raw = column.cat.codes.to_numpy()
+    size = len(column.cat.categories)
+    first = np.full(size + 1, raw.size, dtype=np.int64)  # slot `size` collects the nulls (code -1)
+    slot = np.where(raw < 0, size, raw).astype(np.intp, copy=False)
+    first[slot[::-1]] = np.arange(raw.size - 1, -1, -1, dtype=np.int64)
+    seen = np.flatnonzero(first[:size] < raw.size)
+    by_appearance = seen[np.argsort(first[seen], kind="stable")]
+    renumber = np.full(size + 1, -1, dtype=np.int64)
+    renumber[by_appearance] = np.arange(by_appearance.size, dtype=np.int64)
+    return renumber[slot], column.cat.categories[by_appearance]
+
+
+def _floats(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``column[rows]`` as float64 with NaN for null (an Arrow ``take`` of millions of rows costs more than
+    converting the whole column once and indexing it)."""
+    values: np.ndarray[Any, Any] = column.to_numpy(dtype="float64", na_value=np.nan)[rows]
+    return values
+
+
 def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     """Join sends and receipts by msg_id."""
     f = frame["f"]
@@ -82,7 +109,7 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     completion_mask = send & (rank < 3)
     recv_mask = (f == "recv").to_numpy(dtype=bool, na_value=False) & (rank == 0)
 
-    id_code, id_values = pd.factorize(frame["msg_id"])
+    id_code, id_values = column_codes(frame["msg_id"])  # the one hash over every row (10M rows: ~1.5 s)
     t = frame["t_ns"].to_numpy(dtype=np.int64, na_value=0)
     n_ids = len(id_values)
 
@@ -111,7 +138,7 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     recv_rows = np.flatnonzero(recv_mask)
     r_msg = msg_row[id_code[recv_rows]]
     # recipients: one code space for the sends' intended recipients and the receivers
-    rcp_codes, rcp_values = pd.factorize(frame["recipient"].take(np.concatenate([first_inv, recv_rows])))
+    rcp_codes, rcp_values = column_codes(frame["recipient"].take(np.concatenate([first_inv, recv_rows])))
     msg_rcp, receiver = rcp_codes[:first_inv.size], rcp_codes[first_inv.size:]
     intended = np.where(r_msg >= 0, msg_rcp[np.maximum(r_msg, 0)] if n else -2, -2)
     good_mask = (r_msg >= 0) & (receiver == intended) & (intended >= 0)
@@ -122,22 +149,24 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     receipts = np.bincount(good_msg, minlength=n).astype(np.int64)
     g_t = t[good_rows]
     first_recv_ns = _min_by_code(good_msg, g_t, n)
-    conn = frame["conn"].take(good_rows).to_numpy(dtype="float64", na_value=np.nan)
+    conn = _floats(frame["conn"], good_rows)
     at_first = g_t == first_recv_ns[good_msg]
     first_conn = np.full(n, np.nan)
     first_conn[good_msg[at_first][::-1]] = conn[at_first][::-1]
 
-    node_code, _ = pd.factorize(frame["node"].take(good_rows))
-    index = frame["index"].take(good_rows).to_numpy(dtype=np.int64, na_value=0)
-    order = (node_code.astype(np.int64) << 40) | index
-    offsets = frame["offset"].iloc[good_rows] if "offset" in frame else None
-    if offsets is not None and not offsets.notna().any():
-        offsets = None
+    node_code, _ = column_codes(frame["node"].take(good_rows))
+    index = frame["index"].to_numpy(dtype=np.int64, na_value=0)[good_rows]
+    order = (node_code << 40) | index
+    offsets = None
+    if "offset" in frame and frame["offset"].notna().any():  # most ledgers carry none: no 10 M-row take
+        offsets = frame["offset"].iloc[good_rows]
+        if not offsets.notna().any():
+            offsets = None
 
     ids = pd.Index(id_values[attempted_ids], name="msg_id")
-    senders, snd_values = pd.factorize(frame["sender"].take(first_inv))
+    senders, snd_values = column_codes(frame["sender"].take(first_inv))
     recipients = msg_rcp
-    seq = frame["seq"].take(first_inv).to_numpy(dtype="float64", na_value=np.nan)
+    seq = _floats(frame["seq"], first_inv)
     rooms = frame["room"].take(first_inv).to_numpy() if "room" in frame.columns else None
     messages = pd.DataFrame(
         {

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.checker.delivery import column_codes
+
 __all__ = ["FaultCheck", "check_fault_schedule", "fault_effect", "index_damage"]
 
 _PROCESS_GRACE_NS = 10 * 10**9
@@ -263,20 +265,34 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
 
 
 def index_damage(frame: pd.DataFrame) -> dict[str, str]:
-    """Nodes whose ``index`` sequence has holes or repeats (node → what is wrong)."""
+    """Nodes whose ``index`` sequence has holes or repeats (node → what is wrong).
+
+    One pass over integer codes: each node's indexes in file order are checked first (a whole record
+    written in order is 1, 2, 3, … already: no sort); only a node out of order is sorted."""
     damaged: dict[str, str] = {}
     if frame.empty:
         return damaged
-    nodes = frame["node"].astype(object).to_numpy()
-    indexes = frame["index"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-    for node in sorted({str(n) for n in nodes if n is not None and n is not pd.NA}):
-        values = indexes[nodes == node]
+    node_code, node_values = column_codes(frame["node"])
+    index = frame["index"]
+    missing_index = index.isna().to_numpy(dtype=bool)
+    values = index.to_numpy(dtype=np.int64, na_value=0)
+    single = len(node_values) == 1 and not bool((node_code < 0).any())
+    for code in sorted(range(len(node_values)), key=lambda c: str(node_values[c])):
+        mine = None if single else node_code == code
         problems: list[str] = []
-        if np.isnan(values).any():
-            problems.append(f"{int(np.isnan(values).sum())} row(s) without an index")
-        present = np.sort(values[~np.isnan(values)].astype(np.int64))
+        absent = int(missing_index.sum() if mine is None else missing_index[mine].sum())
+        if absent:
+            problems.append(f"{absent} row(s) without an index")
+        if mine is None:
+            present = values[~missing_index] if absent else values
+        else:
+            present = values[mine & ~missing_index]
         if present.size:
-            step = np.diff(present)  # sorted: repeats and holes are where consecutive values differ by 0 or > 1
+            step = np.diff(present)
+            if not bool((step > 0).all()):  # out of file order (or repeated): compare sorted
+                present = np.sort(present)
+                step = np.diff(present)
+            # sorted: repeats and holes are where consecutive values differ by 0 or > 1
             repeated = np.unique(present[1:][step == 0])
             if repeated.size:
                 problems.append("index " + _listing(repeated) + (" appears twice" if repeated.size == 1
@@ -286,7 +302,7 @@ def index_damage(frame: pd.DataFrame) -> dict[str, str]:
                 problems.insert(0, "ledger rows missing: index "
                                 + _listing(np.array(missing, dtype=np.int64), total=total))
         if problems:
-            damaged[node] = "; ".join(problems)
+            damaged[str(node_values[code])] = "; ".join(problems)
     return damaged
 
 
