@@ -97,7 +97,8 @@ class _DefaultPort(int):
 
 
 _FORK_PARENT: int | None = None
-"""The PID that ran ``--processes`` (the master); forked workers inherit it and watch it."""
+"""The PID that ran ``--processes`` (the master, or ``--worker --processes N``'s parent); forked workers
+inherit it and watch it."""
 
 
 def _with_free_master_port(parse: Any) -> Any:
@@ -107,8 +108,10 @@ def _with_free_master_port(parse: Any) -> Any:
     def parse_args(*args: Any, **kwargs: Any) -> Any:
         global _FORK_PARENT
         options = parse(*args, **kwargs)
-        if getattr(options, "processes", None) and not getattr(options, "worker", False):
+        if getattr(options, "processes", None):
+            # forked workers watch this PID: the master, or on a worker machine the parent that waits for them
             _FORK_PARENT = os.getpid()
+        if getattr(options, "processes", None) and not getattr(options, "worker", False):
             if isinstance(options.master_bind_port, _DefaultPort) and isinstance(options.master_port, _DefaultPort):
                 options.master_bind_port = options.master_port = free_port()
         return options
@@ -253,7 +256,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         return
     random.seed(scenario.seed)  # client-side randomness (reconnect jitter); the proxy gets the same seed
     if isinstance(runner, WorkerRunner):
-        if _FORK_PARENT is not None:  # forked by --processes: the master is our parent
+        if _FORK_PARENT is not None:  # forked by --processes: our parent is the master or a worker's parent
             _watch_fork_parent(_FORK_PARENT)
         start_worker(environment, scenario, target_name, driver)
         return

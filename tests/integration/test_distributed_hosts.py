@@ -44,13 +44,14 @@ def test_a_master_whose_workers_never_join_ends_unknown_and_says_why(tmp_path: P
     assert "only 0 of 2 workers joined, so the run never started" in result["reason"]
 
 
-def test_a_worker_started_with_harness_worker_joins_and_gives_the_local_verdict(tmp_path: Path) -> None:
+def test_workers_started_with_harness_worker_join_and_give_the_local_verdict(tmp_path: Path) -> None:
+    """Two worker processes from one ``harness worker --processes 2`` (Locust forks them there)."""
     port = str(free_port())
     master = subprocess.Popen([sys.executable, "-m", "harness", "run", str(BLIP), "--target", "ackmap",
-                               "--remote-workers", "1", "--master-port", port, "--out", str(tmp_path / "run")],
+                               "--remote-workers", "2", "--master-port", port, "--out", str(tmp_path / "run")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     worker = subprocess.Popen([sys.executable, "-m", "harness", "worker", str(BLIP), "--target", "ackmap",
-                               "--master-host", "127.0.0.1", "--master-port", port],
+                               "--master-host", "127.0.0.1", "--master-port", port, "--processes", "2"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     try:
         out, _ = master.communicate(timeout=240)
@@ -65,4 +66,5 @@ def test_a_worker_started_with_harness_worker_joins_and_gives_the_local_verdict(
     result = verdict(tmp_path / "run")
     assert result["valid"] is True and result["counts"]["lost"] == 0 and result["counts"]["unseen"] == 0
     assert result["counts"]["acknowledged"] > 100
-    assert (tmp_path / "run" / "ledger-worker-1.jsonl").stat().st_size > 0
+    for node in ("worker-1", "worker-2"):
+        assert (tmp_path / "run" / f"ledger-{node}.jsonl").stat().st_size > 0
