@@ -35,7 +35,15 @@ above ``max_wait_pct`` for more than ``max_cpu_saturated_share`` of the sending 
 62.9 % mean (86.4 % peak) at 15–18 % CPU. A starved client still records every receipt it reads, and the drain
 waits while deliveries progress, so loss and duplicates are judged as usual; its latencies are not the target's.
 
-Also a fact: ``ack_timeouts`` (sends whose ack did not come within ``ack_timeout_s``, and their share).
+Two more warnings: the **fault proxy lagging** (its API, served on the same event loop as every link, took
+``PROXY_LAG_MS`` or more for more than ``max_cpu_saturated_share`` of the window: latencies include its backlog),
+and the **acknowledged share not judged** (fewer than ``min_ack_share`` of all sends were acknowledged but every
+one fell inside a widened fault window, so the rule above had nothing calm to look at: silent until now, a
+15,000-user run with a 91 s fair chance was called healthy with 83 % of its sends timing out).
+
+Also facts: ``ack_timeouts`` (sends whose ack did not come within ``ack_timeout_s``, and their share),
+``proxy_api_ms`` (median and peak per proxy process) and ``locust_cpu_warning`` (Locust's own "CPU usage above
+90 %" warning was raised during sending).
 
 Facts without a rule: ``run_queue_wait_pct`` (per role, mean and peak share of the sending window its main thread
 was runnable but waiting for a core: the signal that other work starved it), ``machine`` (the whole host's CPU in
@@ -216,6 +224,27 @@ def _sends_made(frame: pd.DataFrame) -> int:
     return int(((frame["f"] == "send") & (frame["type"] == "invoke")).to_numpy(dtype=bool, na_value=False).sum())
 
 
+def _acked(messages: pd.DataFrame) -> int | None:
+    """Acknowledged sends (None without an outcome column)."""
+    if messages.empty or "outcome" not in messages:
+        return None
+    return int((messages["outcome"] == "ok").to_numpy(dtype=bool, na_value=False).sum())
+
+
+def _flags(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None, key: str) -> bool | None:
+    """Whether any ``health`` row in the window set the boolean ``key`` (None: no row recorded it)."""
+    rows = frame.loc[(frame["f"] == "health").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
+    seen: list[bool] = [bool(d[key]) for t, d in zip(rows["t_ns"], rows["data"], strict=True)
+                        if isinstance(d, dict) and isinstance(d.get(key), bool)
+                        and (since_ns is None or t >= since_ns) and (until_ns is None or t <= until_ns)]
+    return any(seen) if seen else None
+
+
+PROXY_LAG_MS = 200.0
+"""A fault-proxy API round trip this slow means its event loop was behind (on this machine kind it answers in
+1-3 ms while carrying 5,000 links at 0.5 msg/s each)."""
+
+
 def _acks_timed_out(frame: pd.DataFrame) -> int:
     """Sends whose ack did not come within ``ack_timeout_s`` (the driver's ``info`` with that reason)."""
     if "error" not in frame:
@@ -296,6 +325,26 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                                 f"{float(samples.cpu.mean()):.0f} %): other work on this machine delayed it, so its "
                                 "latencies and ack timeouts include that wait (run on a quieter machine, or fewer "
                                 "jobs at once)")
+    lags = _cpu(frame, sending_ns[0], until, key="proxy_api_ms")
+    if lags:  # the fault proxy's API round trip: its event loop's lag (it carries every link on that loop)
+        facts["proxy_api_ms"] = {role: {"median": round(float(np.median(v.cpu)), 1),
+                                        "peak": round(float(v.cpu.max()), 1)} for role, v in sorted(lags.items())}
+        for role, samples in sorted(lags.items()):
+            behind = samples.saturated_share(PROXY_LAG_MS)
+            if behind > limits["max_cpu_saturated_share"]:
+                warnings.append(f"fault proxy lagging: {role}'s API took {PROXY_LAG_MS:g} ms or more in {behind:.0%} "
+                                f"of the sending window (median {float(np.median(samples.cpu)):.0f} ms): its event "
+                                "loop was behind, so latencies include the proxy's own backlog (fewer users per proxy "
+                                "process: more cohorts, or --links-per-proxy)")
+    warned = _flags(frame, sending_ns[0], until, "locust_cpu_warning")
+    if warned is not None:
+        facts["locust_cpu_warning"] = warned
+    overall = acked_all / near if not calm and near and (acked_all := _acked(messages)) is not None else None
+    if overall is not None and overall < limits["min_ack_share"]:
+        warnings.append(f"acknowledged share not judged: {overall:.0%} of the sends were acknowledged, but all "
+                        f"{near:,} were made within a fault's window widened by {before_s:g} s before and "
+                        f"{after_s:g} s after (ack timeout, fair chance), so whether the target kept up away from "
+                        "faults cannot be told; shorten the faults or lengthen the run")
     timed_out = _acks_timed_out(frame)
     if timed_out:
         made_now = _sends_made(frame)

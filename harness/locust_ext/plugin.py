@@ -31,6 +31,7 @@ import secrets
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -55,7 +56,7 @@ from harness.run.context import RunContext, Slot
 from harness.run.controller import RunController
 from harness.run.distributed import Master
 from harness.run.folder import clear_previous_run
-from harness.run.health import ProcessSampler
+from harness.run.health import ProcessSampler, proxy_api_probe
 from harness.run.process import SECRET_ENV, die_with_parent, free_port, is_wildcard, listen_hosts
 from harness.run.stack import Stack
 from harness.run.targets import TargetSpec
@@ -228,6 +229,23 @@ def _user_class(driver: str) -> type[DeliveryUser]:
     return cls
 
 
+def _health_probes(environment: Environment, stack: Stack) -> list[Callable[[], dict[str, Any]]]:
+    """Figures for every health row besides CPU and memory: each fault-proxy process's API round trip (its
+    event loop's lag; not for a real Toxiproxy, which is not ours to judge) and Locust's own high-CPU warning."""
+    probes: list[Callable[[], dict[str, Any]]] = []
+    client = stack.proxy_client
+    if client is not None and not os.environ.get("TOXIPROXY_URL"):
+        members = getattr(client, "members", None) or [client]
+        probes.append(proxy_api_probe({("proxy" if i == 0 else f"proxy-{i}"): m.url for i, m in enumerate(members)}))
+
+    def locust_warning() -> dict[str, Any]:
+        runner = environment.runner
+        return {"locust_cpu_warning": bool(getattr(runner, "cpu_warning_emitted", False))} if runner else {}
+
+    probes.append(locust_warning)
+    return probes
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     global _RUN
@@ -316,7 +334,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         _finish(environment)
         runner.stop()
 
-    controller = RunController(ctx, faults, quit_runner=when_done, sampler=ProcessSampler(stack.pids))
+    controller = RunController(ctx, faults, quit_runner=when_done,
+                               sampler=ProcessSampler(stack.pids, probes=_health_probes(environment, stack)))
     driver.run_context = ctx
     environment.user_classes = [driver]
     progress = RunProgress()

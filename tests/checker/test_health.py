@@ -397,3 +397,42 @@ def test_a_starved_load_process_is_a_warning_and_the_verdict_stands() -> None:
                                             "in 100% of the sending window (mean 63 %)")
     assert health["ack_timeouts"] == {"timed_out": 1, "sent": 2, "share": 0.5}
     assert run(16.0).details["health"]["warnings"] == []
+
+
+def test_a_lagging_proxy_and_locusts_cpu_warning_are_reported_and_the_verdict_stands() -> None:
+    """The proxy's API round trip (its event loop's lag) 400 ms in every sample: a warning with the figures;
+    Locust's own high-CPU warning a fact; 2 ms round trips: neither."""
+    def run(api_ms: float, warned: bool) -> Any:
+        h = _start(History().connect("a").connect("b"), planned_sends=1)
+        for i in range(12):
+            h._add(200 + i * 100, process="harness", type="event", f="health",
+                   data={"cpu": {"load": 20.0}, "proxy_api_ms": {"proxy": api_ms}, "locust_cpu_warning": warned})
+        h.send("a", "b", 1).recv("b", "a", "b", 1)
+        h.phase("drain_start", 1_400)
+        return check(h.phase("drain_end", 2_000, quiescent=True).phase("end", 2_001).close_nodes().frame())
+
+    slow = run(400.0, True)
+    assert slow.valid is True, slow.reasons
+    health = slow.details["health"]
+    assert health["proxy_api_ms"] == {"proxy": {"median": 400.0, "peak": 400.0}}
+    assert health["locust_cpu_warning"] is True
+    assert [w.split(":")[0] for w in health["warnings"]] == ["fault proxy lagging"]
+    quick = run(2.0, False).details["health"]
+    assert quick["warnings"] == [] and quick["locust_cpu_warning"] is False
+
+
+def test_every_send_near_a_fault_leaves_the_acknowledged_share_unjudged_and_says_so() -> None:
+    h = _start(History().connect("a").connect("b"), planned_sends=2, ack_timeout_s=5.0, fair_chance_s=90.0)
+    h.fault("inject", "outage", "cb", at_ms=150)
+    h.send("a", "b", 1).recv("b", "a", "b", 1)
+    for seq in (2, 3, 4):
+        h.send("a", "b", seq, outcome="info")
+    h.fault("heal", "outage", "cb", at_ms=1_000)
+    verdict = check(h.finished().frame())
+    health = verdict.details["health"]
+    assert "acknowledged_share" not in health
+    assert [w for w in health["warnings"] if w.startswith("acknowledged share not judged: 25% of the sends were "
+                                                          "acknowledged, but all 4 were made")], health
+    calm = _start(History().connect("a").connect("b"), planned_sends=2, ack_timeout_s=5.0, fair_chance_s=90.0)
+    calm.fault("inject", "outage", "cb", at_ms=150).send("a", "b", 1).recv("b", "a", "b", 1)
+    assert check(calm.fault("heal", "outage", "cb", at_ms=1_000).finished().frame()).details["health"]["warnings"] == []
