@@ -15,7 +15,7 @@ import pytest
 
 from tests.integration.helpers import ROOT, STORY, harness
 
-COMMANDS = ["run", "check", "gate", "compare", "matrix", "proxy", "schema"]
+COMMANDS = ["run", "check", "gate", "compare", "matrix", "proxy", "schema", "worker"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
