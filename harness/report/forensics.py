@@ -224,8 +224,7 @@ def _rows_with(column: pd.Series, values: set[str]) -> np.ndarray[Any, Any]:
         hit = np.append(column.cat.categories.isin(list(values)), False)  # the last slot: code -1 (null)
         mask: np.ndarray[Any, Any] = hit[column.cat.codes.to_numpy()]
         return mask
-    matched: np.ndarray[Any, Any] = column.isin(values).to_numpy(dtype=bool, na_value=False)
-    return matched
+    return column.isin(values).to_numpy(dtype=bool, na_value=False)
 
 
 def timelines_for(frame: pd.DataFrame, analysis: Analysis, msg_ids: Iterable[str],
