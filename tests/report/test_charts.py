@@ -22,3 +22,19 @@ def test_thinning_caps_points_and_keeps_the_slowest() -> None:
     assert shown_ms.max() == 12_000.0
     small_t, small_ms = _thin(t[:10], latency[:10])
     assert small_t.tolist() == t[:10].tolist() and small_ms.tolist() == latency[:10].tolist()
+
+
+def test_cdf_draws_at_most_its_cap_of_steps_with_both_ends() -> None:
+    from harness.report.charts import CDF_STEPS, cdf_points
+
+    ordered = np.sort(np.random.default_rng(7).lognormal(2.0, 1.0, 300_000))
+    x, y = cdf_points(ordered)
+    assert x.size == y.size == CDF_STEPS
+    assert x[0] == ordered[0] and x[-1] == ordered[-1] and y[-1] == 1.0 and y[0] == 1 / ordered.size
+    assert np.all(np.diff(x) >= 0) and np.all(np.diff(y) > 0)
+    # the median step sits where the full CDF has it (within one step of rank)
+    half = int(np.searchsorted(y, 0.5))
+    assert abs(x[half] - np.median(ordered)) <= ordered[150_000 + 100] - ordered[150_000 - 100]
+    small = np.array([1.0, 2.0, 3.0])
+    sx, sy = cdf_points(small)
+    assert sx.tolist() == [1.0, 2.0, 3.0] and sy.tolist() == [1 / 3, 2 / 3, 1.0]
