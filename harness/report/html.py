@@ -22,8 +22,10 @@ from harness.report.marks import message_points, run_marks
 from harness.report.rooms import (
     MEMBERSHIP_RULE,
     ROOM_COLUMNS,
+    copies_note,
     loss_latency_sentence,
     member_rows,
+    quiet_rooms_note,
     room_rows,
     room_summary,
 )
@@ -97,7 +99,8 @@ def rooms_section(doc: dict[str, Any], analysis: Analysis) -> dict[str, Any] | N
     members, left_out = member_rows(analysis)
     return {"summary": room_summary(rooms), "rule": MEMBERSHIP_RULE, "columns": ROOM_COLUMNS,
             "rows": room_rows(rooms), "members": members, "members_left_out": left_out,
-            "member_count": (rooms.get("per_member") or {}).get("members", 0), "loss": loss_latency_sentence(rooms)}
+            "member_count": (rooms.get("per_member") or {}).get("members", 0), "loss": loss_latency_sentence(rooms),
+            "quiet": quiet_rooms_note(rooms)}
 
 
 def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:
@@ -126,6 +129,6 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
         health=details.get("health") or {}, faults=details.get("faults") or {}, fault_rows=_fault_rows(analysis),
         fault_effects=[effect_phrase(e) for e in (details.get("faults") or {}).get("effects") or []],
         charts=charts, anomalies=anomalies, forensics=forensics, meaning=_MEANING, gaps_in_lost=gaps_in_lost,
-        experiment=experiment_line(doc), rooms=rooms_section(doc, analysis),
+        experiment=experiment_line(doc), rooms=rooms_section(doc, analysis), copies=copies_note(doc),
     )
     return page, charts

@@ -13,22 +13,24 @@ from harness.checker.rooms import MEMBER_COUNTS
 from harness.report.numbers import number
 
 __all__ = ["MEMBERSHIP_RULE", "REPORT_MEMBERS", "ROOM_COLUMNS", "room_rows", "member_rows", "rooms_markdown",
-           "room_summary", "loss_latency_sentence"]
+           "room_summary", "loss_latency_sentence", "quiet_rooms_note", "copies_note"]
 
 MEMBERSHIP_RULE = (
-    "A message sent to a room must reach every member other than its sender: every user whose join the server "
-    "had acknowledged before it acknowledged the message, and who had not yet sent its leave. A copy received "
-    "by a user whose join or leave was in flight while the message was (or by the sender itself) is allowed but "
-    "not required; any other copy, or one received in another room, is unexpected. Each (message, member) pair "
-    "is judged like a point-to-point message: lost, unseen (no fair chance to read it), duplicated.")
+    "A message sent to a room and acknowledged must reach every member other than its sender whose join the "
+    "server had acknowledged before the message was sent (invoked), and whose leave was sent only after the "
+    "message's acknowledgement arrived: such a copy is expected. A copy received by a user whose membership "
+    "only overlapped the send (a join or leave in flight while the message was), or by the sender itself, is "
+    "allowed but not required; any other copy, or one received in another room, is unexpected. Each (message, "
+    "member) pair is judged like a point-to-point message: lost, unseen (no fair chance to read it), duplicated.")
 """The rule in words (checker.rooms states it for the checker)."""
 
 REPORT_MEMBERS = 100
 """Members with an anomaly that report.html lists by name (worst first); verdict.json keeps fewer."""
 
 ROOM_COLUMNS = ("room", "sends", "members", "fan-out", "expected", "delivered", "lost", "unseen", "duplicated",
-                "unexpected", "stable p50 ms", "stable p99 ms")
-"""The per-room table's columns, the same in report.md and report.html."""
+                "unexpected", "stable p50 ms", "stable p99 ms", "stable n")
+"""The per-room table's columns, the same in report.md and report.html; "stable n" is how many of the room's
+messages reached every expected member (stable latency is measured over those only)."""
 
 
 def _fanout(stats: dict[str, Any]) -> float | None:
@@ -41,10 +43,14 @@ def room_rows(rooms: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for room, stats in sorted((rooms.get("per_room") or {}).items()):
         stable = stats.get("stable_latency_ms") or {}
+        if not int(stats.get("sends") or 0):  # joined, never sent to: nothing was judged, so no figure but 0 sends
+            rows.append({c: None for c in ROOM_COLUMNS} | {"room": room, "sends": 0})
+            continue
         rows.append({"room": room, "sends": stats.get("sends"), "members": stats.get("members"),
                      "fan-out": _fanout(stats), "expected": stats.get("expected_receipts"),
                      **{k: stats.get(k) for k in MEMBER_COUNTS if k != "expected"},
-                     "stable p50 ms": stable.get("p50"), "stable p99 ms": stable.get("p99")})
+                     "stable p50 ms": stable.get("p50"), "stable p99 ms": stable.get("p99"),
+                     "stable n": stable.get("count")})
     return rows
 
 
@@ -64,12 +70,45 @@ def room_summary(rooms: dict[str, Any]) -> str:
     """One line: sends, fan-out, receipts, lost copies, stable latency (comparison pages use it too)."""
     totals = (rooms.get("per_member") or {}).get("totals") or {}
     stable = rooms.get("stable_latency_ms") or {}
-    sends, where = int(rooms.get("sends") or 0), len(rooms.get("per_room") or {})
-    return (f"{sends:,} room send{'' if sends == 1 else 's'} to {where:,} room{'' if where == 1 else 's'}, fan-out "
-            f"{number(rooms.get('fanout'))}: {number(rooms.get('expected_receipts'))} expected receipts, "
+    per_room = rooms.get("per_room") or {}
+    sends = int(rooms.get("sends") or 0)
+    where = sum(1 for stats in per_room.values() if int(stats.get("sends") or 0))
+    quiet = len(per_room) - where
+    copies = int(rooms.get("expected_receipts") or 0)
+    return (f"{sends:,} room send{'' if sends == 1 else 's'} to {where:,} room{'' if where == 1 else 's'}"
+            + (f" ({quiet:,} more without a send)" if quiet else "")
+            + f" → {copies:,} expected cop{'y' if copies == 1 else 'ies'} (fan-out {number(rooms.get('fanout'))}): "
             f"{number(totals.get('delivered'))} delivered, {number(totals.get('lost'))} lost, "
             f"{number(totals.get('unseen'))} unseen; stable latency p50 {number(stable.get('p50'), ' ms')}, "
-            f"p99 {number(stable.get('p99'), ' ms')}")
+            f"p99 {number(stable.get('p99'), ' ms')} (n {number(stable.get('count'))}: over the room messages "
+            "that reached every expected member only)")
+
+
+def quiet_rooms_note(rooms: dict[str, Any]) -> str | None:
+    """Rooms joined but never sent to: the table shows them with 0 sends and no other figure."""
+    quiet = [r for r, stats in sorted((rooms.get("per_room") or {}).items()) if not int(stats.get("sends") or 0)]
+    if not quiet:
+        return None
+    shown = ", ".join(quiet[:10]) + (f" and {len(quiet) - 10:,} more" if len(quiet) > 10 else "")
+    return (f"{len(quiet):,} room{'' if len(quiet) == 1 else 's'} had no send ({shown}): nothing to judge there, "
+            "so no figure but 0 sends.")
+
+
+def copies_note(doc: dict[str, Any]) -> str | None:
+    """What the headline counts count when the run had rooms: each expected copy of a room send is one
+    message; says how the acknowledged count splits into copies and point-to-point messages."""
+    rooms = (doc.get("details") or {}).get("rooms")
+    if not rooms:
+        return None
+    acked = int((doc.get("counts") or {}).get("acknowledged") or 0)
+    copies = int(rooms.get("expected_receipts") or 0)
+    room_acked = sum(int(s.get("acked") or 0) for s in (rooms.get("per_room") or {}).values())
+    point = acked - copies
+    split = (f" = {copies:,} cop{'y' if copies == 1 else 'ies'} of {room_acked:,} acknowledged room "
+             f"send{'' if room_acked == 1 else 's'} (one per expected member) + {point:,} point-to-point "
+             f"message{'' if point == 1 else 's'}") if point >= 0 else ""
+    return (f"Counts are per copy: a room send counts once for each member that had to receive it. "
+            f"{acked:,} acknowledged{split}.")
 
 
 def loss_latency_sentence(rooms: dict[str, Any]) -> str | None:
@@ -91,9 +130,9 @@ def rooms_markdown(doc: dict[str, Any]) -> list[str]:
     lines = ["", "## Rooms", "", room_summary(rooms) + ".", "", f"**Membership rule:** {MEMBERSHIP_RULE}", "",
              "| " + " | ".join(ROOM_COLUMNS) + " |", "|---|" + "---:|" * (len(ROOM_COLUMNS) - 1)]
     lines += ["| " + " | ".join(number(row[c]) for c in ROOM_COLUMNS) + " |" for row in room_rows(rooms)]
-    sentence = loss_latency_sentence(rooms)
-    if sentence:
-        lines += ["", sentence]
+    for sentence in (quiet_rooms_note(rooms), loss_latency_sentence(rooms)):
+        if sentence:
+            lines += ["", sentence]
     per_member = rooms.get("per_member") or {}
     worst = per_member.get("worst") or []
     if worst:

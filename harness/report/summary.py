@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.rooms import rooms_markdown
+from harness.report.rooms import copies_note, rooms_markdown
 
 __all__ = ["label", "held", "headline", "summary_lines", "render_markdown", "experiment_line"]
 
@@ -105,6 +105,9 @@ def summary_lines(doc: dict[str, Any], expected: str | None = None, report: str 
     head = f"[{label(doc.get('valid'))}] {doc.get('target')}: {headline(doc)}"
     lines = [head + (f" · {expected}" if expected else "")]
     lines += [f"        {line}" for line in _counts_lines(c)]
+    copies = copies_note(doc)
+    if copies:
+        lines.append(f"        {copies}")
     lines.append(f"        delivery latency ms p50 {q.get('p50')} · p99 {q.get('p99')} · max {q.get('max')}")
     if doc.get("reason") and doc.get("reason") != headline(doc):
         lines.append(f"        reason: {doc['reason']}")
@@ -146,6 +149,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += [f"**Gate:** exit {gate.get('exit_code')}"
                   + (f" — {'; '.join(gate['reasons'])}" if gate.get("reasons") else " — all checks passed"), ""]
     lines += ["| metric | count |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in c.items()]
+    copies = copies_note(doc)
+    if copies:
+        lines += ["", copies]
     lines += ["", "| latency (ms) | p50 | p95 | p99 | max | n |", "|---|---:|---:|---:|---:|---:|"]
     for name, q in (doc.get("latency_ms") or {}).items():
         values = " | ".join(str(q.get(k)) for k in ("p50", "p95", "p99", "max", "count"))

@@ -101,7 +101,7 @@ def test_a_comparison_of_room_runs_shows_fan_out_and_stable_latency_and_none_wit
     assert "| rooms | 3 | 2 | 2.3 | 7 | 3 | 4 | 0 | - | - |" in md and "| plain |" not in md.split("## Rooms")[1]
     page = (tmp_path / "comparison.html").read_text()
     assert 'id="rooms-compared"' in page and page.count('class="small room-line"') == 1
-    assert "3 room sends to 2 rooms, fan-out 2.3: 7 expected receipts, 3 delivered, 4 lost" in page
+    assert "3 room sends to 2 rooms → 7 expected copies (fan-out 2.3): 3 delivered, 4 lost" in page
 
     (tmp_path / "rooms" / "verdict.json").write_text(json.dumps(_doc(True, 0)))
     write_comparison(tmp_path, "s", [load_cell("s", n, tmp_path / n) for n in ("rooms", "plain")])

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from harness.checker import analyse, check
 from harness.report.html import charts_for, rooms_section
-from harness.report.rooms import member_rows, room_rows, rooms_markdown
-from harness.report.summary import render_markdown
+from harness.report.rooms import copies_note, member_rows, room_rows, rooms_markdown
+from harness.report.summary import render_markdown, summary_lines
 from tests.checker.builders import History
 from tests.checker.test_rooms import _mixed
 
 
 def test_report_md_has_the_rooms_table_the_rule_and_the_worst_members() -> None:
     lines = rooms_markdown(check(_mixed().frame()).to_dict())
-    assert lines[:4] == ["", "## Rooms", "", "3 room sends to 2 rooms, fan-out 2.3: 7 expected receipts, 3 "
-                         "delivered, 4 lost, 0 unseen; stable latency p50 -, p99 -."]
-    assert lines[5].startswith("**Membership rule:** A message sent to a room must reach every member other than "
-                               "its sender: every user whose join the server had acknowledged before it "
-                               "acknowledged the message, and who had not yet sent its leave.")
-    assert "| r | 2 | 4 | 3.0 | 6 | 3 | 3 | 0 | 1 | 0 | - | - |" in lines
-    assert "| s | 1 | 1 | 1.0 | 1 | 0 | 1 | 0 | 0 | 1 | - | - |" in lines
+    assert lines[:4] == ["", "## Rooms", "", "3 room sends to 2 rooms → 7 expected copies (fan-out 2.3): 3 "
+                         "delivered, 4 lost, 0 unseen; stable latency p50 -, p99 - (n 0: over the room messages "
+                         "that reached every expected member only)."]
+    assert lines[5].startswith("**Membership rule:** A message sent to a room and acknowledged must reach every "
+                               "member other than its sender whose join the server had acknowledged before the "
+                               "message was sent (invoked), and whose leave was sent only after the message's "
+                               "acknowledgement arrived: such a copy is expected.")
+    assert "| r | 2 | 4 | 3.0 | 6 | 3 | 3 | 0 | 1 | 0 | - | - | 0 |" in lines
+    assert "| s | 1 | 1 | 1.0 | 1 | 0 | 1 | 0 | 0 | 1 | - | - | 0 |" in lines
     assert "| r | d | 2 | 0 | 2 | 0 | 0 | 0 |" in lines and "| s | d | 0 | 0 | 0 | 0 | 0 | 1 |" in lines
     assert any(line.startswith("3 room message(s) lost for at least one member. Known missing (from the ack to "
                                "the end of the drain): p50 1,699 ms · p99 1,797 ms · max 1,799 ms.") for line in lines)
@@ -54,3 +56,29 @@ def test_the_page_lists_members_beyond_the_verdicts_cap_and_draws_the_stable_lat
     section = rooms_section(check(frame).to_dict(), analysis)
     assert section is not None and section["member_count"] == 151 and section["members_left_out"] == 50
     assert charts_for(analysis, frame, "t")["rooms"].startswith("data:image/png;base64,")
+
+
+def test_a_room_without_sends_shows_0_sends_and_no_other_figure() -> None:
+    h = History().connect("a").connect("b").connect("c").join("b", "r").join("c", "q")
+    h.room_send("a", "r", 1, at_ms=100).room_recv("b", "a", "r", 1, at_ms=112)
+    doc = check(h.finished().frame()).to_dict()
+    lines = rooms_markdown(doc)
+    assert "| q | 0 | - | - | - | - | - | - | - | - | - | - | - |" in lines
+    assert "| r | 1 | 1 | 1.0 | 1 | 1 | 0 | 0 | 0 | 0 | 12.0 | 12.0 | 1 |" in lines
+    assert lines[3] == ("1 room send to 1 room (1 more without a send) → 1 expected copy (fan-out 1.0): 1 delivered, "
+                        "0 lost, 0 unseen; stable latency p50 12.0 ms, p99 12.0 ms (n 1: over the room messages "
+                        "that reached every expected member only).")
+    assert "1 room had no send (q): nothing to judge there, so no figure but 0 sends." in lines
+
+
+def test_counts_say_they_count_room_copies_and_add_up() -> None:
+    h = History().connect("a").connect("b").connect("c").join("b", "r").join("c", "r")
+    h.send("a", "b", 1).recv("b", "a", "b", 1).room_send("a", "r", 2).room_recv("b", "a", "r", 2)
+    doc = check(h.finished().frame()).to_dict()
+    note = ("Counts are per copy: a room send counts once for each member that had to receive it. 3 acknowledged "
+            "= 2 copies of 1 acknowledged room send (one per expected member) + 1 point-to-point message.")
+    assert copies_note(doc) == note
+    assert note in render_markdown(doc).splitlines()
+    assert summary_lines(doc)[3] == "        " + note
+    no_rooms = check(History().connect("b").send("a", "b", 1).recv("b", "a", "b", 1).finished().frame()).to_dict()
+    assert copies_note(no_rooms) is None
