@@ -493,6 +493,14 @@ class Scenario(_Frozen):
             if late:
                 raise _FieldError(f"membership.{index}.at_s", f"a change at {late[0]:.1f} s is after sending stops at "
                                   f"{self.load.duration_s:g} s ([load] duration_s): it would never happen")
+            if change.spread_s and change.starts()[-1] + change.spread_s >= self.load.duration_s:
+                raise _FieldError(f"membership.{index}.spread_s",
+                                  f"users spread up to {change.starts()[-1] + change.spread_s:.1f} s, at or after "
+                                  f"sending stops at {self.load.duration_s:g} s ([load] duration_s): some users' "
+                                  "change would never happen (shorten spread_s or lengthen the run)")
+        if self.cohorts and all(c.send_to == "nobody" for c in self.cohorts):
+            raise _FieldError("cohorts", 'every cohort has send_to = "nobody": no message would be sent, so '
+                              "there would be nothing to judge")
         fault_names = [f.name for f in self.faults]
         if len(set(fault_names)) != len(fault_names):
             raise ValueError("fault names must be unique")

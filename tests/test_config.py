@@ -261,6 +261,9 @@ ROOMS = BASE.replace('name = "u2"\nusers = 1\n', 'name = "u2"\nusers = 1\nrooms 
          "membership.0.action", "'join' or 'leave'"),
         (ROOMS + '\n[[membership]]\ncohort = "u2"\nroom = "lobby"\naction = "join"\nat_s = 1.0\nrepeat = 3\n',
          "membership.0.every_s", "needs every_s"),
+        (ROOMS + '\n[[membership]]\ncohort = "u2"\nroom = "lobby"\naction = "leave"\nat_s = 1.0\nspread_s = 60\n',
+         "membership.0.spread_s", "would never happen"),
+        (BASE.replace("users = 1\n", 'users = 1\nsend_to = "nobody"\n'), "cohorts", "nothing to judge"),
     ],
 )
 def test_room_settings_are_checked_by_field(tmp_path: Path, text: str, field: str, reason: str) -> None:

@@ -120,7 +120,10 @@ class DeliveryUser(User):
         """Rooms this user is a member of (or has asked to join): joined again after a reconnect."""
         self.room_targets: Iterator[str] | None = itertools.cycle(cohort.rooms) if cohort.send_to == "rooms" else None
         self.listens_only = cohort.send_to == "nobody"
-        self.membership_pending: dict[tuple[str, str], float] = {}  # (action, room) -> deadline
+        self.membership_pending: dict[str, tuple[str, float]] = {}  # room -> (action in flight, deadline)
+        self.membership_queued: dict[str, list[str]] = {}
+        """Requests waiting for the one in flight on the same room: one at a time per room, so the server sees
+        them in the order they were asked and every answer belongs to exactly one request."""
         self.open()
         self._schedule_membership_changes()
 
@@ -161,6 +164,13 @@ class DeliveryUser(User):
             self.ask_membership("join", room)
 
     def ask_membership(self, action: str, room: str) -> None:
+        """Ask to ``join`` / ``leave`` ``room`` now, or right after the request in flight on that room is answered."""
+        if room in self.membership_pending:
+            self.membership_queued.setdefault(room, []).append(action)
+            return
+        self._send_membership(action, room)
+
+    def _send_membership(self, action: str, room: str) -> None:
         """Record the request (``invoke`` row), ask the server, and give it ``ack_timeout_s`` to answer."""
         assert self.ctx is not None
         if action == "join":
@@ -168,8 +178,10 @@ class DeliveryUser(User):
         else:
             self.rooms.discard(room)
         self.ctx.writer.append(process=self.user_id, type="invoke", f=action, room=room, conn=self.epoch)
-        self.membership_pending[(action, room)] = time.monotonic() + self.ctx.scenario.load.ack_timeout_s
-        gevent.spawn_later(self.ctx.scenario.load.ack_timeout_s + 0.01, self._membership_timeout, action, room)
+        deadline = time.monotonic() + self.ctx.scenario.load.ack_timeout_s
+        self.membership_pending[room] = (action, deadline)
+        gevent.spawn_later(self.ctx.scenario.load.ack_timeout_s + 0.01, self._membership_timeout, action, room,
+                           deadline)
         try:
             self.transmit_membership(action, room)
         except NotImplementedError:
@@ -180,8 +192,10 @@ class DeliveryUser(User):
     def membership_replied(self, action: str, room: str, reply: Any) -> None:
         """The server's answer to a join/leave (``None``: no answer, outcome unknown); later answers ignored."""
         assert self.ctx is not None
-        if self.membership_pending.pop((action, room), None) is None:
+        in_flight = self.membership_pending.get(room)
+        if in_flight is None or in_flight[0] != action:
             return
+        del self.membership_pending[room]
         if isinstance(reply, dict) and reply.get("ok") is True:
             kind, error = "ok", None
         elif isinstance(reply, dict) and reply.get("ok") is False:
@@ -195,10 +209,12 @@ class DeliveryUser(User):
             else:
                 self.rooms.add(room)
         self.ctx.writer.append(process=self.user_id, type=kind, f=action, room=room, conn=self.epoch, error=error)
+        queued = self.membership_queued.get(room)
+        if queued:
+            self._send_membership(queued.pop(0), room)
 
-    def _membership_timeout(self, action: str, room: str) -> None:
-        deadline = self.membership_pending.get((action, room))
-        if deadline is not None and deadline <= time.monotonic():
+    def _membership_timeout(self, action: str, room: str, deadline: float) -> None:
+        if self.membership_pending.get(room) == (action, deadline):
             self.membership_replied(action, room, {"ok": None, "error": "no answer within ack_timeout_s"})
 
     def _schedule_membership_changes(self) -> None:
