@@ -335,7 +335,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         runner.stop()
 
     controller = RunController(ctx, faults, quit_runner=when_done,
-                               sampler=ProcessSampler(stack.pids, probes=_health_probes(environment, stack)))
+                               sampler=ProcessSampler(stack.pids, probes=_health_probes(environment, stack)),
+                               exits=stack.unexpected_exits)
     driver.run_context = ctx
     environment.user_classes = [driver]
     progress = RunProgress()

@@ -33,8 +33,11 @@ class RunController:
     """Runs the phases once; ``finished`` is True only if the run reached ``end``."""
 
     def __init__(self, ctx: RunContext, faults: Sequence[TimelineFault], quit_runner: Callable[[], None],
-                 sampler: ProcessSampler | None = None) -> None:
+                 sampler: ProcessSampler | None = None,
+                 exits: Callable[[], list[dict[str, object]]] | None = None) -> None:
         self.ctx = ctx
+        self.exits = exits or (lambda: [])
+        """The stack's processes that ended on their own since last asked (``Stack.unexpected_exits``)."""
         self.faults = faults
         self.quit_runner = quit_runner
         self.sampler = sampler or ProcessSampler()
@@ -147,6 +150,11 @@ class RunController:
         """One ``health`` row a second for the whole run (the checker judges saturation from them)."""
         while True:
             try:
+                for exit_ in self.exits():  # before the sample, which no longer lists the dead process
+                    log.error("%s (PID %s) exited on its own with code %s during the run (phase %s): it is not "
+                              "started again", exit_["role"], exit_["pid"], exit_["code"], self.phase)
+                    self.ctx.writer.append(process="controller", type="event", f="process_exit",
+                                           data={**exit_, "phase": self.phase})
                 self.ctx.writer.append(process="controller", type="event", f="health", data=self.sampler.sample())
             except Exception:  # measuring must never end the run; a gap in samples is visible in the ledger
                 log.exception("health sample failed")

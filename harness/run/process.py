@@ -174,12 +174,15 @@ class ManagedProcess:
         inherited = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
         self.env = {**inherited, **(env or {}), "HARNESS_PARENT_PID": str(os.getpid()), "PYTHONUNBUFFERED": "1"}
         self.popen: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+        """Set while (and after) the harness stops it: its exit is then expected, not a crash to report."""
 
     @property
     def pid(self) -> int | None:
         return self.popen.pid if self.popen else None
 
     def start(self) -> None:
+        self.stopping = False
         fd = open_private_log(self.log_path)
         with os.fdopen(fd, "ab") as log:
             log.write(f"$ {' '.join(self.argv)}\n".encode())  # argv carries no secret (it is in env only)
@@ -225,6 +228,7 @@ class ManagedProcess:
 
     def stop(self, sig: int = signal.SIGTERM, grace_s: float = 5.0) -> None:
         """Send ``sig`` to our child, wait up to ``grace_s``, then SIGKILL it."""
+        self.stopping = True
         if self.popen is None or self.popen.poll() is not None:
             return
         self.popen.send_signal(sig)

@@ -68,6 +68,7 @@ class Stack:
         self.secret = secret
         self.toxiproxy_url = toxiproxy_url
         self.processes: list[ManagedProcess | RedisServer] = []
+        self._exits_reported: set[int] = set()
         self.proxy_client: ToxiproxyClient | None = None
         self.proxy_names: dict[str, str] = {}
         """Cohort → its default (first) port's proxy name."""
@@ -107,6 +108,27 @@ class Stack:
         for index, inst in enumerate(self.instances):
             if inst is not None and inst.alive() and inst.pid:
                 found["target" if len(self.instances) == 1 else f"target-{index}"] = inst.pid
+        return found
+
+    def unexpected_exits(self) -> list[dict[str, object]]:
+        """Processes of the stack that ended while the harness was not stopping them (a crash, an OOM kill, a
+        ``kill -9`` from outside), each reported once: role, PID and exit code (negative: the signal)."""
+        found: list[dict[str, object]] = []
+        watched: list[tuple[str, ManagedProcess]] = []
+        if self.store is not None and self.store.process is not None:
+            watched.append(("store", self.store.process))
+        for proc in self.processes:
+            if isinstance(proc, ManagedProcess) and proc.name.startswith("fault-proxy"):
+                watched.append((proc.name.removeprefix("fault-"), proc))
+        for index, inst in enumerate(self.instances):
+            if inst is not None:
+                watched.append(("target" if len(self.instances) == 1 else f"target-{index}", inst))
+        for role, proc in watched:
+            popen = proc.popen
+            if popen is None or proc.stopping or id(popen) in self._exits_reported or popen.poll() is None:
+                continue
+            self._exits_reported.add(id(popen))
+            found.append({"role": role, "pid": popen.pid, "code": popen.returncode})
         return found
 
     @property

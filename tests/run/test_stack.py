@@ -162,3 +162,27 @@ def test_cohorts_beyond_one_proxy_process_get_another_behind_the_same_client(tmp
     finally:
         started.stop()
     assert started.pids() == {}
+
+
+def test_a_process_that_dies_on_its_own_is_reported_once_and_a_stop_by_the_harness_never(stack: Stack) -> None:
+    import os
+    import signal
+    import time
+
+    assert stack.unexpected_exits() == []
+    target = stack.instances[0]
+    assert target is not None and target.pid
+    os.kill(target.pid, signal.SIGKILL)  # from outside, as a crash would
+    deadline = time.monotonic() + 30
+    exits: list[dict[str, object]] = []
+    while not exits and time.monotonic() < deadline:
+        exits = stack.unexpected_exits()
+        time.sleep(0.05)
+    assert exits == [{"role": "target", "pid": target.pid, "code": -signal.SIGKILL}]
+    assert stack.unexpected_exits() == []  # once
+    stack.stop_target(signal.SIGKILL)  # what a kill_target fault does: stop, start again, stop again
+    stack.start_target()
+    restarted = stack.instances[0]
+    assert restarted is not None and restarted.alive() and restarted.pid != target.pid
+    stack.stop_target(signal.SIGKILL)  # stopped by the harness: expected, never reported
+    assert stack.unexpected_exits() == []
