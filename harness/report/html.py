@@ -29,8 +29,8 @@ from harness.report.rooms import (
     room_rows,
     room_summary,
 )
-from harness.report.summary import effect_phrase, experiment_line, held, label
-from harness.report.words import BAD_COUNTS, claim_sentence, headline, headline_counts, number, other_counts
+from harness.report.summary import effect_phrase, experiment_line, experiment_state, held, label, subject
+from harness.report.words import BAD_COUNTS, as_run, claim_sentence, headline, headline_counts, number, other_counts
 
 __all__ = ["render_html", "forensics_for", "charts_for", "rooms_section", "FORENSIC_EXAMPLES", "TEMPLATES"]
 
@@ -113,7 +113,7 @@ def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:
 
 def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) -> tuple[str, dict[str, str]]:
     """The page and its charts (PNG data URIs by name)."""
-    title = f"{doc.get('scenario') or 'ledger'} on {doc.get('target') or '?'}"
+    title = subject(doc)
     forensics = forensics_for(frame, analysis)
     anomalies = {name: analysis.ids.get(name, []) for name in _FORENSIC}
     gap_ids = set(anomalies["gap"])
@@ -129,6 +129,8 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
         health=details.get("health") or {}, faults=details.get("faults") or {}, fault_rows=_fault_rows(analysis),
         fault_effects=[effect_phrase(e) for e in (details.get("faults") or {}).get("effects") or []],
         charts=charts, anomalies=anomalies, forensics=forensics, meaning=_MEANING, gaps_in_lost=gaps_in_lost,
-        experiment=experiment_line(doc), rooms=rooms_section(doc, analysis), copies=copies_note(doc),
+        experiment=experiment_line(doc), experiment_state=experiment_state(doc),
+        drained=analysis.state.drain_end_ns is not None, as_run=as_run, rooms=rooms_section(doc, analysis),
+        copies=copies_note(doc),
     )
     return page, charts

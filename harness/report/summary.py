@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.report.numbers import number
 from harness.report.rooms import copies_note, rooms_markdown
 
-__all__ = ["label", "held", "headline", "summary_lines", "render_markdown", "experiment_line"]
+__all__ = ["label", "held", "headline", "summary_lines", "render_markdown", "experiment_line", "experiment_state",
+           "subject", "NO_TARGET"]
+
+NO_TARGET = "target not recorded"
+"""What a page says for the target when the ledger alone was checked (no run folder, no --target)."""
 
 
 def label(valid: Any) -> str:
@@ -16,6 +21,28 @@ def label(valid: Any) -> str:
 def held(value: Any) -> str:
     """A claim's ``held`` value in words."""
     return "held" if value is True else "violated" if value is False else "unknown"
+
+
+def subject(doc: dict[str, Any]) -> str:
+    """What was run on what, in words: "blip on naive", or "ledger (target not recorded)"."""
+    scenario = doc.get("scenario") or "ledger"
+    return f"{scenario} on {doc['target']}" if doc.get("target") else f"{scenario} ({NO_TARGET})"
+
+
+def experiment_state(doc: dict[str, Any]) -> tuple[str, str | None]:
+    """("healthy" | "UNHEALTHY", why): unhealthy when verdict.json says the health measurements were
+    (``details.health.healthy`` false) or the faults did not run as scheduled (``details.faults.problems``);
+    ``why`` names which, so the page never says "UNHEALTHY" beside health measurements that were fine."""
+    details = doc.get("details") or {}
+    health, faults = details.get("health") or {}, details.get("faults") or {}
+    sick = health.get("healthy", True) is False
+    if sick and faults.get("problems"):
+        return "UNHEALTHY", "health measurements and the fault schedule"
+    if sick:
+        return "UNHEALTHY", "health measurements"
+    if faults.get("problems"):
+        return "UNHEALTHY", "the faults did not run as scheduled; the health measurements were fine"
+    return "healthy", None
 
 
 def experiment_line(doc: dict[str, Any]) -> str | None:
@@ -35,11 +62,17 @@ def experiment_line(doc: dict[str, Any]) -> str | None:
         parts.append("peak CPU " + ", ".join(f"{k} {v:g} %" for k, v in health["cpu_peak_pct"].items()))
     if not parts:
         return None
-    state = "healthy" if health.get("healthy", True) and not faults.get("problems") else "UNHEALTHY"
+    state, why = experiment_state(doc)
+    state += f" ({why})" if why else ""
     warnings = [str(w).split(":", 1)[0] for w in health.get("warnings") or []]
     if warnings:
         parts.append("warning: " + ", ".join(warnings) + " (see report)")
     return f"experiment {state}: " + "; ".join(parts)
+
+
+def _ms(value: Any) -> str:
+    """A latency in report.md's table: as measured (ms, full precision), '-' when none was."""
+    return "-" if value is None else str(value)
 
 
 def _kb(n: int) -> str:
@@ -102,13 +135,14 @@ def summary_lines(doc: dict[str, Any], expected: str | None = None, report: str 
     verdict stands on, examples, and where the report is (``report``)."""
     c = doc.get("counts") or {}
     q = (doc.get("latency_ms") or {}).get("delivery") or {}
-    head = f"[{label(doc.get('valid'))}] {doc.get('target')}: {headline(doc)}"
+    head = f"[{label(doc.get('valid'))}] {doc.get('target') or NO_TARGET}: {headline(doc)}"
     lines = [head + (f" · {expected}" if expected else "")]
     lines += [f"        {line}" for line in _counts_lines(c)]
     copies = copies_note(doc)
     if copies:
         lines.append(f"        {copies}")
-    lines.append(f"        delivery latency ms p50 {q.get('p50')} · p99 {q.get('p99')} · max {q.get('max')}")
+    lines.append(f"        delivery latency ms p50 {_ms(q.get('p50'))} · p99 {_ms(q.get('p99'))} · "
+                 f"max {_ms(q.get('max'))}")
     if doc.get("reason") and doc.get("reason") != headline(doc):
         lines.append(f"        reason: {doc['reason']}")
     experiment = experiment_line(doc)
@@ -133,7 +167,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     c = doc.get("counts") or {}
     claim = (doc.get("details") or {}).get("claim") or {}
     gate = doc.get("gate") or {}
-    lines = [f"# {label(doc.get('valid'))}: {doc.get('scenario') or 'ledger'} on {doc.get('target') or '?'}", ""]
+    lines = [f"# {label(doc.get('valid'))}: {subject(doc)}", ""]
     if doc.get("reason"):
         lines += [f"**Why:** {doc['reason']}", ""]
     experiment = experiment_line(doc)
@@ -154,7 +188,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += ["", copies]
     lines += ["", "| latency (ms) | p50 | p95 | p99 | max | n |", "|---|---:|---:|---:|---:|---:|"]
     for name, q in (doc.get("latency_ms") or {}).items():
-        values = " | ".join(str(q.get(k)) for k in ("p50", "p95", "p99", "max", "count"))
+        values = " | ".join([_ms(q.get(k)) for k in ("p50", "p95", "p99", "max")] + [number(q.get("count"))])
         lines.append(f"| {name} | {values} |")
     effects = ((doc.get("details") or {}).get("faults") or {}).get("effects") or []
     if effects:

@@ -61,6 +61,16 @@ def _passing() -> History:
     return h.finished()
 
 
+def _cut_short() -> History:
+    """The target dies mid-fault: b's cohort is blackholed and never healed, and the run ends without a drain."""
+    h = History().connect("b", at_ms=0, conn=1, cohort="cb").connect("a", at_ms=0, conn=1, cohort="ca")
+    h.phase("start", at_ms=1)
+    h.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=12, conn=1)
+    h.fault("inject", "b-blackhole", "cb", at_ms=20)
+    h.disconnect("b", at_ms=40).disconnect("a", at_ms=41)
+    return h
+
+
 def _rooms() -> History:
     """alice sends twice to the lobby (alice, bob, carol); bob's cohort is blackholed during message 2, which he
     never gets: one lost copy of four expected. Message 1 reached the whole room 30 ms after its send."""
@@ -101,6 +111,10 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pages]:
     assert _run(root / "lossy", _failing(), "lossy")["valid"] is False
     assert _run(root / "safe", _passing(), "safe")["valid"] is True
     assert _run(root / "rooms", _rooms(), "rooms")["valid"] is False
+    bare = root / "bare"
+    bare.mkdir()
+    (bare / "only.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _cut_short().rows))
+    finalize(bare / "only.jsonl")  # a bare ledger file: no run folder, no --target
     write_comparison(root, "story", [load_cell("story", t, root / t) for t in ("lossy", "safe")])
     shots = root / "shots"
     shots.mkdir()
@@ -204,14 +218,21 @@ def test_a_room_report_shows_its_rooms_section_with_the_exact_figures(pages: Pag
     section.scroll_into_view_if_needed()
     assert section.is_visible() and section.inner_text() == "Rooms"
     assert page.locator("#rooms-summary").inner_text() == (
-        "2 room sends to 1 room, fan-out 2.0: 4 expected receipts, 3 delivered, 1 lost, 0 unseen; stable latency "
-        "p50 30.0 ms, p99 30.0 ms.")
-    assert "whose join the server had acknowledged before it acknowledged the message" in page.locator(
-        "#membership-rule").inner_text()
+        "2 room sends to 1 room → 4 expected copies (fan-out 2.0): 3 delivered, 1 lost, 0 unseen; stable latency "
+        "p50 30.0 ms, p99 30.0 ms (n 1: over the room messages that reached every expected member only).")
+    assert ("whose join the server had acknowledged before the message was sent (invoked), and whose leave was "
+            "sent only after the message's acknowledgement arrived") in page.locator("#membership-rule").inner_text()
+    copies = page.locator("#counts-are-copies")
+    assert copies.is_visible() and copies.inner_text() == (
+        "Counts are per copy: a room send counts once for each member that had to receive it. 4 acknowledged = 4 "
+        "copies of 2 acknowledged room sends (one per expected member) + 0 point-to-point messages.")
+    shown = dict(zip(page.locator("#headline-counts span").all_inner_texts(),
+                     page.locator("#headline-counts b").all_inner_texts(), strict=True))
+    assert shown["acknowledged"] == "4" and shown["delivered"] == "3" and shown["lost"] == "1"
     row = page.locator('#per-room tr[data-room="lobby"]')
     assert row.is_visible()
     assert [c.inner_text() for c in row.locator("td").all()] == [
-        "lobby", "2", "3", "2.0", "4", "3", "1", "0", "0", "0", "30.0", "30.0"]
+        "lobby", "2", "3", "2.0", "4", "3", "1", "0", "0", "0", "30.0", "30.0", "1"]
     assert page.locator("#per-room tr").count() == 2  # the header and the lobby
     bob = page.locator('#members tr[data-member="lobby/bob"]')
     assert bob.is_visible() and [c.inner_text() for c in bob.locator("td").all()] == [
@@ -238,4 +259,43 @@ def test_every_page_fits_800_px_without_sideways_scrolling(pages: Pages, name: s
     page.wait_for_load_state("load")
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
     _in_first_screen(page, "#verdict" if name.endswith("report.html") else "#summary")
+    page.close()
+
+
+def test_a_bare_ledger_cut_short_says_what_is_known_and_agrees_with_its_verdict(pages: Pages) -> None:
+    doc = json.loads((pages.root / "bare" / "verdict.json").read_text())
+    page = _open(pages, pages.root / "bare" / "report.html")
+    text = page.locator("body").inner_text()
+    assert "None" not in text and " on ?" not in text and "ledger on" not in text
+    assert page.locator("#verdict h1").inner_text() == f"{page.locator('#verdict .badge').inner_text()} ledger " \
+        "(target not recorded)"
+    experiment = page.locator("#experiment").inner_text()
+    health, faults = doc["details"]["health"], doc["details"]["faults"]
+    assert health.get("healthy", True) is not False and faults["problems"]  # fine measurements, a fault left open
+    assert experiment.startswith("Experiment UNHEALTHY (the faults did not run as scheduled; the health measurements "
+                                 "were fine)")
+    assert faults["problems"] == ["fault b-blackhole was never healed: the drain ran under the fault"]
+    assert "fault b-blackhole was never healed: the run ended under the fault, without a drain" in experiment
+    assert "drain ran" not in text  # there was none: the page does not say both
+    no_drain = page.locator("#no-drain")
+    assert no_drain.is_visible() and no_drain.inner_text() == "no drain was recorded (the run ended without one)"
+    assert "hatched grey: the drain" not in text
+    page.close()
+
+
+def test_warnings_look_like_warnings_not_like_good_news(pages: Pages, tmp_path: Path) -> None:
+    from harness.checker import analyse, check
+    from harness.report.html import render_html
+
+    frame = _passing().frame()
+    doc = check(frame).to_dict()
+    doc["details"].setdefault("health", {})["warnings"] = ["proxy lagging: its API answered in 900 ms"]
+    html, _ = render_html(doc, analyse(frame), frame)
+    (tmp_path / "report.html").write_text(html)
+    page = _open(pages, tmp_path / "report.html")
+    warning = page.locator("#health-warnings li").first
+    assert warning.is_visible()
+    assert warning.inner_text() == "warning (the verdict stands): proxy lagging: its API answered in 900 ms"
+    style = warning.evaluate("e => { const s = getComputedStyle(e); return [s.backgroundColor, s.borderLeftColor] }")
+    assert style == ["rgb(255, 248, 225)", "rgb(249, 168, 37)"]  # amber, not the green of a healthy run
     page.close()

@@ -16,14 +16,14 @@ DOC = {
 
 
 def test_the_experiment_line_names_every_measured_fact() -> None:
-    assert experiment_line(DOC) == ("experiment UNHEALTHY: 5,000/5,000 users connected; 112/57,356 sends "
-                                    "acknowledged outside faults; 1/1 faults applied; peak CPU load 100 %, "
-                                    "target 97.5 %")
+    assert experiment_line(DOC) == ("experiment UNHEALTHY (health measurements): 5,000/5,000 users connected; "
+                                    "112/57,356 sends acknowledged outside faults; 1/1 faults applied; peak CPU "
+                                    "load 100 %, target 97.5 %")
 
 
 def test_it_is_in_the_terminal_and_in_report_md() -> None:
     assert any("experiment UNHEALTHY" in line for line in summary_lines(DOC))
-    assert "**Experiment:** UNHEALTHY: 5,000/5,000 users connected" in render_markdown(DOC)
+    assert "**Experiment:** UNHEALTHY (health measurements): 5,000/5,000 users connected" in render_markdown(DOC)
 
 
 def test_a_ledger_without_measurements_has_no_line() -> None:
@@ -75,3 +75,31 @@ def test_report_md_lists_what_each_fault_did() -> None:
     doc = {"valid": True, "counts": {"acknowledged": 3}, "details": {"faults": {"effects": [BLACKHOLE, KILL]}}}
     text = render_markdown(doc)
     assert "**What each fault did** (measured):" in text and "- crash (kill_target, 1.4 s): replaced target" in text
+
+
+def test_a_bare_ledger_says_what_is_known_instead_of_none_or_a_question_mark() -> None:
+    from harness.checker import check
+    from harness.report.summary import render_markdown, summary_lines
+    from tests.checker.builders import History
+
+    doc = check(History().connect("b").send("a", "b", 1).recv("b", "a", "b", 1).finished().frame()).to_dict()
+    assert doc["target"] is None and doc["latency_ms"]["redelivery"]["p50"] is None
+    md = render_markdown(doc)
+    assert md.splitlines()[0] == "# PASS: ledger (target not recorded)"
+    assert "| redelivery | - | - | - | - | 0 |" in md.splitlines()
+    assert "None" not in md and "?" not in md
+    assert summary_lines(doc)[0] == "[PASS] target not recorded: all 1 acknowledged messages delivered"
+
+
+def test_the_experiment_line_names_what_was_unhealthy() -> None:
+    from harness.report.summary import experiment_line
+
+    doc = {"details": {"health": {"healthy": True, "connected_at_start": {"connected": 2, "users": 2}},
+                       "faults": {"scheduled": 1, "applied": 1, "problems": ["fault f was never healed"]}}}
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the faults did not run as scheduled; the health "
+                                    "measurements were fine): 2/2 users connected; 1/1 faults applied")
+    doc["details"]["faults"]["problems"] = []
+    assert experiment_line(doc) == "experiment healthy: 2/2 users connected; 1/1 faults applied"
+    doc["details"]["health"]["healthy"] = False
+    assert experiment_line(doc) == ("experiment UNHEALTHY (health measurements): 2/2 users connected; 1/1 faults "
+                                    "applied")
