@@ -34,8 +34,9 @@ MAX_POINTS = 20_000
 
 
 def _plain(value: float, _pos: object = None) -> str:
-    """1, 20, 500, 1,000 … instead of 10⁰ / 4×10⁻¹: ms a person reads at a glance."""
-    if value >= 1:
+    """1, 20, 500, 1,000 … instead of 10⁰ / 4×10⁻¹: ms a person reads at a glance. Below 1,000 three
+    significant digits, so the ticks of an axis narrower than a decade (1.2, 1.4 …) do not all read "1"."""
+    if value >= 999.5 or (value >= 1 and value == round(value)):  # .3g would print 1e+03
         return f"{value:,.0f}"
     return f"{value:.3g}"
 

@@ -38,3 +38,20 @@ def test_cdf_draws_at_most_its_cap_of_steps_with_both_ends() -> None:
     small = np.array([1.0, 2.0, 3.0])
     sx, sy = cdf_points(small)
     assert sx.tolist() == [1.0, 2.0, 3.0] and sy.tolist() == [1 / 3, 2 / 3, 1.0]
+
+
+def test_a_log_axis_narrower_than_a_decade_never_repeats_a_tick_label() -> None:
+    import matplotlib.pyplot as plt
+
+    from harness.report.charts import plain_ms_axis
+
+    for low, high in ((1.2, 1.9), (12.0, 19.0), (0.5, 20_000.0), (2.0, 9.0)):
+        fig, ax = plt.subplots()
+        ax.set_xscale("log")
+        ax.set_xlim(low, high)
+        plain_ms_axis(ax, "x")
+        fig.canvas.draw()
+        shown = [t.get_text() for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high and t.get_text()]
+        plt.close(fig)
+        assert shown and len(shown) == len(set(shown)), (low, high, shown)
+    assert [_plain(v) for v in (1.2, 1.5, 12.5, 999.5, 1_500.0)] == ["1.2", "1.5", "12.5", "1,000", "1,500"]
