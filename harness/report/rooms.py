@@ -19,10 +19,12 @@ MEMBERSHIP_RULE = (
     "A message sent to a room and acknowledged must reach every member other than its sender whose join the "
     "server had acknowledged before the message was sent (invoked), and whose leave was sent only after the "
     "message's acknowledgement arrived: such a copy is expected. A copy received by a user whose membership "
-    "only overlapped the send (a join or leave in flight while the message was), or by the sender itself, is "
-    "allowed but not required; any other copy, or one received in another room, is unexpected. Each (message, "
-    "member) pair is judged like a point-to-point message: lost, unseen (no fair chance to read it), duplicated.")
-"""The rule in words (checker.rooms states it for the checker)."""
+    "was only possible at some point while the message was in flight (from its join being sent until its leave "
+    "was answered), or by the sender itself, is allowed but not required; any other copy, or one received in "
+    "another room, is unexpected. Each (message, member) pair is judged like a point-to-point message: lost, "
+    "unseen (no fair chance to read it), duplicated.")
+"""The rule in words, the one place the pages take it from (checker.rooms's module docstring states it for the
+checker: keep the two saying the same)."""
 
 REPORT_MEMBERS = 100
 """Members with an anomaly that report.html lists by name (worst first); verdict.json keeps fewer."""
