@@ -258,10 +258,31 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
         if got < wanted:
             problems.append(f"fault {name}: {got} of {wanted} scheduled occurrence(s) applied; the verdict does "
                             "not cover the fault it was meant to test")
+    phases = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
+    drained = any(isinstance(d, dict) and d.get("phase") in ("drain_start", "drain_end") for d in phases)
     for name, still_open in sorted(open_now.items()):
         if still_open:
-            problems.append(f"fault {name} was never healed: the drain ran under the fault")
+            problems.append(f"fault {name} was never healed: " + ("the drain ran under the fault" if drained
+                                                                  else "the run ended under the fault, without a drain"))
+    problems += _unplanned_exits(frame, start_ns)
     return FaultCheck(scheduled, applied, problems, effects)
+
+
+def _unplanned_exits(frame: pd.DataFrame, start_ns: int | None) -> list[str]:
+    """A process of the stack that died without the harness stopping it (``process_exit`` rows: a crash, an
+    OOM kill, a ``kill -9`` from outside) is a fault nobody scheduled and nothing healed: whatever the run
+    measured after it is not the experiment the scenario describes."""
+    rows = frame.loc[(frame["f"] == "process_exit").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
+    problems = []
+    for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
+        info = data if isinstance(data, dict) else {}
+        code = info.get("code")
+        how = f"killed by signal {-int(code)}" if isinstance(code, int) and code < 0 else f"exit code {code}"
+        when = f" {(int(t_ns) - start_ns) / 1e9:.1f} s after sending started" if start_ns is not None else ""
+        problems.append(f"the {info.get('role', 'process')} (PID {info.get('pid', '?')}) died on its own ({how})"
+                        f"{when}, during {info.get('phase', 'the run')}, and was not started again: a crash the "
+                        "scenario did not schedule")
+    return problems
 
 
 def index_damage(frame: pd.DataFrame) -> dict[str, str]:

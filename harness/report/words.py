@@ -20,8 +20,8 @@ BAD_COUNTS = frozenset({"lost", "unseen", "unexpected", "unverifiable", "deliver
 """Counts that, when not zero, mean a guarantee broke or could not be judged (drawn red)."""
 
 UNDRAINED = ("the drain ran under the fault", "the run ended under the fault, without a drain")
-"""checker.experiment words an unhealed fault as if a drain followed; a run cut short had none (the page says so,
-and must not say both). To drop once the checker words it by whether the ledger has a drain."""
+"""Verdicts saved before the checker worded an unhealed fault by whether the ledger has a drain say "the drain ran
+under the fault" even for a run cut short; the page rewords them (it must not say both)."""
 
 
 def as_run(text: str, drained: bool) -> str:

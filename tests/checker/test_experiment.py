@@ -84,7 +84,26 @@ class TestFaultsThatDidNot:
         h = _delivered_run().fault("inject", "u1-blackhole", "u1")
         verdict = check(h.finished().frame())
         assert verdict.valid == "unknown"
-        assert any("u1-blackhole was never healed" in r for r in verdict.reasons)
+        assert any("u1-blackhole was never healed: the drain ran under the fault" in r for r in verdict.reasons)
+
+    def test_a_fault_left_open_by_a_run_cut_short_says_there_was_no_drain(self) -> None:
+        h = _delivered_run().fault("inject", "u1-blackhole", "u1").phase("end").close_nodes()
+        verdict = check(h.frame())
+        assert verdict.valid == "unknown" and verdict.counts == DELIVERED
+        assert verdict.details["faults"]["problems"] == [
+            "fault u1-blackhole was never healed: the run ended under the fault, without a drain"]
+
+    def test_a_target_that_died_on_its_own_is_never_a_pass(self) -> None:
+        """A ``kill -9`` from outside while every acknowledged message had arrived: PASS before process_exit."""
+        h = _delivered_run([])  # its start phase is the third row: 3 ms
+        h._add(2603, process="controller", type="event", f="process_exit",
+               data={"role": "target", "pid": 4242, "code": -9, "phase": "sending"})
+        verdict = check(h.finished().frame())
+        assert verdict.valid == "unknown" and verdict.counts == DELIVERED
+        assert verdict.details["faults"]["problems"] == [
+            "the target (PID 4242) died on its own (killed by signal 9) 2.6 s after sending started, during "
+            "sending, and was not started again: a crash the scenario did not schedule"]
+        assert exit_code(verdict) != 0
 
     def test_a_failed_fault_does_not_hide_real_loss(self) -> None:
         h = History().connect("a").connect("b").phase("start", faults=SCHEDULE)

@@ -274,7 +274,7 @@ def test_a_bare_ledger_cut_short_says_what_is_known_and_agrees_with_its_verdict(
     assert health.get("healthy", True) is not False and faults["problems"]  # fine measurements, a fault left open
     assert experiment.startswith("Experiment UNHEALTHY (the faults did not run as scheduled; the health measurements "
                                  "were fine)")
-    assert faults["problems"] == ["fault b-blackhole was never healed: the drain ran under the fault"]
+    assert faults["problems"] == ["fault b-blackhole was never healed: the run ended under the fault, without a drain"]
     assert "fault b-blackhole was never healed: the run ended under the fault, without a drain" in experiment
     assert "drain ran" not in text  # there was none: the page does not say both
     no_drain = page.locator("#no-drain")
