@@ -35,6 +35,7 @@ fin = sys.modules["harness.report.finalize"]  # the package re-exports a functio
 html = sys.modules["harness.report.html"]
 checker = sys.modules["harness.checker"]
 stages = {}
+peaks = {}
 
 def timed(module, name, label=None):
     real = getattr(module, name)
@@ -45,6 +46,7 @@ def timed(module, name, label=None):
         finally:
             key = label or name
             stages[key] = stages.get(key, 0.0) + time.perf_counter() - start
+            peaks[key] = round(peak_mb())  # the process's peak so far, when this stage ended
     setattr(module, name, wrapper)
 
 for name in ("read_ledger", "analyse", "judge", "render_markdown", "render_junit", "render_html", "write_parquet",
@@ -61,7 +63,7 @@ out = Path(tempfile.mkdtemp(prefix="finalize-bench-"))
 doc = fin.finalize(Path(sys.argv[1]), out_dir=out)
 done = time.perf_counter()
 names = ("lost", "duplicated", "unexpected", "recovered", "reordered")
-print(json.dumps({"seconds": done - start, "rss_mb": peak_mb(), "stages": stages,
+print(json.dumps({"seconds": done - start, "rss_mb": peak_mb(), "stages": stages, "peak_after_mb": peaks,
                   "files": sorted(p.name for p in out.iterdir()),
                   "counts": {k: doc["counts"][k] for k in names}}))
 """

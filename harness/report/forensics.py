@@ -217,6 +217,17 @@ def _room_copies(analysis: Analysis, facts: pd.DataFrame, wanted: list[str]) -> 
     return copies
 
 
+def _rows_with(column: pd.Series, values: set[str]) -> np.ndarray[Any, Any]:
+    """Rows whose value is one of ``values``. A categorical column (as a Parquet ledger is read) is matched on
+    its categories, then by code: ``Categorical.isin`` hashes all 3 M message ids again (4 s at 10 M events)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        hit = np.append(column.cat.categories.isin(list(values)), False)  # the last slot: code -1 (null)
+        mask: np.ndarray[Any, Any] = hit[column.cat.codes.to_numpy()]
+        return mask
+    matched: np.ndarray[Any, Any] = column.isin(values).to_numpy(dtype=bool, na_value=False)
+    return matched
+
+
 def timelines_for(frame: pd.DataFrame, analysis: Analysis, msg_ids: Iterable[str],
                   margin_s: float = 2.0) -> dict[str, list[dict[str, Any]]]:
     """Time-ordered events around each message (times in ms since sending started), one pass over ``frame``."""
@@ -230,8 +241,8 @@ def timelines_for(frame: pd.DataFrame, analysis: Analysis, msg_ids: Iterable[str
     recipients.update({m: member for m, (_, _, member) in copies.items()})
     raw_of = {m: copies[m][0] if m in copies else m for m in wanted}  # the id the ledger's rows carry
     f = frame["f"]
-    own_mask = frame["msg_id"].isin(set(raw_of.values())).to_numpy(dtype=bool, na_value=False)
-    people = frame["process"].isin(set(recipients.values())).to_numpy(dtype=bool, na_value=False)
+    own_mask = _rows_with(frame["msg_id"], set(raw_of.values()))
+    people = _rows_with(frame["process"], set(recipients.values()))
     conn_mask = f.isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False) & people
     member_mask = (f.isin(["join", "leave"]).to_numpy(dtype=bool, na_value=False) & people
                    if copies else np.zeros(len(frame), dtype=bool))
