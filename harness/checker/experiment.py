@@ -268,6 +268,9 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     return FaultCheck(scheduled, applied, problems, effects)
 
 
+_PHASE_WORDS = {"start": "sending", "connecting": "the connect phase", "drain_start": "the drain", "idle": "set-up"}
+
+
 def _unplanned_exits(frame: pd.DataFrame, start_ns: int | None) -> list[str]:
     """A process of the stack that died without the harness stopping it (``process_exit`` rows: a crash, an
     OOM kill, a ``kill -9`` from outside) is a fault nobody scheduled and nothing healed: whatever the run
@@ -280,7 +283,7 @@ def _unplanned_exits(frame: pd.DataFrame, start_ns: int | None) -> list[str]:
         how = f"killed by signal {-int(code)}" if isinstance(code, int) and code < 0 else f"exit code {code}"
         when = f" {(int(t_ns) - start_ns) / 1e9:.1f} s after sending started" if start_ns is not None else ""
         problems.append(f"the {info.get('role', 'process')} (PID {info.get('pid', '?')}) died on its own ({how})"
-                        f"{when}, during {info.get('phase', 'the run')}, and was not started again: a crash the "
+                        f"{when}, during {_PHASE_WORDS.get(str(info.get('phase')), info.get('phase', 'the run'))}, and was not started again: a crash the "
                         "scenario did not schedule")
     return problems
 

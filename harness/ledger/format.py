@@ -59,7 +59,7 @@ COLUMNS: tuple[str, ...] = (
 
 OP_TYPES = frozenset({"invoke", "ok", "fail", "info", "event"})
 FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "join", "leave", "fault", "phase", "node",
-                       "health"})
+                       "health", "process_exit"})
 
 _DTYPES: dict[str, str] = {
     "run_id": "string",

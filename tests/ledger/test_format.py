@@ -63,7 +63,7 @@ def test_bad_lines_are_named_and_the_rest_is_kept(tmp_path: Path) -> None:
     assert [(b.line, b.reason) for b in load.bad_lines] == [
         (5, "invalid JSON: Expecting value"),
         (6, "f must be one of ['connect', 'disconnect', 'fault', 'health', 'join', 'leave', 'node', 'phase', "
-            "'recv', 'send'], got 'teleport'"),
+            "'process_exit', 'recv', 'send'], got 'teleport'"),
         (7, "send and recv rows need a string msg_id"),
         (8, "torn last line (interrupted write)"),
     ]
