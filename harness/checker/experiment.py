@@ -262,8 +262,8 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     drained = any(isinstance(d, dict) and d.get("phase") in ("drain_start", "drain_end") for d in phases)
     for name, still_open in sorted(open_now.items()):
         if still_open:
-            problems.append(f"fault {name} was never healed: " + ("the drain ran under the fault" if drained
-                                                                  else "the run ended under the fault, without a drain"))
+            ending = "the drain ran under the fault" if drained else "the run ended under the fault, without a drain"
+            problems.append(f"fault {name} was never healed: {ending}")
     problems += _unplanned_exits(frame, start_ns)
     return FaultCheck(scheduled, applied, problems, effects)
 
@@ -282,9 +282,9 @@ def _unplanned_exits(frame: pd.DataFrame, start_ns: int | None) -> list[str]:
         code = info.get("code")
         how = f"killed by signal {-int(code)}" if isinstance(code, int) and code < 0 else f"exit code {code}"
         when = f" {(int(t_ns) - start_ns) / 1e9:.1f} s after sending started" if start_ns is not None else ""
+        phase = _PHASE_WORDS.get(str(info.get("phase")), info.get("phase", "the run"))
         problems.append(f"the {info.get('role', 'process')} (PID {info.get('pid', '?')}) died on its own ({how})"
-                        f"{when}, during {_PHASE_WORDS.get(str(info.get('phase')), info.get('phase', 'the run'))}, and was not started again: a crash the "
-                        "scenario did not schedule")
+                        f"{when}, during {phase}, and was not started again: a crash the scenario did not schedule")
     return problems
 
 
