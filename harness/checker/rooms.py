@@ -10,9 +10,15 @@ server's answer ``ok`` / ``fail`` / ``info``), per user and room:
   the send's *ack* instead made a false loss on naive per-socket rooms: a join answered quickly while the
   sender's ack of an earlier-processed send was still on its way.)
 - **allowed**: a copy may also reach anyone whose membership was possible at some point while the send
-  was in flight (from the join being sent until the leave was answered, overlapping the send's invoke …
+  was in flight (from the join being sent until the leave was acknowledged, overlapping the send's invoke …
   completion), and the sender itself (an echo): such copies are neither expected nor unexpected;
 - **unexpected**: any other copy — a user who was never a member then, a copy received in another room.
+
+A leave never answered (``info``: its outcome is unknown) ends certain membership at its request but leaves
+the user possibly a member until a later leave is acknowledged (its copies are allowed, never unexpected); a
+join acknowledged after it makes the user certain again. A join and a leave of the same room in flight together
+(the reference drivers send one at a time per room; a user's own may not) may have been applied in either
+order: the user stays possibly a member until a later acknowledged leave settles it.
 
 The rest of the checker judges point-to-point messages, so a room send is *expanded* into one message per
 expected member (``msg_id@member``) and each copy into that member's receipt: lost, duplicated, unseen
@@ -181,28 +187,54 @@ class RoomFacts:
 
 
 def _memberships(frame: pd.DataFrame) -> dict[tuple[str, str], list[Span]]:
+    """Each (user, room)'s spans. A leave whose answer never came (``info``) ends certain membership at its
+    request but not possible membership: later copies are allowed, never unexpected. A join asked while a leave
+    of the same room was still unanswered (or the other way round) leaves their order at the server unknown:
+    the user stays possibly a member until a later leave is acknowledged. A join asked while the user is still
+    possibly a member (after an unanswered leave) starts a new span, certain from its acknowledgement."""
     rows = frame.loc[frame["f"].isin(["join", "leave"]).to_numpy(dtype=bool, na_value=False),
                      ["t_ns", "index", "process", "type", "f", "room"]].sort_values(["t_ns", "index"], kind="stable")
     spans: dict[tuple[str, str], list[Span]] = {}
+    leaving: set[tuple[str, str]] = set()  # a leave asked and not yet answered
+    joining: set[tuple[str, str]] = set()  # a join asked and not yet answered
+    overlapped: set[tuple[str, str]] = set()  # a join and a leave were in flight together
     for t_ns, _, user, kind, f, room in rows.itertuples(index=False):
         key = (str(user), str(room))
         t = int(t_ns)
         mine = spans.setdefault(key, [])
         current = mine[-1] if mine and mine[-1].loose_to == _INF else None
         if f == "join":
-            if kind == "invoke" and current is None:
-                mine.append(Span(_INF, _INF, t, _INF))
-            elif kind == "ok" and current is not None and current.strict_from == _INF:
+            if kind == "invoke":
+                if key in leaving:
+                    overlapped.add(key)
+                elif current is None or current.strict_to != _INF:
+                    mine.append(Span(_INF, _INF, t, _INF))
+                joining.add(key)
+                continue
+            joining.discard(key)
+            if key in overlapped:
+                continue  # the leave may have been applied after it: only a later acknowledged leave settles it
+            if kind == "ok" and current is not None and current.strict_from == _INF:
                 current.strict_from = t
             elif kind == "fail" and current is not None and current.strict_from == _INF:
                 current.loose_to = t  # refused: it was possible only until the refusal
         elif current is not None:  # leave
             if kind == "invoke":
                 current.strict_to = min(current.strict_to, t)
-            elif kind in ("ok", "info"):
-                current.loose_to = t
-            elif kind == "fail":
+                if key in joining:
+                    overlapped.add(key)
+                leaving.add(key)
+                continue
+            leaving.discard(key)
+            if kind == "ok":
+                if key in overlapped:
+                    overlapped.discard(key)  # a join raced it: still possibly a member
+                    continue
+                for span in mine:  # acknowledged: no longer a member, whatever earlier answers left open
+                    span.loose_to = min(span.loose_to, t)
+            elif kind == "fail" and key not in overlapped:
                 current.strict_to = _INF  # the server refused the leave: still a member
+            # info: no answer, so still possibly a member (loose_to stays open)
     return spans
 
 

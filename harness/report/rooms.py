@@ -20,7 +20,9 @@ MEMBERSHIP_RULE = (
     "server had acknowledged before the message was sent (invoked), and whose leave was sent only after the "
     "message's acknowledgement arrived: such a copy is expected. A copy received by a user whose membership "
     "was only possible at some point while the message was in flight (from its join being sent until its leave "
-    "was answered), or by the sender itself, is allowed but not required; any other copy, or one received in "
+    "was acknowledged; a leave never answered, or a join and a leave in flight together, leave it possible until "
+    "a later leave is acknowledged), or by the sender itself, is allowed but not required; any other copy, or one "
+    "received in "
     "another room, is unexpected. Each (message, member) pair is judged like a point-to-point message: lost, "
     "unseen (no fair chance to read it), duplicated.")
 """The rule in words, the one place the pages take it from (checker.rooms's module docstring states it for the

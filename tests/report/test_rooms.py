@@ -20,9 +20,10 @@ def test_report_md_has_the_rooms_table_the_rule_and_the_worst_members() -> None:
                                "message was sent (invoked), and whose leave was sent only after the message's "
                                "acknowledgement arrived: such a copy is expected. A copy received by a user whose "
                                "membership was only possible at some point while the message was in flight (from "
-                               "its join being sent until its leave was answered), or by the sender itself, is "
-                               "allowed but not required; any other copy, or one received in another room, is "
-                               "unexpected.")
+                               "its join being sent until its leave was acknowledged; a leave never answered, or "
+                               "a join and a leave in flight together, leave it possible until a later leave is "
+                               "acknowledged), or by the sender itself, is allowed but not required; any other "
+                               "copy, or one received in another room, is unexpected.")
     assert "| r | 2 | 4 | 3.0 | 6 | 3 | 3 | 0 | 1 | 0 | - | - | 0 |" in lines
     assert "| s | 1 | 1 | 1.0 | 1 | 0 | 1 | 0 | 0 | 1 | - | - | 0 |" in lines
     assert "| r | d | 2 | 0 | 2 | 0 | 0 | 0 |" in lines and "| s | d | 0 | 0 | 0 | 0 | 0 | 1 |" in lines
