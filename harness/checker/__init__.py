@@ -200,6 +200,10 @@ def _no_fair_chance(recipients: list[str], acked_ns: pd.Series, state: RunState,
 
 _RESTARTS = frozenset({"kill_target", "restart_target", "rolling_restart"})
 
+JOIN_ACK_MIN_SHARE = 0.5
+"""Below this share of joins acknowledged, most members' room copies could only be allowed, never required: a
+server that ignores joins would otherwise pass on the few it answered (or on none)."""
+
 
 def _claim(counts: dict[str, int], options: CheckOptions, judgeable: bool, state: RunState,
            sound_but_unseen: bool = False) -> dict[str, Any]:
@@ -259,9 +263,16 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
         reasons.append("the record of load process(es) "
                        + "; ".join(f"{n} ({r})" for n, r in sorted(damaged.items()))
                        + " cannot be trusted: the verdict cannot be a pass")
+    joins = a.rooms.joins_asked, a.rooms.joins_acknowledged
     if counts["acknowledged"] == 0:
         verdicts.append(UNKNOWN)
-        reasons.append("no acknowledged sends: nothing to judge")
+        reasons.append(f"no room copy was required: {joins[1]} of {joins[0]} join(s) acknowledged, none before a "
+                       "send that was acknowledged; nothing to judge" if a.rooms.sends
+                       else "no acknowledged sends: nothing to judge")
+    elif a.rooms.sends and joins[0] and joins[1] < JOIN_ACK_MIN_SHARE * joins[0]:
+        verdicts.append(UNKNOWN)
+        reasons.append(f"only {joins[1]} of {joins[0]} join(s) were acknowledged: the room copies of the other "
+                       "members could not be required, so most of the rooms were not judged")
     if a.state.complete and not options.bad_lines and counts["unseen"]:
         verdicts.append(UNKNOWN)
         reasons.append(f"{counts['unseen']} acknowledged message(s) unseen: " + "; ".join(a.unseen_reasons))

@@ -94,6 +94,10 @@ class RoomFacts:
     """(message, member) pairs that had to arrive: acknowledged sends × members at their ack."""
     allowed_copies: int = 0
     """Copies received by a possible-but-not-certain member or by the sender itself (not judged)."""
+    joins_asked: int = 0
+    """Joins that would start a membership (not a rejoin of a member, nor one racing a leave)."""
+    joins_acknowledged: int = 0
+    """Of those, the ones the server acknowledged: only their members' copies can be required."""
     per_room: dict[str, dict[str, int]] = field(default_factory=dict)
     """Room → sends, members (ever joined), expected receipts."""
     origin: dict[str, str] = field(default_factory=dict)
@@ -162,7 +166,8 @@ class RoomFacts:
                 stats["stable_latency_ms"] = {"p50": q.p50, "p99": q.p99, "count": q.count}
         lost_ns, missing_ns = self.lost_latencies_ns()
         return {"sends": self.sends, "expected_receipts": self.expected_receipts, "fanout": self.fanout,
-                "allowed_copies": self.allowed_copies, "per_room": per_room,
+                "allowed_copies": self.allowed_copies,
+                "joins": {"asked": self.joins_asked, "acknowledged": self.joins_acknowledged}, "per_room": per_room,
                 "per_member": self._per_member(),
                 "stable_latency_ms": asdict(quantiles_ms(self.stable_ms() * 1e6)),
                 "lost_messages": int((self.by_message["lost"] > 0).sum()) if len(self.by_message) else 0,
@@ -330,7 +335,9 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
     pieces.append(copy_rows[keep])
     expanded = pd.concat(pieces).sort_index(kind="stable").reset_index(drop=True)
     facts = RoomFacts(sends=len(info), expected_receipts=sum(r["expected_receipts"] for r in per_room.values()),
-                      allowed_copies=allowed_copies, per_room=per_room, origin=origin, spans=spans, strays=strays)
+                      allowed_copies=allowed_copies, per_room=per_room, origin=origin, spans=spans, strays=strays,
+                      joins_asked=sum(len(v) for v in spans.values()),
+                      joins_acknowledged=sum(s.strict_from != _INF for v in spans.values() for s in v))
     return expanded, facts
 
 

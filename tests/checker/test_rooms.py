@@ -293,3 +293,29 @@ def test_a_join_asked_while_the_leave_was_unanswered_leaves_membership_possible(
     h._add(None, process="c", type="ok", f="join", room="r")
     h.leave("c", "r").room_send("a", "r", 1).room_recv("b", "a", "r", 1).room_recv("c", "a", "r", 1)
     assert check(h.finished().frame()).counts["unexpected"] == 1
+
+
+def test_a_server_that_never_answers_joins_is_not_a_pass_and_says_why() -> None:
+    h = History().connect("a").connect("b").connect("c").join("b", "r", outcome="info").join("c", "r", outcome="info")
+    h.room_send("a", "r", 1)
+    verdict = check(h.finished().frame())
+    assert verdict.valid == "unknown" and verdict.counts["acknowledged"] == 0
+    assert verdict.details["rooms"]["joins"] == {"asked": 2, "acknowledged": 0}
+    assert "no room copy was required: 0 of 2 join(s) acknowledged, none before a send that was acknowledged; " \
+           "nothing to judge" in verdict.reasons
+
+
+def test_a_server_that_answers_few_joins_is_not_a_pass() -> None:
+    h = _room("b").connect("c").connect("d").join("c", "r", outcome="info").join("d", "r", outcome="info")
+    h.connect("e").join("e", "r", outcome="info")
+    h.room_send("a", "r", 1).room_recv("b", "a", "r", 1)
+    verdict = check(h.finished().frame())
+    assert verdict.counts == counts(attempted=1, acknowledged=1, delivered=1)
+    assert verdict.details["rooms"]["joins"] == {"asked": 5, "acknowledged": 2}  # a and b
+    assert verdict.valid == "unknown"
+    assert "only 2 of 5 join(s) were acknowledged: the room copies of the other members could not be required, " \
+           "so most of the rooms were not judged" in verdict.reasons
+    # half or more acknowledged: judged as usual
+    fine = _room("b", "c").connect("d").join("d", "r", outcome="info").room_send("a", "r", 1)
+    fine.room_recv("b", "a", "r", 1).room_recv("c", "a", "r", 1)
+    assert check(fine.finished().frame()).valid is True
