@@ -18,7 +18,8 @@ A leave never answered (``info``: its outcome is unknown) ends certain membershi
 the user possibly a member until a later leave is acknowledged (its copies are allowed, never unexpected); a
 join acknowledged after it makes the user certain again. A join and a leave of the same room in flight together
 (the reference drivers send one at a time per room; a user's own may not) may have been applied in either
-order: the user stays possibly a member until a later acknowledged leave settles it.
+order: the user stays possibly a member until a later acknowledged leave settles it. A receipt of a room send
+that does not say its room is given the one room that message was sent to (counted in ``rooms_inferred``).
 
 The rest of the checker judges point-to-point messages, so a room send is *expanded* into one message per
 expected member (``msg_id@member``) and each copy into that member's receipt: lost, duplicated, unseen
@@ -98,6 +99,8 @@ class RoomFacts:
     """Joins that would start a membership (not a rejoin of a member, nor one racing a leave)."""
     joins_acknowledged: int = 0
     """Of those, the ones the server acknowledged: only their members' copies can be required."""
+    rooms_inferred: int = 0
+    """Receipts of room sends that carried no room, given the room their message was sent to."""
     per_room: dict[str, dict[str, int]] = field(default_factory=dict)
     """Room → sends, members (ever joined), expected receipts."""
     origin: dict[str, str] = field(default_factory=dict)
@@ -167,7 +170,8 @@ class RoomFacts:
         lost_ns, missing_ns = self.lost_latencies_ns()
         return {"sends": self.sends, "expected_receipts": self.expected_receipts, "fanout": self.fanout,
                 "allowed_copies": self.allowed_copies,
-                "joins": {"asked": self.joins_asked, "acknowledged": self.joins_acknowledged}, "per_room": per_room,
+                "joins": {"asked": self.joins_asked, "acknowledged": self.joins_acknowledged},
+                "rooms_inferred": self.rooms_inferred, "per_room": per_room,
                 "per_member": self._per_member(),
                 "stable_latency_ms": asdict(quantiles_ms(self.stable_ms() * 1e6)),
                 "lost_messages": int((self.by_message["lost"] > 0).sum()) if len(self.by_message) else 0,
@@ -243,6 +247,25 @@ def _memberships(frame: pd.DataFrame) -> dict[tuple[str, str], list[Span]]:
     return spans
 
 
+def _infer_copy_rooms(frame: pd.DataFrame, sends: np.ndarray[Any, Any]) -> tuple[pd.DataFrame, int]:
+    """A receipt of a room send that does not say its room (a user's own driver may not record it) came through
+    the one room that message was sent to: give it that room, rather than call it both lost and unexpected."""
+    missing = ((frame["f"] == "recv") & frame["room"].isna()).to_numpy(dtype=bool, na_value=False)
+    if not sends.any() or not missing.any():
+        return frame, 0
+    room_of = dict(zip(frame.loc[sends, "msg_id"].astype(object), frame.loc[sends, "room"].astype(object),
+                       strict=True))
+    positions = np.flatnonzero(missing)
+    found = [room_of.get(m) for m in frame["msg_id"].iloc[positions].astype(object)]
+    hit = [i for i, r in zip(positions, found, strict=True) if r is not None]
+    if not hit:
+        return frame, 0
+    frame = frame.copy()
+    column = frame.columns.get_loc("room")
+    frame.iloc[hit, column] = [r for r in found if r is not None]
+    return frame, len(hit)
+
+
 def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
     """The ledger with each room send expanded per expected member and each copy judged (see module doc)."""
     if "room" not in frame.columns:
@@ -250,6 +273,8 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
     room = frame["room"]
     f = frame["f"]
     sends = ((f == "send") & room.notna()).to_numpy(dtype=bool, na_value=False)
+    frame, inferred = _infer_copy_rooms(frame, sends)
+    room = frame["room"]
     copies = ((f == "recv") & room.notna()).to_numpy(dtype=bool, na_value=False)
     if not sends.any() and not copies.any():
         return frame, RoomFacts()
@@ -337,7 +362,8 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
     facts = RoomFacts(sends=len(info), expected_receipts=sum(r["expected_receipts"] for r in per_room.values()),
                       allowed_copies=allowed_copies, per_room=per_room, origin=origin, spans=spans, strays=strays,
                       joins_asked=sum(len(v) for v in spans.values()),
-                      joins_acknowledged=sum(s.strict_from != _INF for v in spans.values() for s in v))
+                      joins_acknowledged=sum(s.strict_from != _INF for v in spans.values() for s in v),
+                      rooms_inferred=inferred)
     return expanded, facts
 
 

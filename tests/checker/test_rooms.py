@@ -319,3 +319,17 @@ def test_a_server_that_answers_few_joins_is_not_a_pass() -> None:
     fine = _room("b", "c").connect("d").join("d", "r", outcome="info").room_send("a", "r", 1)
     fine.room_recv("b", "a", "r", 1).room_recv("c", "a", "r", 1)
     assert check(fine.finished().frame()).valid is True
+
+
+def test_a_receipt_that_does_not_say_its_room_gets_the_room_its_message_was_sent_to() -> None:
+    """Before: such a receipt was counted lost (for the member) and unexpected (as a receipt), with no hint."""
+    h = _room("b", "c").room_send("a", "r", 1).room_recv("b", "a", "r", 1)
+    h._add(None, process="c", type="ok", f="recv", msg_id=History.room_mid("a", "r", 1), sender="a", recipient="c",
+           seq=1)
+    verdict = check(h.finished().frame())
+    assert verdict.valid is True and verdict.counts == counts(attempted=2, acknowledged=2, delivered=2)
+    assert verdict.details["rooms"]["rooms_inferred"] == 1
+    # a receipt without a room of a message nobody sent stays unexpected
+    h._add(None, process="c", type="ok", f="recv", msg_id="a>#r#99", sender="a", recipient="c", seq=99)
+    stray = check(h.frame())
+    assert stray.counts["unexpected"] == 1 and stray.details["rooms"]["rooms_inferred"] == 1
