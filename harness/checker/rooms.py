@@ -19,7 +19,9 @@ the user possibly a member until a later leave is acknowledged (its copies are a
 join acknowledged after it makes the user certain again. A join and a leave of the same room in flight together
 (the reference drivers send one at a time per room; a user's own may not) may have been applied in either
 order: the user stays possibly a member until a later acknowledged leave settles it. A receipt of a room send
-that does not say its room is given the one room that message was sent to (counted in ``rooms_inferred``).
+that does not say its room is given the one room that message was sent to (counted in ``rooms_inferred``). A
+member's join asked again after a reconnect and *refused* ends certain membership at that request (the server
+says it is not a member; since when is unknown): its copies are allowed from then on (``rejoins_refused``).
 
 The rest of the checker judges point-to-point messages, so a room send is *expanded* into one message per
 expected member (``msg_id@member``) and each copy into that member's receipt: lost, duplicated, unseen
@@ -99,6 +101,8 @@ class RoomFacts:
     """Joins that would start a membership (not a rejoin of a member, nor one racing a leave)."""
     joins_acknowledged: int = 0
     """Of those, the ones the server acknowledged: only their members' copies can be required."""
+    rejoins_refused: int = 0
+    """A member's join asked again (after a reconnect) and refused: its copies from then on are allowed only."""
     rooms_inferred: int = 0
     """Receipts of room sends that carried no room, given the room their message was sent to."""
     per_room: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -171,7 +175,7 @@ class RoomFacts:
         return {"sends": self.sends, "expected_receipts": self.expected_receipts, "fanout": self.fanout,
                 "allowed_copies": self.allowed_copies,
                 "joins": {"asked": self.joins_asked, "acknowledged": self.joins_acknowledged},
-                "rooms_inferred": self.rooms_inferred, "per_room": per_room,
+                "rooms_inferred": self.rooms_inferred, "rejoins_refused": self.rejoins_refused, "per_room": per_room,
                 "per_member": self._per_member(),
                 "stable_latency_ms": asdict(quantiles_ms(self.stable_ms() * 1e6)),
                 "lost_messages": int((self.by_message["lost"] > 0).sum()) if len(self.by_message) else 0,
@@ -195,18 +199,22 @@ class RoomFacts:
                           for r in worst.itertuples(index=False)]}
 
 
-def _memberships(frame: pd.DataFrame) -> dict[tuple[str, str], list[Span]]:
+def _memberships(frame: pd.DataFrame, refused_rejoins: list[int] | None = None) -> dict[tuple[str, str], list[Span]]:
     """Each (user, room)'s spans. A leave whose answer never came (``info``) ends certain membership at its
     request but not possible membership: later copies are allowed, never unexpected. A join asked while a leave
     of the same room was still unanswered (or the other way round) leaves their order at the server unknown:
     the user stays possibly a member until a later leave is acknowledged. A join asked while the user is still
-    possibly a member (after an unanswered leave) starts a new span, certain from its acknowledgement."""
+    possibly a member (after an unanswered leave) starts a new span, certain from its acknowledgement. A member's
+    join asked again (after a reconnect) and refused ends certain membership at that request, possible until a
+    later acknowledged leave (counted in ``refused_rejoins[0]``)."""
+    refused_rejoins = refused_rejoins if refused_rejoins is not None else [0]
     rows = frame.loc[frame["f"].isin(["join", "leave"]).to_numpy(dtype=bool, na_value=False),
                      ["t_ns", "index", "process", "type", "f", "room"]].sort_values(["t_ns", "index"], kind="stable")
     spans: dict[tuple[str, str], list[Span]] = {}
     leaving: set[tuple[str, str]] = set()  # a leave asked and not yet answered
     joining: set[tuple[str, str]] = set()  # a join asked and not yet answered
     overlapped: set[tuple[str, str]] = set()  # a join and a leave were in flight together
+    rejoining: dict[tuple[str, str], int] = {}  # a certain member asked to join again (after a reconnect): when
     for t_ns, _, user, kind, f, room in rows.itertuples(index=False):
         key = (str(user), str(room))
         t = int(t_ns)
@@ -218,11 +226,19 @@ def _memberships(frame: pd.DataFrame) -> dict[tuple[str, str], list[Span]]:
                     overlapped.add(key)
                 elif current is None or current.strict_to != _INF:
                     mine.append(Span(_INF, _INF, t, _INF))
+                elif current.strict_from != _INF:
+                    rejoining[key] = t
                 joining.add(key)
                 continue
             joining.discard(key)
+            asked_again = rejoining.pop(key, None)
             if key in overlapped:
                 continue  # the leave may have been applied after it: only a later acknowledged leave settles it
+            if asked_again is not None and current is not None:
+                if kind == "fail":  # refused: the server says it is not a member now; when it stopped is unknown
+                    current.strict_to = min(current.strict_to, asked_again)
+                    refused_rejoins[0] += 1
+                continue
             if kind == "ok" and current is not None and current.strict_from == _INF:
                 current.strict_from = t
             elif kind == "fail" and current is not None and current.strict_from == _INF:
@@ -278,7 +294,8 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
     copies = ((f == "recv") & room.notna()).to_numpy(dtype=bool, na_value=False)
     if not sends.any() and not copies.any():
         return frame, RoomFacts()
-    spans = _memberships(frame)
+    refused_rejoins = [0]
+    spans = _memberships(frame, refused_rejoins)
     send_rows = frame[sends]
     kinds = send_rows["type"].astype(object).to_numpy()
     t = send_rows["t_ns"].to_numpy(dtype=np.int64)
@@ -363,7 +380,7 @@ def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
                       allowed_copies=allowed_copies, per_room=per_room, origin=origin, spans=spans, strays=strays,
                       joins_asked=sum(len(v) for v in spans.values()),
                       joins_acknowledged=sum(s.strict_from != _INF for v in spans.values() for s in v),
-                      rooms_inferred=inferred)
+                      rooms_inferred=inferred, rejoins_refused=refused_rejoins[0])
     return expanded, facts
 
 

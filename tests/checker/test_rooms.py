@@ -333,3 +333,20 @@ def test_a_receipt_that_does_not_say_its_room_gets_the_room_its_message_was_sent
     h._add(None, process="c", type="ok", f="recv", msg_id="a>#r#99", sender="a", recipient="c", seq=99)
     stray = check(h.frame())
     assert stray.counts["unexpected"] == 1 and stray.details["rooms"]["rooms_inferred"] == 1
+
+
+def test_a_refused_rejoin_after_a_reconnect_stops_requiring_copies_from_its_request() -> None:
+    """The driver drops the room when its rejoin is refused; before, the checker still required every later copy."""
+    h = _room("b", "c").room_send("a", "r", 1).room_recv("b", "a", "r", 1).room_recv("c", "a", "r", 1)
+    h.disconnect("c").connect("c").join("c", "r", outcome="fail")
+    h.room_send("a", "r", 2).room_recv("b", "a", "r", 2)
+    verdict = check(h.finished().frame())
+    assert verdict.valid is True and verdict.counts == counts(attempted=3, acknowledged=3, delivered=3)
+    assert verdict.details["rooms"]["rejoins_refused"] == 1
+    h.room_recv("c", "a", "r", 2)  # and a copy that still came is allowed, not unexpected
+    late = check(h.frame())
+    assert late.valid is True and late.details["rooms"]["allowed_copies"] == 1
+    # an acknowledged rejoin changes nothing: the copy is still required
+    kept = _room("b", "c").disconnect("c").connect("c").join("c", "r").room_send("a", "r", 1)
+    kept.room_recv("b", "a", "r", 1)
+    assert check(kept.finished().frame()).counts["lost"] == 1
