@@ -266,20 +266,19 @@ def _memberships(frame: pd.DataFrame, refused_rejoins: list[int] | None = None) 
 def _infer_copy_rooms(frame: pd.DataFrame, sends: np.ndarray[Any, Any]) -> tuple[pd.DataFrame, int]:
     """A receipt of a room send that does not say its room (a user's own driver may not record it) came through
     the one room that message was sent to: give it that room, rather than call it both lost and unexpected."""
-    missing = ((frame["f"] == "recv") & frame["room"].isna()).to_numpy(dtype=bool, na_value=False)
-    if not sends.any() or not missing.any():
+    if not sends.any():
         return frame, 0
     room_of = dict(zip(frame.loc[sends, "msg_id"].astype(object), frame.loc[sends, "room"].astype(object),
                        strict=True))
-    positions = np.flatnonzero(missing)
-    found = [room_of.get(m) for m in frame["msg_id"].iloc[positions].astype(object)]
-    hit = [i for i, r in zip(positions, found, strict=True) if r is not None]
-    if not hit:
+    missing = ((frame["f"] == "recv") & frame["room"].isna()
+               & frame["msg_id"].isin(list(room_of))).to_numpy(dtype=bool, na_value=False)
+    if not missing.any():  # (point-to-point receipts have no room, and no room send's id)
         return frame, 0
+    positions = np.flatnonzero(missing)
     frame = frame.copy()
-    column = frame.columns.get_loc("room")
-    frame.iloc[hit, column] = [r for r in found if r is not None]
-    return frame, len(hit)
+    frame.iloc[positions, frame.columns.get_loc("room")] = [
+        room_of[m] for m in frame["msg_id"].iloc[positions].astype(object)]
+    return frame, len(positions)
 
 
 def expand_rooms(frame: pd.DataFrame) -> tuple[pd.DataFrame, RoomFacts]:
