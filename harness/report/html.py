@@ -30,7 +30,7 @@ from harness.report.rooms import (
     room_summary,
 )
 from harness.report.summary import effect_phrase, experiment_line, experiment_state, held, label, subject
-from harness.report.words import BAD_COUNTS, as_run, claim_sentence, headline, headline_counts, number, other_counts
+from harness.report.words import BAD_COUNTS, claim_sentence, headline, headline_counts, number, other_counts
 
 __all__ = ["render_html", "forensics_for", "charts_for", "rooms_section", "FORENSIC_EXAMPLES", "TEMPLATES"]
 
@@ -130,7 +130,7 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
         fault_effects=[effect_phrase(e) for e in (details.get("faults") or {}).get("effects") or []],
         charts=charts, anomalies=anomalies, forensics=forensics, meaning=_MEANING, gaps_in_lost=gaps_in_lost,
         experiment=experiment_line(doc), experiment_state=experiment_state(doc),
-        drained=analysis.state.drain_end_ns is not None, as_run=as_run, rooms=rooms_section(doc, analysis),
+        drained=analysis.state.drain_end_ns is not None, rooms=rooms_section(doc, analysis),
         copies=copies_note(doc),
     )
     return page, charts

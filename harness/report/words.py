@@ -10,24 +10,14 @@ from typing import Any
 from harness.report.numbers import number
 from harness.report.summary import held, label
 
-__all__ = ["UNDRAINED", "as_run", "HEADLINE_COUNTS", "BAD_COUNTS", "headline", "claim_sentence", "headline_counts",
-           "other_counts", "number"]
+__all__ = ["HEADLINE_COUNTS", "BAD_COUNTS", "headline", "claim_sentence", "headline_counts", "other_counts",
+           "number"]
 
 HEADLINE_COUNTS = ("acknowledged", "delivered", "lost", "unseen", "duplicated", "unexpected")
 """Shown first; every other count is folded away unless it is a bad one that is not zero."""
 
 BAD_COUNTS = frozenset({"lost", "unseen", "unexpected", "unverifiable", "delivered_after_fail"})
 """Counts that, when not zero, mean a guarantee broke or could not be judged (drawn red)."""
-
-UNDRAINED = ("the drain ran under the fault", "the run ended under the fault, without a drain")
-"""Verdicts saved before the checker worded an unhealed fault by whether the ledger has a drain say "the drain ran
-under the fault" even for a run cut short; the page rewords them (it must not say both)."""
-
-
-def as_run(text: str, drained: bool) -> str:
-    """A checker sentence as it applies to this run: without a drain, no "drain ran under the fault"."""
-    return text if drained else text.replace(*UNDRAINED)
-
 
 _PROMISE = {
     "at-most-once": "it may lose messages but never delivers one twice",
