@@ -51,9 +51,13 @@ class FaultCheck:
                 "effects": [dict(e) for e in self.effects]}
 
 
-def _start_phase(frame: pd.DataFrame) -> tuple[int | None, dict[str, Any]]:
+def _phase_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The controller's phase rows (a handful): time and data."""
+    return frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
+
+
+def _start_phase(rows: pd.DataFrame) -> tuple[int | None, dict[str, Any]]:
     """The first ``start`` phase row's time and data (None, {} when the run never started sending)."""
-    rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "data"]]
     for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
         if isinstance(data, dict) and data.get("phase") == "start":
             return int(t_ns), data
@@ -202,7 +206,8 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
     """Compare the scheduled faults with the fault rows the run actually wrote, and check each applied
     occurrence touched the traffic it was meant to hit (``messages``: the delivery table; ``cohort_of``:
     user → cohort, from the connect rows)."""
-    start_ns, start = _start_phase(frame)
+    phases = _phase_rows(frame)
+    start_ns, start = _start_phase(phases)
     schedule = _schedule(start)
     rows = frame.loc[(frame["f"] == "fault").to_numpy(dtype=bool, na_value=False), ["t_ns", "index", "data"]]
     rows = rows.sort_values(["t_ns", "index"], kind="stable")
@@ -258,8 +263,7 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
         if got < wanted:
             problems.append(f"fault {name}: {got} of {wanted} scheduled occurrence(s) applied; the verdict does "
                             "not cover the fault it was meant to test")
-    phases = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
-    drained = any(isinstance(d, dict) and d.get("phase") in ("drain_start", "drain_end") for d in phases)
+    drained = any(isinstance(d, dict) and d.get("phase") in ("drain_start", "drain_end") for d in phases["data"])
     for name, still_open in sorted(open_now.items()):
         if still_open:
             ending = "the drain ran under the fault" if drained else "the run ended under the fault, without a drain"
