@@ -2,7 +2,8 @@
 
 ``locust -f harness/locustfile.py --processes 2 …`` (or ``--master`` plus ``--worker`` processes given the
 same ``--scenario`` and ``--target``): the master starts the stack, runs the controller and the faults,
-and keeps the ledger; workers run the users and ship every row to it.
+and keeps the ledger; workers run the users and write their own ledger shards in the run folder, or, on another
+machine (or with ``--ship-ledger``), ship their rows to the master.
 """
 
 from __future__ import annotations
@@ -32,17 +33,20 @@ def start_master(environment: Environment) -> Master:
         node = runner.clients.get(client)
         return node is not None and node.state != STATE_MISSING
 
-    master = Master(lambda kind, data, client: runner.send_message(kind, data, client), alive)
+    shards = not getattr(environment.parsed_options, "ship_ledger", False)
+    master = Master(lambda kind, data, client: runner.send_message(kind, data, client), alive, shards=shards)
     runner.register_message("dlv_hello", lambda msg, **_: master.hello(msg.node_id))
     runner.register_message("dlv_claim", lambda msg, **_: master.claim(msg.node_id, int(msg.data["req"])))
     runner.register_message("dlv_clock", lambda msg, **_: master.clock(msg.node_id, float(msg.data["offset_ms"])))
-    runner.register_message("dlv_rows", lambda msg, **_: master.rows(msg.node_id, msg.data["rows"]))
-    runner.register_message("dlv_flushed", lambda msg, **_: master.flushed(msg.node_id, int(msg.data["rows"])))
+    runner.register_message("dlv_rows", lambda msg, **_: master.rows(msg.node_id, msg.data))
+    runner.register_message("dlv_track", lambda msg, **_: master.track(msg.node_id, msg.data))
+    runner.register_message("dlv_flushed", lambda msg, **_: master.flushed(msg.node_id, msg.data))
     return master
 
 
 def start_worker(environment: Environment, scenario: Scenario, target: str, driver: type[DeliveryUser]) -> None:
-    """Run ``driver`` users for the master's run; nothing is recorded here, every row goes to the master."""
+    """Run ``driver`` users for the master's run; their rows go to a shard in the master's run folder, or to
+    the master (``harness.run.distributed``)."""
     runner = environment.runner
     assert isinstance(runner, WorkerRunner)
 

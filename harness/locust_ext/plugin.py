@@ -12,8 +12,8 @@ about once a second and at every phase change or fault event, instead of the ver
 prints the verdict itself, once.
 
 Distributed (``--processes N`` or ``--master`` + ``--worker``): the master does all of the above; workers
-only run users and ship their ledger rows to it (``harness.locust_ext.distributed``), and the master waits for
-every worker's flush before the verdict.
+only run users, and write their ledger shards into the run folder or ship their rows to the master
+(``harness.locust_ext.distributed``); the master waits for every worker's flush before the verdict.
 
 Nothing listens beyond loopback unless a flag says so: the web UI and the master's worker port default to
 127.0.0.1 (an explicit ``--web-host`` / ``--master-bind-host`` still wins), and with ``--processes`` the
@@ -143,6 +143,9 @@ def _add_flags(parser: Any, **_: Any) -> None:
     parser.add_argument("--links-per-proxy", type=int, default=0,
                         help="Links one embedded proxy process is planned to hold before cohorts go to another "
                              "(default 0: from the open-file limit, about 7,400 at 20,000 open files)")
+    parser.add_argument("--ship-ledger", action="store_true", default=False,
+                        help="Master: workers ship every ledger row to the master even when they share its run "
+                             "folder (by default such workers write their own ledger-<node>.jsonl there)")
     parser.add_argument("--worker-wait-s", type=float, default=0.0,
                         help="Master: give up (verdict unknown, exit 3) if the run has not started this long after "
                              "the stack is up, because --expect-workers did not all join (0: wait forever)")

@@ -12,7 +12,7 @@ from harness.config import Scenario
 from harness.ledger.recorder import LedgerRecorder, Row
 from harness.run.targets import DEFAULT_PORT
 
-__all__ = ["Slot", "CohortURL", "DeliveryTracker", "RunContext"]
+__all__ = ["Slot", "CohortURL", "DeliveryTracker", "RunContext", "TrackerFields", "tracker_fields"]
 
 
 class CohortURL(str):
@@ -47,6 +47,24 @@ class Slot:
         urls = self.urls or getattr(self.url, "urls", None) or ({DEFAULT_PORT: str(self.url)} if self.url else {})
         object.__setattr__(self, "urls", dict(urls))
         object.__setattr__(self, "url", str(self.url))  # a plain str from here on (it is shipped to workers)
+
+
+TRACKED = frozenset({"send", "recv", "join", "leave", "connect", "disconnect"})
+"""The ledger functions the live tracker follows."""
+
+TrackerFields = tuple[str, str, str, str | None, str | None, str | None, int | None]
+
+
+def tracker_fields(row: Row) -> TrackerFields | None:
+    """(f, type, process, msg_id, recipient, room, conn) of a row the live tracker follows, else None: all the
+    tracker reads of a row (a few short strings instead of a whole row to ship or decode)."""
+    f = row.get("f")
+    if f not in TRACKED:
+        return None
+    room, recipient, conn = row.get("room"), row.get("recipient"), row.get("conn")
+    return (str(f), str(row.get("type")), str(row.get("process")), row.get("msg_id"),
+            None if recipient is None else str(recipient), None if room is None else str(room),
+            None if conn is None else int(conn))
 
 
 @dataclass
@@ -160,25 +178,32 @@ class DeliveryTracker:
     def apply(self, row: Row) -> None:
         """Update the counts from one ledger row (rows that are not sends, receipts, memberships or connections
         are ignored)."""
-        f, kind, user = row.get("f"), row.get("type"), str(row.get("process"))
-        room = row.get("room")
+        fields = tracker_fields(row)
+        if fields is not None:
+            self.apply_fields(*fields)
+
+    def apply_fields(self, f: str, kind: str, user: str, msg_id: str | None, recipient: str | None,
+                     room: str | None, conn: int | None) -> None:
+        """``apply`` on what it reads of a row (``tracker_fields``): what a worker that keeps its own ledger
+        shard sends the master for its live view, instead of the row."""
         if f == "send":
             if kind == "invoke":
-                self.invoked(row["msg_id"], user)
+                self.invoked(str(msg_id), user)
             elif room is not None:
-                self.room_completed(row["msg_id"], str(kind), str(room), user)
+                self.room_completed(str(msg_id), kind, room, user)
             else:
-                self.completed(row["msg_id"], str(kind), str(row.get("recipient")), user)
+                self.completed(str(msg_id), kind, str(recipient), user)
         elif f == "recv":
             if room is not None:
-                self.room_receipt(row["msg_id"], str(row.get("recipient") or user))
+                self.room_receipt(str(msg_id), recipient or user)
             else:
-                self.receipt(row["msg_id"], str(row.get("recipient") or user))
-        elif f in ("join", "leave") and room is not None:
-            self.membership(str(f), str(kind), str(room), user)
+                self.receipt(str(msg_id), recipient or user)
+        elif f in ("join", "leave"):
+            if room is not None:
+                self.membership(f, kind, room, user)
         elif f == "connect":
             self.connected.add(user)
-            if (row.get("conn") or 1) > 1:
+            if (conn or 1) > 1:
                 self.reconnected(user)
         elif f == "disconnect":
             self.connected.discard(user)

@@ -28,11 +28,11 @@ def _locust(*args: str, log: Path) -> subprocess.Popen[bytes]:
                                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def _master_and_workers(out: Path) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]:
+def _master_and_workers(out: Path, *master_args: str) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]:
     port = free_port()
     master = _locust("--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
                      "--expect-workers", "2", "--headless", "-u", "2", "-r", "2", "--out", str(out),
-                     "--only-summary", log=out.parent / f"{out.name}-master.log")
+                     "--only-summary", *master_args, log=out.parent / f"{out.name}-master.log")
     workers = [_locust("--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
                        log=out.parent / f"{out.name}-worker{i}.log") for i in (1, 2)]
     return master, workers
@@ -70,16 +70,19 @@ def test_processes_flag_gives_naive_the_local_verdict(tmp_path: Path) -> None:
     assert_as_committed("heartbeat-timeout", "naive", tmp_path)  # the same outcome as one process
 
 
-def test_master_and_two_worker_processes_give_ackmap_the_local_verdict(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ship", [False, True], ids=["shards", "shipped"])
+def test_master_and_two_worker_processes_give_ackmap_the_local_verdict(tmp_path: Path, ship: bool) -> None:
+    """Workers that share the run folder write their own shards; with ``--ship-ledger`` (what a worker on
+    another machine does) every row crosses Locust's channel: the same verdict either way."""
     out = tmp_path / "run"
-    master, workers = _master_and_workers(out)
+    master, workers = _master_and_workers(out, *(["--ship-ledger"] if ship else []))
     code = _finish(master, workers)
     log = (tmp_path / "run-master.log").read_text()
     assert code == 0, log
     result = verdict(out)
     assert result["valid"] is True and result["counts"]["lost"] == 0 and result["counts"]["unseen"] == 0
     assert result["counts"]["acknowledged"] > 100 and result["counts"]["replayed"] > 0
-    assert [r["complete"] for r in _reports(out)] == [True, True]
+    assert [(r["complete"], r["ledger"]) for r in _reports(out)] == [(True, "shipped" if ship else "shard")] * 2
     assert "[PASS] ackmap" in log
     assert_as_committed("heartbeat-timeout", "ackmap", out)
 

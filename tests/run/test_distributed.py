@@ -1,13 +1,17 @@
-"""The master/worker ledger protocol over an in-memory channel: slots, shipping, the flush barrier, and a
-worker that dies or loses rows (its streams become unseen, never lost)."""
+"""The master/worker ledger protocol over an in-memory channel: slots, shards and shipping, the flush barrier,
+and a worker that dies or loses rows (its streams become unseen, never lost). Most tests run twice: workers
+that share the run folder (shards) and workers that ship every row (``Master(shards=False)``, as from
+another machine)."""
 
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 from typing import Any
 
 import gevent
+import orjson
 import pytest
 
 from harness.checker import CheckOptions, check
@@ -15,7 +19,16 @@ from harness.config import Scenario
 from harness.ledger.format import read_ledger
 from harness.ledger.recorder import LedgerWriter
 from harness.run.context import RunContext, Slot
-from harness.run.distributed import Master, ShippingWriter, Worker, WorkerRunContext
+from harness.run.distributed import (
+    SHARD_PROBE,
+    LedgerCollector,
+    Master,
+    ShardWriter,
+    ShippingWriter,
+    Worker,
+    WorkerRunContext,
+    shard_path,
+)
 
 SCENARIO = Scenario.model_validate({
     "name": "t", "targets": ["naive"], "cohorts": [{"name": "u1", "users": 1}, {"name": "u2", "users": 1}]})
@@ -45,8 +58,9 @@ class Channel:
         {"dlv_hello": lambda: master.hello(client),
          "dlv_claim": lambda: master.claim(client, data["req"]),
          "dlv_clock": lambda: master.clock(client, data["offset_ms"]),
-         "dlv_rows": lambda: master.rows(client, data["rows"]),
-         "dlv_flushed": lambda: master.flushed(client, data["rows"])}[kind]()
+         "dlv_rows": lambda: master.rows(client, data),
+         "dlv_track": lambda: master.track(client, data),
+         "dlv_flushed": lambda: master.flushed(client, data)}[kind]()
 
     def to_worker(self, kind: str, data: dict[str, Any], client: str | None) -> None:
         for name in [client] if client else list(self.workers):
@@ -63,8 +77,11 @@ class Channel:
          "dlv_flush": worker.flush}[kind]()
 
 
-def _run(tmp_path: Path, channel: Channel) -> tuple[Master, RunContext, dict[str, Worker]]:
-    master = Master(channel.to_worker, alive=lambda client: client not in channel.dead)
+MODES = pytest.mark.parametrize("shards", [True, False], ids=["shards", "shipping"])
+
+
+def _run(tmp_path: Path, channel: Channel, shards: bool = True) -> tuple[Master, RunContext, dict[str, Worker]]:
+    master = Master(channel.to_worker, alive=lambda client: client not in channel.dead, shards=shards)
     channel.master = master
     for client in ("w-a", "w-b"):  # workers say hello before the master's run exists
         send = channel.to_master(client)
@@ -107,9 +124,11 @@ def _verdict(folder: Path) -> Any:
     return check(load.frame, CheckOptions(damaged_nodes=load.damaged_nodes()[0]))
 
 
-def test_workers_get_the_run_and_the_master_sees_their_rows_live(tmp_path: Path) -> None:
-    master, ctx, workers = _run(tmp_path, Channel())
+@MODES
+def test_workers_get_the_run_and_the_master_sees_their_rows_live(tmp_path: Path, shards: bool) -> None:
+    master, ctx, workers = _run(tmp_path, Channel(), shards)
     _exchange(ctx, workers)
+    assert all(isinstance(w.ctx.writer, ShardWriter if shards else ShippingWriter) for w in workers.values())
     assert ctx.tracker.connected == {"u1-0", "u2-0"}
     assert ctx.tracker.by_user["u1-0"]["acked"] == 2 and ctx.tracker.by_user["u2-0"]["received"] == 1
     assert ctx.tracker.outstanding == {"run1:u1-0>u2-0#2": "u2-0"}
@@ -119,21 +138,28 @@ def test_workers_get_the_run_and_the_master_sees_their_rows_live(tmp_path: Path)
     assert all(w.ctx.claim_slot() is None for w in workers.values()), "two users, both taken"
 
 
-def test_barrier_collects_every_row_and_the_loss_is_judged(tmp_path: Path) -> None:
-    master, ctx, workers = _run(tmp_path, Channel())
+@MODES
+def test_barrier_collects_every_row_and_the_loss_is_judged(tmp_path: Path, shards: bool) -> None:
+    master, ctx, workers = _run(tmp_path, Channel(), shards)
     _exchange(ctx, workers)
     assert master.barrier(timeout_s=5) == []
     ctx.writer.close()
     master.close()
-    files = sorted(p.name for p in tmp_path.glob("ledger*.jsonl"))
-    assert files == ["ledger-worker-1.jsonl", "ledger-worker-2.jsonl", "ledger.jsonl"]
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["ledger-worker-1.jsonl", "ledger-worker-2.jsonl", "ledger.jsonl"]  # the probe is gone
+    assert master.collector is not None
+    assert (master.collector.received == {}) is shards  # a shard's rows never travel to the master
+    how = {row["data"]["node"]: row["data"]["ledger"] for row in read_ledger(tmp_path).frame.to_dict("records")
+           if row["f"] == "node"}
+    assert how == {"worker-1": "shard" if shards else "shipped", "worker-2": "shard" if shards else "shipped"}
     verdict = _verdict(tmp_path)
     assert verdict.counts["lost"] == 1 and verdict.counts["unseen"] == 0 and verdict.valid is False
 
 
-def test_a_dead_worker_makes_its_streams_unseen_not_lost(tmp_path: Path) -> None:
+@MODES
+def test_a_dead_worker_makes_its_streams_unseen_not_lost(tmp_path: Path, shards: bool) -> None:
     channel = Channel()
-    master, ctx, workers = _run(tmp_path, channel)
+    master, ctx, workers = _run(tmp_path, channel, shards)
     claimed = _exchange(ctx, workers)
     receiver_client = next(c for c, s in claimed.items() if s.user_id == "u2-0")
     channel.dead.add(receiver_client)  # SIGKILLed: never answers the flush
@@ -146,7 +172,7 @@ def test_a_dead_worker_makes_its_streams_unseen_not_lost(tmp_path: Path) -> None
 
 def test_rows_that_never_arrived_leave_the_ledger_open(tmp_path: Path) -> None:
     channel = Channel()
-    master, ctx, workers = _run(tmp_path, channel)
+    master, ctx, workers = _run(tmp_path, channel, shards=False)
     channel.drop_rows_from.add("w-b")  # its rows vanish; its "flushed" still arrives with the true count
     claimed = _exchange(ctx, workers)
     assert master.barrier(timeout_s=5) == [master.nodes["w-b"]]
@@ -157,7 +183,7 @@ def test_rows_that_never_arrived_leave_the_ledger_open(tmp_path: Path) -> None:
     assert claimed["w-b"].user_id == "u2-0"  # claims are answered in order: the receiver's record is missing
     verdict = _verdict(tmp_path)  # no row of u2 arrived, not even its connect: only the master's report names it
     assert verdict.valid == "unknown" and verdict.counts["lost"] == 0 and verdict.counts["unseen"] == 2
-    assert "worker-2: 0 of 4 ledger rows arrived" in verdict.reason  # health sample, connect, recv, close
+    assert "worker-2: 1 of 4 ledger rows arrived" in verdict.reason  # health sample, connect, recv; the close came
 
 
 
@@ -271,3 +297,65 @@ def test_each_worker_reports_its_clock_offset_and_a_skewed_one_warns(tmp_path: P
     assert any(m.startswith("this machine's clock is +2") for m in warned)
     assert any(m.startswith(f"{skewed}'s clock is +2") for m in warned)
     assert len(warned) == 2, warned  # w-a's offset is within CLOCK_WARN_MS: no warning
+
+
+def test_a_worker_that_does_not_read_the_masters_probe_ships_its_rows(tmp_path: Path) -> None:
+    """Another machine sees no probe file (or another one): it ships, and the run is judged the same."""
+    channel = Channel()
+    master, ctx, workers = _run(tmp_path, channel)
+    assert (tmp_path / SHARD_PROBE).read_text() == master._probe
+    assert shard_path({"shard_dir": str(tmp_path), "shard_probe": "not-the-token", "node": "worker-1"}) is None
+    assert shard_path({"shard_dir": str(tmp_path / "elsewhere"), "shard_probe": master._probe, "node": "w"}) is None
+    assert shard_path({"node": "worker-1"}) is None
+    assert shard_path({"shard_dir": str(tmp_path), "shard_probe": master._probe, "node": "worker-1"}) == (
+        tmp_path / "ledger-worker-1.jsonl")
+
+
+def _rows(node: str, n: int) -> list[bytes]:
+    return [orjson.dumps({"run_id": "r", "node": node, "index": i, "t_ns": i, "process": "u", "type": "event",
+                          "f": "health", "data": {}}) + b"\n" for i in range(1, n + 1)]
+
+
+def _closing(node: str, index: int) -> bytes:
+    return orjson.dumps({"run_id": "r", "node": node, "index": index, "t_ns": index, "process": "node",
+                         "type": "event", "f": "phase", "data": {"phase": "node_closed"}}) + b"\n"
+
+
+def test_a_shard_is_complete_only_if_it_ends_with_its_own_closing_row(tmp_path: Path) -> None:
+    collector = LedgerCollector(tmp_path, lambda *fields: None)
+    cases = {"good": _rows("good", 3) + [_closing("good", 4)],
+             "no-close": _rows("no-close", 4),  # the worker died after its count was sent
+             "short": _rows("short", 2) + [_closing("short", 3)],  # fewer rows than it said
+             "torn": _rows("torn", 3) + [_closing("torn", 4)[:-9]]}  # the last line cut off
+    for node, lines in cases.items():
+        (tmp_path / f"ledger-{node}.jsonl").write_bytes(b"".join(lines))
+        collector.shard_closed(node, 4)
+    collector.shard_closed("missing", 4)  # no file at all on this machine
+    assert collector.flushed == {"good"}
+    assert set(collector.incomplete) == {"no-close", "short", "torn", "missing"}
+    assert "does not end with its closing row 4" in collector.incomplete["short"]
+
+
+def test_a_shipped_batch_that_goes_missing_leaves_the_ledger_open(tmp_path: Path) -> None:
+    """Rows 3..4 never arrive: the later batch is still written (it is real), but the ledger is not closed
+    even though the final count would add up with a duplicated batch."""
+    collector = LedgerCollector(tmp_path, lambda *fields: None)
+    lines = _rows("w", 6)
+    collector.rows("w", 1, 2, zlib.compress(b"".join(lines[:2])), [])
+    collector.rows("w", 5, 2, zlib.compress(b"".join(lines[4:6])), [])
+    collector.rows("w", 5, 2, zlib.compress(b"".join(lines[4:6])), [])  # a repeat makes the count add up
+    collector.flushed_by("w", 7, _closing("w", 7))
+    collector.close()
+    assert collector.flushed == set() and "arrived after row 2" in collector.incomplete["w"]
+    assert b"node_closed" not in (tmp_path / "ledger-w.jsonl").read_bytes()
+
+
+def test_shipped_batches_are_written_as_they_came_and_closed_on_a_confirmed_count(tmp_path: Path) -> None:
+    fed: list[tuple[Any, ...]] = []
+    collector = LedgerCollector(tmp_path, lambda *fields: fed.append(fields))
+    lines = _rows("w", 4)
+    collector.rows("w", 1, 4, zlib.compress(b"".join(lines)), [["connect", "event", "u", None, None, None, 2]])
+    collector.flushed_by("w", 5, _closing("w", 5))
+    collector.close()
+    assert (tmp_path / "ledger-w.jsonl").read_bytes() == b"".join(lines) + _closing("w", 5)
+    assert collector.flushed == {"w"} and fed == [("connect", "event", "u", None, None, None, 2)]
