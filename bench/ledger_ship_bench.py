@@ -1,13 +1,19 @@
-"""Ledger shipping ceiling: how many ledger rows per second the master takes over Locust's message channel.
+"""Ledger shipping ceiling: how many ledger rows per second the master takes from its workers.
 
 A real Locust master and N real worker processes (``locust --master`` / ``locust --worker``, loopback). Each
-worker appends synthetic send/ack/recv rows of realistic size (the fields a DeliveryUser writes) to the real
-``ShippingWriter`` as fast as it can, for ``--seconds``, at most ``--rows`` rows; the master handles
-``dlv_rows`` with the real ``LedgerCollector`` (one ``ledger-<node>.jsonl`` per worker) feeding the real
-``DeliveryTracker``, as in a run. The master reports rows received per second while the workers were
-shipping, and its own CPU over that window (psutil, in cores: 1.0 = one core busy).
+worker appends synthetic send/ack/recv rows of realistic size (the fields a DeliveryUser writes) as fast as it
+can, for ``--seconds``, at most ``--rows`` rows, to the real writer of the mode:
 
-    .venv/bin/python bench/ledger_ship_bench.py --workers 1 2 4 --seconds 8
+- ``ship``: ``ShippingWriter`` (what a worker on another machine does): zlib-compressed batches of ledger
+  lines over Locust's channel, which the master's real ``LedgerCollector`` appends to ``ledger-<node>.jsonl``
+  and whose tracker fields feed the real ``DeliveryTracker``;
+- ``shard``: ``ShardWriter`` (a worker sharing the run folder): the worker writes its own file, and only the
+  tracker fields travel to the master.
+
+The master reports the rows it accounted for per second while the workers were sending (shipped lines, or
+tracker fields for a shard), and its own CPU over that window (psutil, in cores: 1.0 = one core busy).
+
+    .venv/bin/python bench/ledger_ship_bench.py --workers 1 2 4 --modes ship shard --seconds 8
 
 Offered rows exceed what the master takes, so the backlog waits in ZeroMQ queues; the bench stops at the end
 of the window and reports only what arrived within it. Bounded: ``--seconds`` per point, ``--rows`` per worker.
@@ -30,12 +36,15 @@ if __name__ != "__main__":  # loaded by locust -f: the master's and workers' sid
     from locust import User, events
     from locust.runners import MasterRunner, WorkerRunner
 
+    from harness.ledger.recorder import LedgerRecorder
     from harness.run.context import DeliveryTracker
-    from harness.run.distributed import LedgerCollector, ShippingWriter
+    from harness.run.distributed import LedgerCollector, ShardWriter, ShippingWriter
 
     SECONDS = float(os.environ["SHIP_BENCH_SECONDS"])
     MAX_ROWS = int(os.environ["SHIP_BENCH_ROWS"])
     OUT = Path(os.environ["SHIP_BENCH_OUT"])
+    MODE = os.environ["SHIP_BENCH_MODE"]
+    RUN_DIR = Path(os.environ["SHIP_BENCH_DIR"])
 
     class Idle(User):
         def wait_time(self) -> float:
@@ -47,7 +56,9 @@ if __name__ != "__main__":  # loaded by locust -f: the master's and workers' sid
 
     def ship(runner: WorkerRunner) -> None:
         node = f"worker-{os.getpid()}"
-        writer = ShippingWriter("bench-run", node, lambda kind, data: runner.send_message(kind, data))
+        send = lambda kind, data: runner.send_message(kind, data)  # noqa: E731
+        writer: LedgerRecorder = (ShardWriter(RUN_DIR / f"ledger-{node}.jsonl", "bench-run", node, send)
+                                  if MODE == "shard" else ShippingWriter("bench-run", node, send))
         deadline = time.monotonic() + SECONDS
         n = 0
         while n < MAX_ROWS and time.monotonic() < deadline:
@@ -74,46 +85,56 @@ if __name__ != "__main__":  # loaded by locust -f: the master's and workers' sid
         if not isinstance(runner, MasterRunner):
             return
         tracker = DeliveryTracker()
-        run_dir = Path(tempfile.mkdtemp(prefix="ship-bench-"))
-        collector = LedgerCollector(run_dir, tracker.apply)
+        run_dir = RUN_DIR
+        collector = LedgerCollector(run_dir, tracker.apply_fields)
         state: dict[str, float] = {"rows": 0, "first": 0.0}
         proc = psutil.Process()
         window: dict[str, float] = {}
 
-        def on_rows(msg, **_):  # type: ignore[no-untyped-def]
+        def started() -> None:
             if not state["first"]:
                 state["first"] = time.monotonic()
                 window["cpu0"] = sum(proc.cpu_times()[:2])
                 gevent.spawn_later(SECONDS, finish)
-            collector.rows(msg.node_id, msg.data["rows"])
-            state["rows"] += len(msg.data["rows"])
+
+        def on_rows(msg, **_):  # type: ignore[no-untyped-def]
+            started()
+            data = msg.data
+            collector.rows(msg.node_id, data["first"], data["count"], data["blob"], data["track"])
+            state["rows"] += data["count"]
+
+        def on_track(msg, **_):  # type: ignore[no-untyped-def]
+            started()
+            collector.track(msg.node_id, msg.data["track"])
+            state["rows"] += len(msg.data["track"])
 
         def finish() -> None:
             elapsed = time.monotonic() - state["first"]
             cpu = sum(proc.cpu_times()[:2]) - window["cpu0"]
             size = sum(p.stat().st_size for p in run_dir.glob("ledger-*.jsonl"))
-            OUT.write_text(json.dumps({"rows": state["rows"], "seconds": round(elapsed, 2),
+            OUT.write_text(json.dumps({"mode": MODE, "rows": state["rows"], "seconds": round(elapsed, 2),
                                        "rows_per_s": round(state["rows"] / elapsed),
                                        "master_cpu_cores": round(cpu / elapsed, 2),
                                        "bytes_per_row": round(size / max(state["rows"], 1)),
                                        "rss_mb": round(proc.memory_info().rss / 2**20)}))
             collector.close()
-            for p in run_dir.glob("*"):
-                p.unlink()
-            run_dir.rmdir()
             runner.quit()
 
         runner.register_message("dlv_rows", on_rows)
+        runner.register_message("dlv_track", on_track)
         runner.register_message("dlv_flushed", lambda msg, **_: None)
 
 
-def measure(workers: int, seconds: float, rows: int) -> dict[str, float]:
+def measure(workers: int, seconds: float, rows: int, mode: str) -> dict[str, float]:
     """One point: a master and ``workers`` worker processes; returns the master's figures."""
     locust = str(Path(sys.executable).with_name("locust"))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
+        run_dir = Path(tmp) / "run"
+        run_dir.mkdir()
         env = {**os.environ, "SHIP_BENCH_SECONDS": str(seconds), "SHIP_BENCH_ROWS": str(rows),
-               "SHIP_BENCH_OUT": str(out), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+               "SHIP_BENCH_OUT": str(out), "SHIP_BENCH_MODE": mode, "SHIP_BENCH_DIR": str(run_dir),
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         common = ["-f", __file__, "--master-host", "127.0.0.1"]
         port = _free_port()
         master = subprocess.Popen([locust, *common[:2], "--master", "--master-bind-host", "127.0.0.1",
@@ -149,10 +170,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rows", type=int, default=3_000_000, help="at most this many rows per worker")
+    parser.add_argument("--modes", nargs="+", choices=["ship", "shard"], default=["ship", "shard"])
     args = parser.parse_args()
-    for n in args.workers:
-        result = measure(n, args.seconds, args.rows)
-        print(json.dumps({"workers": n, "mode": "ship", **result}), flush=True)
+    for mode in args.modes:
+        for n in args.workers:
+            result = measure(n, args.seconds, args.rows, mode)
+            print(json.dumps({"workers": n, **result}), flush=True)
 
 
 if __name__ == "__main__":
