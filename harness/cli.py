@@ -101,6 +101,8 @@ class Network:
     allow_all_interfaces: bool = False
     links_per_proxy: int | None = None
     """Links one embedded proxy process holds before cohorts go to another (None: from the open-file limit)."""
+    ship_ledger: bool = False
+    """Workers ship every ledger row to the master even when they share its run folder."""
 
     def locust_args(self, local_workers: int) -> list[str]:
         """The Locust master's flags for this network."""
@@ -109,6 +111,8 @@ class Network:
             argv.append("--allow-all-interfaces")
         if self.links_per_proxy:
             argv += ["--links-per-proxy", str(self.links_per_proxy)]
+        if self.ship_ledger:
+            argv.append("--ship-ledger")
         if self.remote_workers:
             port = str(self.master_port or 5557)
             return [*argv, "--master", "--expect-workers", str(self.remote_workers), "--worker-wait-s",
@@ -283,6 +287,10 @@ def run(
     allow_all_interfaces: Annotated[bool, typer.Option("--allow-all-interfaces", help="Allow --bind-host 0.0.0.0 "
                                                                                      "(every interface; refused "
                                                                                      "otherwise)")] = False,
+    ship_ledger: Annotated[bool, typer.Option("--ship-ledger", help="Workers ship every ledger row to this "
+                                                                    "process even when they share its run folder "
+                                                                    "(default: such workers write their own "
+                                                                    "ledger-worker-N.jsonl there)")] = False,
     max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
     max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
 ) -> None:
@@ -311,7 +319,7 @@ def run(
               f"lists {', '.join(names)})")
     _check_targets(loaded, names, scenario)
     network = Network(bind, advertise, remote_workers, master_port, worker_wait_s if remote_workers else 0.0,
-                      allow_all_interfaces, links_per_proxy)
+                      allow_all_interfaces, links_per_proxy, ship_ledger)
     overrides = _overrides(max_lost=max_lost, max_unexpected=max_unexpected,
                            max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
                            max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)

@@ -5,6 +5,7 @@ verdict is the one a local run of the same scenario gets: blip on ackmap, valid,
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -78,8 +79,8 @@ def _run_with_workers_in(ns: Namespace, out: Path) -> tuple[subprocess.Completed
     port = str(free_port())
     master = subprocess.Popen([sys.executable, "-m", "harness", "run", str(BLIP), "--target", "ackmap",
                                "--bind-host", ns.host_address, "--remote-workers", "2", "--master-port", port,
-                               "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              cwd=ROOT)
+                               "--ship-ledger", "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     logs = [out.parent / f"worker-{i}.log" for i in (1, 2)]
     workers = []
     for log in logs:
@@ -120,3 +121,10 @@ def test_workers_in_another_network_namespace_get_the_local_verdict(netns: Names
         '"listeners"')[1].split("}")[0], "the users were given the veth address"
     shipped = sorted(p.name for p in (tmp_path / "remote").glob("ledger-worker-*.jsonl"))
     assert shipped == ["ledger-worker-1.jsonl", "ledger-worker-2.jsonl"]
+    # the namespace shares this filesystem, so only --ship-ledger makes its workers behave as other machines'
+    nodes = [json.loads(line)["data"] for line in (tmp_path / "remote" / "ledger.jsonl").read_text().splitlines()
+             if '"f":"node"' in line]
+    assert [n["ledger"] for n in nodes] == ["shipped", "shipped"]
+    local_nodes = [json.loads(line)["data"] for line in (tmp_path / "local" / "ledger.jsonl").read_text()
+                   .splitlines() if '"f":"node"' in line]
+    assert [n["ledger"] for n in local_nodes] == ["shard", "shard"]
