@@ -10,16 +10,21 @@ X" use it, others ignore it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import engineio
 import gevent
+import orjson
 import socketio
 from engineio import packet as eio_packet
+from socketio import packet as sio_packet
 
 from harness.drivers.base import DeliveryUser
+from harness.drivers.sio_frames import parse_packet
 
 __all__ = ["SocketIOUser", "InlineClient"]
 
@@ -33,8 +38,14 @@ class _InlineEngineIOClient(engineio.Client):  # type: ignore[misc]
     """python-engineio's client starts one greenlet per inbound message; this one handles Socket.IO
     CONNECT / EVENT / ACK / CONNECT_ERROR packets in the read loop, in arrival order, which cut the load
     generator's CPU per verified message (bench/README.md). DISCONNECT (and binary packets) keep the
-    asynchronous path: their handler joins the read loop. Overrides a private method: the version is
-    pinned in pyproject.toml."""
+    asynchronous path: their handler joins the read loop.
+
+    EVENT and ACK text messages (``42…``, ``43…``: nearly every frame of a run) do not even become Engine.IO
+    packet objects: the websocket's ``recv`` as the read loop sees it hands them to the Socket.IO client's
+    message handler itself and reads on, returning every other frame (pings, CONNECT, CLOSE, binary) to
+    python-engineio's read loop, which handles it as before. The socket's timeout (``pingInterval +
+    pingTimeout``) applies to each read as before, so a silent server is still detected by python-engineio.
+    Overrides private methods: the version is pinned in pyproject.toml."""
 
     def _receive_packet(self, pkt: Any) -> None:
         if (pkt.packet_type == eio_packet.MESSAGE and isinstance(pkt.data, str)
@@ -43,10 +54,41 @@ class _InlineEngineIOClient(engineio.Client):  # type: ignore[misc]
         else:
             super()._receive_packet(pkt)
 
+    def _connect_websocket(self, url: str, headers: Any, engineio_path: str) -> bool:
+        connected = bool(super()._connect_websocket(url, headers, engineio_path))
+        if connected and self.ws is not None:  # the read loop has not run yet: it starts at our next yield
+            self.ws.recv = functools.partial(self._recv_dispatching, self.ws.recv)
+        return connected
+
+    def _recv_dispatching(self, recv: Callable[[], Any]) -> Any:
+        """The read loop's ``ws.recv``: dispatches EVENT / ACK messages in place, returns any other frame."""
+        while True:
+            frame = recv()
+            if (type(frame) is str and frame[:2] in _DISPATCHED and self.state == "connected"
+                    and self.write_loop_task):
+                handler = self.handlers.get("message")
+                if handler is not None:
+                    try:
+                        handler(frame[1:])
+                    except Exception:  # as python-engineio's _trigger_event: logged, the connection goes on
+                        self.logger.exception("message handler error")
+                    continue
+            return frame
+
+
+_DISPATCHED = frozenset({"42", "43"})
+"""Engine.IO MESSAGE frames carrying a Socket.IO EVENT or ACK: dispatched inside ``ws.recv``."""
+
 
 class InlineClient(socketio.Client):  # type: ignore[misc]
     """python-socketio's client over ``_InlineEngineIOClient``, without websocket-client's pure-Python UTF-8
-    check (text frames are still decoded strictly, in C)."""
+    check (text frames are still decoded strictly, in C).
+
+    python-socketio keeps the connection: connect, reconnects, namespaces, the ack-id map and its callbacks,
+    disconnects. Only the text of default-namespace EVENT and ACK packets is made and read here, with orjson
+    instead of the stdlib's json and without a Packet object per message: the same packets (JSON values are
+    equal; non-ASCII text goes as UTF-8 instead of ``\\u`` escapes). Anything else (another namespace,
+    binary data, JSON orjson refuses) takes python-socketio's own path."""
 
     def __init__(self, **options: Any) -> None:
         extra = {"skip_utf8_validation": True, **options.pop("websocket_extra_options", {})}
@@ -54,6 +96,53 @@ class InlineClient(socketio.Client):  # type: ignore[misc]
 
     def _engineio_client_class(self) -> type[engineio.Client]:
         return _InlineEngineIOClient
+
+    def emit(self, event: str, data: Any = None, namespace: str | None = None,
+             callback: Callable[..., Any] | None = None) -> None:
+        if namespace is None and "/" in self.namespaces and isinstance(data, dict):
+            try:
+                body = orjson.dumps([event, data])
+            except TypeError:  # bytes (a binary event) or a type orjson does not encode: python-socketio's way
+                pass
+            else:
+                ack = "" if callback is None else str(self._generate_ack_id("/", callback))
+                self.eio.send("2" + ack + body.decode())
+                return
+        super().emit(event, data, namespace, callback)
+
+    def _handle_eio_message(self, data: Any) -> None:
+        if type(data) is str and data[:1] in "23" and data[1:2] != "/" and self._binary_packet is None:
+            try:
+                kind, packet_id, body = parse_packet(data)
+            except orjson.JSONDecodeError:  # python-socketio decides what to make of it
+                pass
+            else:
+                if isinstance(body, list) and body:
+                    if kind == "2" and isinstance(body[0], str):
+                        self._handle_event(None, packet_id, body)
+                        return
+                    if kind == "3":
+                        self._handle_ack(None, packet_id, body)
+                        return
+        super()._handle_eio_message(data)
+
+    def _handle_event(self, namespace: str | None, id: int | None, data: Any) -> None:
+        """python-socketio's ``_handle_event`` (handler lookup included), with the ACK for the default
+        namespace written by ``_send_ack``."""
+        if namespace not in (None, "/"):
+            super()._handle_event(namespace, id, data)
+            return
+        r = self._trigger_event(data[0], "/", *data[1:])
+        if id is not None:
+            self._send_ack(id, [] if r is None else list(r) if isinstance(r, tuple) else [r])
+
+    def _send_ack(self, id: int, args: list[Any]) -> None:
+        try:
+            body = orjson.dumps(args)
+        except TypeError:
+            self._send_packet(self.packet_class(sio_packet.ACK, namespace="/", id=id, data=args))
+        else:
+            self.eio.send("3" + str(id) + body.decode())
 
 
 class SocketIOUser(DeliveryUser):
