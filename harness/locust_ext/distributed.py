@@ -9,9 +9,10 @@ machine (or with ``--ship-ledger``), ship their rows to the master.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
-from locust import events
+from locust import events, runners
 from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
@@ -19,9 +20,16 @@ from harness.config import Scenario
 from harness.drivers.base import DeliveryUser
 from harness.run.distributed import Master, ShippingWriter, Worker, WorkerRunContext
 
-__all__ = ["start_master", "start_worker"]
+__all__ = ["WORKER_LIVENESS_S", "start_master", "start_worker"]
 
 log = logging.getLogger(__name__)
+
+WORKER_LIVENESS_S = 10.0
+"""How long a worker may go without a heartbeat before the master marks it missing. Locust's own is 3 s
+(``HEARTBEAT_LIVENESS`` beats of ``HEARTBEAT_INTERVAL``): on a busy machine a starved but healthy worker
+missed it, Locust took its users away mid-spawn, and the run could not connect everyone. A dead worker is
+still found: the flush barrier stops waiting for it once it is marked missing (or after the barrier's own
+timeout), and its ledger stays unclosed."""
 
 
 def start_master(environment: Environment) -> Master:
@@ -33,7 +41,10 @@ def start_master(environment: Environment) -> Master:
         node = runner.clients.get(client)
         return node is not None and node.state != STATE_MISSING
 
-    shards = not getattr(environment.parsed_options, "ship_ledger", False)
+    options = environment.parsed_options
+    liveness_s = float(getattr(options, "worker_liveness_s", WORKER_LIVENESS_S) or WORKER_LIVENESS_S)
+    runners.HEARTBEAT_LIVENESS = max(1, math.ceil(liveness_s / runners.HEARTBEAT_INTERVAL))  # read at each beat
+    shards = not getattr(options, "ship_ledger", False)
     master = Master(lambda kind, data, client: runner.send_message(kind, data, client), alive, shards=shards)
     runner.register_message("dlv_hello", lambda msg, **_: master.hello(msg.node_id))
     runner.register_message("dlv_claim", lambda msg, **_: master.claim(msg.node_id, int(msg.data["req"])))

@@ -47,7 +47,7 @@ from harness.drivers.base import DeliveryUser
 from harness.drivers.registry import load_driver
 from harness.errors import HarnessError
 from harness.ledger.recorder import LedgerWriter
-from harness.locust_ext.distributed import start_master, start_worker
+from harness.locust_ext.distributed import WORKER_LIVENESS_S, start_master, start_worker
 from harness.locust_ext.live import RunProgress, snapshot
 from harness.locust_ext.web_ui import install as install_delivery_tab
 from harness.paths import DEFAULT_SCENARIO, REPORTS_DIR
@@ -146,6 +146,9 @@ def _add_flags(parser: Any, **_: Any) -> None:
     parser.add_argument("--ship-ledger", action="store_true", default=False,
                         help="Master: workers ship every ledger row to the master even when they share its run "
                              "folder (by default such workers write their own ledger-<node>.jsonl there)")
+    parser.add_argument("--worker-liveness-s", type=float, default=WORKER_LIVENESS_S,
+                        help="Master: seconds a worker may miss heartbeats before it counts as gone (Locust's own "
+                             "is 3 s, which a starved but healthy worker misses on a busy machine)")
     parser.add_argument("--worker-wait-s", type=float, default=0.0,
                         help="Master: give up (verdict unknown, exit 3) if the run has not started this long after "
                              "the stack is up, because --expect-workers did not all join (0: wait forever)")
