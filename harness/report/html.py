@@ -25,6 +25,7 @@ from harness.report.rooms import (
     copies_note,
     loss_latency_sentence,
     member_rows,
+    membership_note,
     quiet_rooms_note,
     room_rows,
     room_summary,
@@ -100,7 +101,7 @@ def rooms_section(doc: dict[str, Any], analysis: Analysis) -> dict[str, Any] | N
     return {"summary": room_summary(rooms), "rule": MEMBERSHIP_RULE, "columns": ROOM_COLUMNS,
             "rows": room_rows(rooms), "members": members, "members_left_out": left_out,
             "member_count": (rooms.get("per_member") or {}).get("members", 0), "loss": loss_latency_sentence(rooms),
-            "quiet": quiet_rooms_note(rooms)}
+            "quiet": quiet_rooms_note(rooms), "membership": membership_note(rooms)}
 
 
 def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from harness.checker.rooms import MEMBER_COUNTS
 from harness.report.numbers import number
 
 __all__ = ["MEMBERSHIP_RULE", "REPORT_MEMBERS", "ROOM_COLUMNS", "room_rows", "member_rows", "rooms_markdown",
-           "room_summary", "loss_latency_sentence", "quiet_rooms_note", "copies_note"]
+           "room_summary", "loss_latency_sentence", "quiet_rooms_note", "copies_note", "membership_note"]
 
 MEMBERSHIP_RULE = (
     "A message sent to a room and acknowledged must reach every member other than its sender whose join the "
@@ -98,6 +98,24 @@ def quiet_rooms_note(rooms: dict[str, Any]) -> str | None:
             "so no figure but 0 sends.")
 
 
+def membership_note(rooms: dict[str, Any]) -> str | None:
+    """What the membership judgement rested on: joins asked and acknowledged, rejoins the server refused, and
+    receipts whose room the checker took from their message (None when the checker recorded none of these)."""
+    joins = rooms.get("joins") or {}
+    asked, acknowledged = int(joins.get("asked") or 0), int(joins.get("acknowledged") or 0)
+    refused, inferred = int(rooms.get("rejoins_refused") or 0), int(rooms.get("rooms_inferred") or 0)
+    parts = []
+    if asked:
+        parts.append(f"{acknowledged:,} of {asked:,} join{'' if asked == 1 else 's'} acknowledged by the server")
+    if refused:
+        parts.append(f"{refused:,} rejoin{'' if refused == 1 else 's'} after a reconnect refused (membership "
+                     "certain until each, only possible after)")
+    if inferred:
+        parts.append(f"{inferred:,} receipt{'' if inferred == 1 else 's'} without a room judged in the room "
+                     "their message was sent to")
+    return ("Membership: " + "; ".join(parts) + ".") if parts else None
+
+
 def copies_note(doc: dict[str, Any]) -> str | None:
     """What the headline counts count when the run had rooms: each expected copy of a room send is one
     message; says how the acknowledged count splits into copies and point-to-point messages."""
@@ -134,7 +152,7 @@ def rooms_markdown(doc: dict[str, Any]) -> list[str]:
     lines = ["", "## Rooms", "", room_summary(rooms) + ".", "", f"**Membership rule:** {MEMBERSHIP_RULE}", "",
              "| " + " | ".join(ROOM_COLUMNS) + " |", "|---|" + "---:|" * (len(ROOM_COLUMNS) - 1)]
     lines += ["| " + " | ".join(number(row[c]) for c in ROOM_COLUMNS) + " |" for row in room_rows(rooms)]
-    for sentence in (quiet_rooms_note(rooms), loss_latency_sentence(rooms)):
+    for sentence in (membership_note(rooms), quiet_rooms_note(rooms), loss_latency_sentence(rooms)):
         if sentence:
             lines += ["", sentence]
     per_member = rooms.get("per_member") or {}

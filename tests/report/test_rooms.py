@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from harness.checker import analyse, check
 from harness.report.html import charts_for, rooms_section
-from harness.report.rooms import copies_note, member_rows, room_rows, rooms_markdown
+from harness.report.rooms import copies_note, member_rows, membership_note, room_rows, rooms_markdown
 from harness.report.summary import render_markdown, summary_lines
 from tests.checker.builders import History
-from tests.checker.test_rooms import _mixed
+from tests.checker.test_rooms import _mixed, _room
 
 
 def test_report_md_has_the_rooms_table_the_rule_and_the_worst_members() -> None:
@@ -87,3 +87,22 @@ def test_counts_say_they_count_room_copies_and_add_up() -> None:
     assert summary_lines(doc)[3] == "        " + note
     no_rooms = check(History().connect("b").send("a", "b", 1).recv("b", "a", "b", 1).finished().frame()).to_dict()
     assert copies_note(no_rooms) is None
+
+
+def test_the_rooms_section_says_what_membership_rested_on() -> None:
+    """Joins asked / acknowledged (a rejoin is not a new join), a refused rejoin and a receipt without a room, in
+    words, on both pages."""
+    h = _room("b", "c").room_send("a", "r", 1).room_recv("b", "a", "r", 1)
+    h._add(None, process="c", type="ok", f="recv", msg_id=History.room_mid("a", "r", 1), sender="a", recipient="c",
+           seq=1)
+    h.disconnect("c").connect("c").join("c", "r", outcome="fail")
+    frame = h.finished().frame()
+    doc = check(frame).to_dict()
+    note = ("Membership: 3 of 3 joins acknowledged by the server; 1 rejoin after a reconnect refused (membership "
+            "certain until each, only possible after); 1 receipt without a room judged in the room their message "
+            "was sent to.")
+    assert membership_note(doc["details"]["rooms"]) == note
+    assert note in rooms_markdown(doc)
+    section = rooms_section(doc, analyse(frame))
+    assert section is not None and section["membership"] == note
+    assert membership_note({"joins": {"asked": 0, "acknowledged": 0}}) is None
