@@ -10,7 +10,7 @@ __all__ = ["clear_previous_run"]
 
 _PATTERNS = ("ledger*.jsonl", "ledger.parquet", "verdict.json", "anomalies.json", "over_time.csv", "report.md",
              "report.html", "junit.xml", "manifest.json", "*.png", "target-*.log", "proxy.log", "proxy.url",
-             "proxy-*.log", "proxy-*.url", "redis.log", "locust-stats.json")
+             "proxy-*.log", "proxy-*.url", "redis.log", "locust-stats.json", ".shard-probe")
 
 
 def clear_previous_run(run_dir: Path) -> list[Path]:
