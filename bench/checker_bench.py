@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,28 +29,44 @@ def peak_mb():
 """
 
 OURS = PEAK + r"""
-import json, sys, time
+import json, math, os, sys, tempfile, time
+from pathlib import Path
 sys.path.insert(0, sys.argv[2])
 NAMES = ("lost", "duplicated", "unexpected", "recovered", "reordered")
 from harness.checker import CheckOptions, analyse, judge
 from harness.ledger.format import read_ledger
+from harness.ledger.partition import parquet_rows
+from harness.report.finalize import PART_ROWS, PARTITION_ROWS, analyse_partitioned
 imported = time.perf_counter()
-load = read_ledger(sys.argv[1])
-read = time.perf_counter()
 options = CheckOptions()
-verdict = judge(analyse(load.frame, options), options)
+rows = parquet_rows(Path(sys.argv[1])) or 0
+forced = os.environ.get("CHECK_PARTS")  # as `harness check`: partitions from PARTITION_ROWS rows, or when forced
+if forced or rows >= PARTITION_ROWS:
+    parts = int(forced) if forced else math.ceil(rows / PART_ROWS)
+    analysis, _ = analyse_partitioned(Path(sys.argv[1]), options, parts, Path(tempfile.mkdtemp(prefix="parts-")))
+    read = imported
+else:
+    parts = 0
+    load = read_ledger(sys.argv[1])
+    read = time.perf_counter()
+    analysis = analyse(load.frame, options)
+verdict = judge(analysis, options)
 done = time.perf_counter()
 print(json.dumps({"seconds": done - imported, "read_s": read - imported, "check_s": done - read,
-                  "rss_mb": peak_mb(),
+                  "rss_mb": peak_mb(), "parts": parts,
                   "counts": {k: verdict.counts[k] for k in NAMES}}))
 """
 
 DUCKDB = PEAK + r"""
-import json, sys, time
+import json, os, sys, time
 import duckdb
 start = time.perf_counter()
 con = duckdb.connect()
 con.execute("SET threads TO 2")
+# a memory limit (and where to spill beyond it) when the bench is given one: DuckDB's default is 80 % of RAM
+if os.environ.get("DUCKDB_MEMORY_LIMIT"):
+    con.execute(f"SET memory_limit = '{os.environ['DUCKDB_MEMORY_LIMIT']}'")
+    con.execute(f"SET temp_directory = '{os.environ.get('DUCKDB_TEMP_DIRECTORY', '/tmp/duckdb-spill')}'")
 path = sys.argv[1]
 row = con.execute(f'''
 WITH l AS (SELECT * FROM read_parquet('{path}')),
@@ -78,13 +95,14 @@ SELECT
 done = time.perf_counter()
 names = ("lost", "duplicated", "unexpected", "recovered", "reordered")
 print(json.dumps({"seconds": done - start, "rss_mb": peak_mb(),
+                  "memory_limit": con.execute("SELECT current_setting('memory_limit')").fetchone()[0],
                   "counts": dict(zip(names, map(int, row)))}))
 """
 
 
-def run(code: str, path: Path) -> dict[str, object]:
+def run(code: str, path: Path, env: dict[str, str] | None = None) -> dict[str, object]:
     done = subprocess.run([sys.executable, "-c", code, str(path), str(ROOT)], capture_output=True, text=True,
-                          check=True)
+                          check=True, env={**os.environ, **(env or {})})
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 

@@ -398,13 +398,21 @@ def check(
     ordered: Annotated[bool, typer.Option(help="Judge per-stream order (when no manifest says so)")] = False,
     max_lost: MaxLost = None, max_unexpected: MaxUnexpected = None, max_duplicated_ratio: MaxDupRatio = None,
     max_reordered: MaxReordered = None, max_p99_delivery_ms: MaxP99 = None, max_p99_redelivery_ms: MaxP99Re = None,
+    partition: Annotated[str, typer.Option(
+        help="Check a Parquet ledger in partitions: auto (from 40 M rows), always, never; the verdict is the same "
+             "(docs/checking-at-scale.md)")] = "auto",
+    parts: Annotated[int | None, typer.Option(min=1, help="How many partitions (default: one per 5 M rows)")] = None,
 ) -> None:
     """Recompute the verdict from a ledger alone; the same ledger always gives the same verdict."""
+    if partition not in ("auto", "always", "never"):
+        _fail(f"--partition must be auto, always or never, got {partition!r}")
+        return
     overrides = _overrides(max_lost=max_lost, max_unexpected=max_unexpected,
                            max_duplicated_ratio=max_duplicated_ratio, max_reordered=max_reordered,
                            max_p99_delivery_ms=max_p99_delivery_ms, max_p99_redelivery_ms=max_p99_redelivery_ms)
     try:
-        doc = finalize(ledger, target=target, ordered=ordered, out_dir=out, gate_overrides=overrides)
+        doc = finalize(ledger, target=target, ordered=ordered, out_dir=out, gate_overrides=overrides,
+                       partition=partition, parts=parts)  # type: ignore[arg-type]  # checked above
     except LedgerDamaged as exc:  # the run happened but its record is unreadable: unknown, not a usage error
         _fail(f"verdict unknown: {exc}", 3)
         return

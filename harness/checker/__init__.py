@@ -17,18 +17,19 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, Validity, Verdict, merge_validity
+from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, RowTotals, Validity, Verdict, merge_validity
 from harness.checker.delivery import analyse_delivery
 from harness.checker.experiment import FaultCheck, check_fault_schedule, index_damage
 from harness.checker.health import DOWN, HealthCheck, check_health, start_data
 from harness.checker.latency import catch_up, classify_replayed, latency_summary
-from harness.checker.ordering import analyse_order
+from harness.checker.ordering import OrderAnalysis, analyse_order
+from harness.checker.parts import Merged
 from harness.checker.rooms import RoomFacts, expand_rooms, judge_rooms
 from harness.checker.run_state import RunState, run_state
 from harness.checker.timeline import counts_over_time
 
-__all__ = ["CheckOptions", "Analysis", "analyse", "judge", "check", "check_safe", "crashed_verdict", "exit_code",
-           "Verdict", "Quantiles", "UNKNOWN"]
+__all__ = ["CheckOptions", "Analysis", "analyse", "analyse_merged", "judge", "check", "check_safe", "crashed_verdict",
+           "exit_code", "Verdict", "Quantiles", "UNKNOWN"]
 
 DeliveryClaim = Literal["at-most-once", "at-least-once", "effectively-once"]
 
@@ -84,9 +85,31 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     state = run_state(frame, {**index_damage(frame), **options.damaged_nodes})
     judged, rooms = expand_rooms(frame)  # room sends become one message per expected member
     delivery = analyse_delivery(judged)
-    msgs = delivery.messages
-    order = analyse_order(msgs, delivery.good)
+    order = analyse_order(delivery.messages, delivery.good)
+    return _conclude(frame, state, delivery.messages, order, delivery.unexpected_ids, delivery.unexpected_senders,
+                     rooms, options)
 
+
+def analyse_merged(frame: pd.DataFrame, merged: Merged, damaged_nodes: dict[str, str],
+                   options: CheckOptions | None = None) -> Analysis:
+    """All categories for a ledger checked in partitions (pure): ``frame`` holds its rows other than sends and
+    receipts (phases, connects, faults, health, node, process_exit), ``merged`` the partitions' delivery tables
+    (``checker.parts.merge_parts``), ``damaged_nodes`` the index damage over every row (``index_damage``) and
+    the reader's. The same Analysis as ``analyse`` on the whole frame (a test holds both to it); room ledgers
+    are not partitioned (``checker.parts``)."""
+    options = options or CheckOptions()
+    state = run_state(frame, {**damaged_nodes, **options.damaged_nodes}, merged.totals)
+    order = analyse_order(merged.messages, merged.good)
+    return _conclude(frame, state, merged.messages, order, merged.unexpected_ids, merged.unexpected_senders,
+                     RoomFacts(), options, merged.totals)
+
+
+def _conclude(frame: pd.DataFrame, state: RunState, msgs: pd.DataFrame, order: OrderAnalysis,
+              unexpected_ids: list[str], unexpected_senders: list[str | None], rooms: RoomFacts,
+              options: CheckOptions, totals: RowTotals | None = None) -> Analysis:
+    """Everything after delivery and order: loss and its excuses, the id lists and counts, latency, health,
+    faults and rooms (``frame`` may be the global rows only, with ``totals`` for what the sends and receipts
+    it lacks would have told)."""
     acked = (msgs["outcome"] == "ok").to_numpy()
     delivered = (msgs["receipts"] > 0).to_numpy()
     undelivered = msgs[acked & ~delivered]
@@ -127,15 +150,15 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     # process wrote what it had): then nobody can tell.
     records_cut = bool(options.bad_lines) or not state.complete
     doubtful = [sender is not None and (records_cut or state.node_of.get(sender) in state.unhealthy_nodes)
-                for sender in delivery.unexpected_senders]
-    unexpected = [m for m, d in zip(delivery.unexpected_ids, doubtful, strict=True) if not d]
-    unverifiable = [m for m, d in zip(delivery.unexpected_ids, doubtful, strict=True) if d]
+                for sender in unexpected_senders]
+    unexpected = [m for m, d in zip(unexpected_ids, doubtful, strict=True) if not d]
+    unverifiable = [m for m, d in zip(unexpected_ids, doubtful, strict=True) if d]
 
     extra = (msgs["receipts"] - msgs["attempts"]).clip(lower=0)
     outcome = msgs["outcome"].to_numpy()
     ids = {
-        "lost": [str(m) for m in lost.sort_values("invoke_ns").index],
-        "unseen": [str(m) for m in unseen.sort_values("invoke_ns").index],
+        "lost": [str(m) for m in lost.sort_values("invoke_ns", kind="stable").index],
+        "unseen": [str(m) for m in unseen.sort_values("invoke_ns", kind="stable").index],
         "duplicated": [str(m) for m in msgs.index[(extra > 0).to_numpy()]],
         "unexpected": unexpected,
         "unverifiable": unverifiable,
@@ -169,7 +192,7 @@ def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysi
     end = state.drain_end_ns
     windows = [(w.inject_ns, w.heal_ns if w.heal_ns is not None else (end or w.inject_ns)) for w in state.faults]
     downtime = [(w.inject_ns, w.heal_ns) for w in state.faults if w.type in DOWN and w.heal_ns is not None]
-    health = check_health(frame, msgs, windows, (state.start_ns, end), downtime)
+    health = check_health(frame, msgs, windows, (state.start_ns, end), downtime, totals)
     rooms = judge_rooms(rooms, msgs, ids, end)  # per room and member, now that each copy is judged
     return Analysis(state, msgs, ids, counts, latency_summary(replayed), replayed, catch_up(msgs, state),
                     unseen_reasons, check_fault_schedule(frame, msgs, state.cohort_of), health, rooms)

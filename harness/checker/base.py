@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Validity", "UNKNOWN", "merge_validity", "Quantiles", "Verdict", "EXAMPLE_CAP"]
+__all__ = ["Validity", "UNKNOWN", "merge_validity", "Quantiles", "Verdict", "EXAMPLE_CAP", "RowTotals"]
 
 Validity = bool | Literal["unknown"]
 UNKNOWN: Literal["unknown"] = "unknown"
@@ -87,3 +87,20 @@ class Verdict:
             "examples": {k: list(v) for k, v in self.examples.items()},
             "details": dict(self.details),
         }
+
+
+@dataclass(frozen=True)
+class RowTotals:
+    """What a partitioned check knows about the send and receipt rows that its global frame lacks (counted
+    over every row while the ledger was split, or merged from the partitions)."""
+
+    nodes: frozenset[str] = frozenset()
+    """Every node that wrote a row."""
+    first_t_ns: int | None = None
+    """The earliest ``t_ns`` of any row (the start when no ``start`` phase was written)."""
+    sends_made: int = 0
+    """``invoke`` rows of ``send``."""
+    acks_timed_out: int = 0
+    """``info`` rows of ``send`` whose error starts with "no ack within"."""
+    receivers: dict[str, str] = field(default_factory=dict)
+    """Per recipient of a receipt: the node of its first receipt in file order."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Receipts", "DeliveryAnalysis", "analyse_delivery", "column_codes", "OUTCOMES"]
+__all__ = ["Receipts", "DeliveryAnalysis", "analyse_delivery", "column_codes", "sorted_codes", "OUTCOMES"]
 
 OUTCOMES = np.array(["ok", "fail", "info", "info"], dtype=object)
 _NONE = np.iinfo(np.int64).max
@@ -35,6 +35,8 @@ class Receipts:
     """Connection epoch (float, NaN when not recorded)."""
     offset: pd.Series | None
     """Server offsets (strings), None when no receipt carries one."""
+    nodes: pd.Index | None = None
+    """The node names ``order >> 40`` numbers, sorted (so receive order compares the same in any frame)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,12 @@ class DeliveryAnalysis:
     unexpected_senders: list[str | None]
     """Aligned with ``unexpected_ids``: the sender the receipt names, when its send was never attempted
     (None for a receipt by the wrong user, whose send is in the ledger)."""
+    first_rows: np.ndarray | None = None
+    """Per message: the frame position of its first invoke row (for merging partitions)."""
+    unexpected_rows: np.ndarray | None = None
+    """Aligned with ``unexpected_ids``: the frame position of each unexpected receipt."""
+    good_rows: np.ndarray | None = None
+    """Aligned with ``good``: the frame position of each good receipt."""
 
 
 def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
@@ -90,6 +98,17 @@ def column_codes(column: pd.Series) -> tuple[np.ndarray[Any, Any], pd.Index]:
     return renumber[slot], column.cat.categories[by_appearance]
 
 
+def sorted_codes(column: pd.Series) -> tuple[np.ndarray[Any, Any], pd.Index]:
+    """Codes of a string column against its distinct values in sorted order (−1 for null): a numbering that
+    compares the same in every frame holding those values (``column_codes`` numbers by first appearance)."""
+    codes, values = column_codes(column)
+    if len(values) < 2:
+        return codes, values
+    rank = np.argsort(np.argsort(values.astype(str).to_numpy(), kind="stable"), kind="stable")
+    remap = np.append(rank, -1).astype(np.int64)  # code −1 (null) stays −1
+    return remap[codes], pd.Index(np.sort(values.astype(str).to_numpy()))
+
+
 def _floats(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """``column[rows]`` as float64 with NaN for null (an Arrow ``take`` of millions of rows costs more than
     converting the whole column once and indexing it)."""
@@ -117,10 +136,16 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     t = frame["t_ns"].to_numpy(dtype=np.int64, na_value=0)
     n_ids = len(id_values)
 
-    # messages = ids with at least one invoke; msg_row maps id code -> message row (−1: never attempted)
+    # messages = ids with at least one invoke, in the order of their first invoke row (send order: the same
+    # order whichever rows of other messages the frame holds, so a partitioned check can restore it);
+    # msg_row maps id code -> message row (−1: never attempted)
     inv_codes = id_code[inv_rows]
     attempts_by_id = np.bincount(inv_codes, minlength=n_ids)
     attempted_ids = np.flatnonzero(attempts_by_id)
+    first_inv_of_id = _first_row_by_code(inv_codes, n_ids)[attempted_ids]
+    if first_inv_of_id.size > 1 and not bool(np.all(first_inv_of_id[1:] > first_inv_of_id[:-1])):
+        attempted_ids = attempted_ids[np.argsort(first_inv_of_id, kind="stable")]
+    del first_inv_of_id
     msg_row = np.full(n_ids + 1, -1, dtype=np.int64)  # +1: code −1 (no id) maps to the last slot, −1
     msg_row[attempted_ids] = np.arange(attempted_ids.size)
     attempts = attempts_by_id[attempted_ids].astype(np.int64)
@@ -169,7 +194,7 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     first_conn[good_msg[at_first][::-1]] = conn[at_first][::-1]
     del at_first
 
-    node_code, _ = column_codes(frame["node"].take(good_rows))
+    node_code, node_names = sorted_codes(frame["node"].take(good_rows))
     order = (node_code << 40) | frame["index"].to_numpy(dtype=np.int64, na_value=0)[good_rows]
     del node_code
     offsets = None
@@ -177,7 +202,6 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
         offsets = frame["offset"].iloc[good_rows]
         if not offsets.notna().any():
             offsets = None
-    del good_rows
 
     ids = pd.Index(id_values[attempted_ids], name="msg_id")
     del id_values, attempted_ids
@@ -202,9 +226,10 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     )
     if rooms is not None and pd.notna(rooms).any():  # a room send's stream is sender → room → member
         messages["room"] = pd.Categorical(pd.array(rooms, dtype="string"))
-    good = Receipts(good_msg, order, g_t, conn, offsets)
+    good = Receipts(good_msg, order, g_t, conn, offsets, node_names)
     unexpected_ids = [str(v) for v in frame["msg_id"].iloc[unexpected_rows]]
     named = frame["sender"].take(unexpected_rows).astype(object).tolist()
     unexpected_senders = [str(who) if missing and isinstance(who, str) else None
                           for who, missing in zip(named, never_attempted, strict=True)]
-    return DeliveryAnalysis(messages, good, unexpected_ids, unexpected_senders)
+    return DeliveryAnalysis(messages, good, unexpected_ids, unexpected_senders, first_inv, unexpected_rows,
+                            good_rows)

@@ -61,6 +61,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.checker.base import RowTotals
+
 __all__ = ["HealthCheck", "DEFAULT_LIMITS", "check_health", "start_data"]
 
 DEFAULT_LIMITS: dict[str, float] = {
@@ -263,8 +265,9 @@ def _reported_workers(frame: pd.DataFrame) -> list[str]:
 
 def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tuple[int, int]],
                  sending_ns: tuple[int | None, int | None],
-                 downtime: list[tuple[int, int]] | None = None) -> HealthCheck:
-    """Every documented health rule over one ledger; ``windows`` are the fault windows (inject, heal) in ns."""
+                 downtime: list[tuple[int, int]] | None = None, totals: RowTotals | None = None) -> HealthCheck:
+    """Every documented health rule over one ledger; ``windows`` are the fault windows (inject, heal) in ns.
+    ``totals``: the send rows' counts, for a frame without them (a partitioned check)."""
     start = start_data(frame)
     limits = _limits(start)
     problems: list[str] = []
@@ -345,9 +348,9 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                         f"{near:,} were made within a fault's window widened by {before_s:g} s before and "
                         f"{after_s:g} s after (ack timeout, fair chance), so whether the target kept up away from "
                         "faults cannot be told; shorten the faults or lengthen the run")
-    timed_out = _acks_timed_out(frame)
+    timed_out = totals.acks_timed_out if totals is not None else _acks_timed_out(frame)
     if timed_out:
-        made_now = _sends_made(frame)
+        made_now = totals.sends_made if totals is not None else _sends_made(frame)
         facts["ack_timeouts"] = {"timed_out": timed_out, "sent": made_now,
                                  "share": round(timed_out / made_now, 4) if made_now else None}
     cores = _cores(frame)
@@ -360,7 +363,8 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
     if isinstance(planned, int) and planned > 0 and sending_ns[0] is not None and until is not None:
         planned = _planned_after_real_downtime(start, planned, (sending_ns[0], until), downtime or [], facts)
     if isinstance(planned, int) and planned > 0 and start.get("sending") is not False and not messages.empty:
-        made = _sends_made(frame)  # the ledger's own send rows: a room send counts once, not once per member
+        # the ledger's own send rows: a room send counts once, not once per member
+        made = totals.sends_made if totals is not None else _sends_made(frame)
         facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
         if made / planned < limits["min_offered_share"]:
             cool = bool(saturated) and max(saturated.values()) <= limits["max_cpu_saturated_share"]

@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.checker.base import RowTotals
+
 __all__ = ["RunState", "FaultWindow", "run_state"]
 
 
@@ -71,7 +73,8 @@ def _fault_windows(frame: pd.DataFrame) -> list[FaultWindow]:
     return sorted(windows, key=lambda w: w.inject_ns)
 
 
-def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) -> RunState:
+def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None,
+              totals: RowTotals | None = None) -> RunState:
     """Read phases, connections, node health and faults from a ledger frame.
 
     ``damaged_nodes``: nodes whose ledger file had unreadable lines (from the reader), with the reason.
@@ -80,6 +83,7 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
     (``f == "node"`` rows), with the users it ran, even when none of its rows arrived; and a worker the master
     reported complete whose closed record is not in this frame (its ``ledger-<node>.jsonl`` missing from the
     folder, or a master's ``ledger.jsonl`` checked alone): what its users observed is not here to judge.
+    ``totals``: for a frame without its send and receipt rows (a partitioned check), what those rows say.
     """
     phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "node", "data"]]
     phases = pd.DataFrame({"t_ns": phase_rows["t_ns"].to_numpy(), "node": phase_rows["node"].to_numpy(),
@@ -101,6 +105,8 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
     start = last_time("start")
     if start is None and not frame.empty:
         start = int(frame["t_ns"].min())
+    if totals is not None and last_time("start") is None and totals.first_t_ns is not None:
+        start = totals.first_t_ns if start is None else min(start, totals.first_t_ns)
 
     conn = frame.loc[frame["f"].isin(["connect", "disconnect"]).to_numpy(dtype=bool, na_value=False),
                      ["t_ns", "index", "process", "f", "conn", "node", "data"]]
@@ -119,8 +125,10 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None) 
         recv = frame.loc[(frame["f"] == "recv").to_numpy(dtype=bool, na_value=False), ["recipient", "node"]]
         for user, node in recv.groupby("recipient", sort=True)["node"].first().items():
             node_of.setdefault(str(user), str(node))
+        for user, node in sorted((totals.receivers if totals is not None else {}).items()):
+            node_of.setdefault(user, node)
     closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
-    seen_nodes = {str(n) for n in frame["node"].dropna().unique()}
+    seen_nodes = {str(n) for n in frame["node"].dropna().unique()} | set(totals.nodes if totals else ())
     reports = frame.loc[(frame["f"] == "node").to_numpy(dtype=bool, na_value=False), "data"]
     for report in reports:  # a distributed master's word on each worker, which holds even if no row arrived
         if not isinstance(report, dict) or report.get("node") is None:

@@ -251,18 +251,19 @@ def _id_categorical(column: pa.ChunkedArray) -> pd.Categorical:
         return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """The ledger columns of a Parquet file: low-cardinality strings as categoricals, message ids as a
     categorical of their own (``_id_categorical``), the rest Arrow-backed as stored (no per-column conversion),
     ``data`` decoded from JSON text where present. A column the file lacks is all null (an empty categorical for
     a string column: no 10 M-element list). The message ids are read last, alone, so their strings and their
-    encoding never coexist with the rest of the table's decode buffers (the read's peak at 10 M rows)."""
+    encoding never coexist with the rest of the table's decode buffers (the read's peak at 10 M rows). ``extra``:
+    columns beyond the ledger's to keep as stored (a partition's ``_row``)."""
     try:
         schema = pq.read_schema(path)
         strings = [c for c in DICTIONARY_COLUMNS if c in schema.names
                    and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
         encode_ids = "msg_id" in schema.names and pa.types.is_string(schema.field("msg_id").type)
-        table = pq.read_table(path, columns=[c for c in COLUMNS if c in schema.names
+        table = pq.read_table(path, columns=[c for c in (*COLUMNS, *extra) if c in schema.names
                                              and not (c == "msg_id" and encode_ids)], read_dictionary=strings)
     except Exception as exc:  # truncated or not parquet at all: the run cannot be judged from it
         raise LedgerDamaged(f"{path}: unreadable parquet ledger ({type(exc).__name__}: {exc})") from None
@@ -295,7 +296,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         except (TypeError, ValueError) as exc:
             raise LedgerDamaged(f"{path}: the data column is not JSON text ({exc})") from None
     frame["data"] = data
-    return frame[list(COLUMNS)]
+    return frame[[*COLUMNS, *(c for c in extra if c in frame.columns)]]
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:

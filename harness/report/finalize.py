@@ -10,19 +10,45 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from harness.checker import CheckOptions, analyse, crashed_verdict, judge
+import pandas as pd
+import pyarrow as pa
+
+from harness.checker import Analysis, CheckOptions, analyse, analyse_merged, crashed_verdict, judge
+from harness.checker.experiment import index_damage
+from harness.checker.parts import analyse_part, merge_parts
 from harness.config import GatePolicy
+from harness.errors import LedgerDamaged
 from harness.gate import gate
-from harness.ledger.format import read_ledger, write_parquet
+from harness.ledger.format import LedgerLoad, read_ledger, write_parquet
+from harness.ledger.partition import (
+    NotPartitionable,
+    parquet_rows,
+    read_global,
+    read_partition,
+    rows_with_ids,
+    split_ledger,
+)
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.summary import render_markdown
 
-__all__ = ["finalize", "read_manifest", "CHART_FILES"]
+__all__ = ["finalize", "analyse_partitioned", "read_manifest", "CHART_FILES", "PARTITION_ROWS", "PART_ROWS",
+           "Partitioning"]
+
+Partitioning = Literal["auto", "always", "never"]
+
+PARTITION_ROWS = 40_000_000
+"""A Parquet ledger with at least this many rows is checked in partitions (``partition="auto"``): one pass over
+10 M rows peaks near 2 GB, so one pass over 40 M would need ~8 GB (docs/checking-at-scale.md)."""
+PART_ROWS = 5_000_000
+"""Rows per partition (about): each partition's delivery peaks like a one-pass check of this many rows (~1 GB),
+on top of what the partitions before it keep (~40 bytes per message) until the merge."""
 
 CHART_FILES = frozenset({"messages", "over_time", "latency", "cohorts", "rooms"})
 """Every chart a run folder may hold as <name>.png (cohorts only when something was lost or duplicated, rooms
@@ -48,21 +74,10 @@ def _policy(meta: dict[str, Any] | None, override: dict[str, Any] | None) -> Gat
     return GatePolicy.model_validate(merged)
 
 
-def finalize(source: Path, *, target: str | None = None, scenario: str | None = None, ordered: bool = False,
-             extra_reasons: list[str] | None = None, out_dir: Path | None = None,
-             gate_overrides: dict[str, Any] | None = None, html: bool = True) -> dict[str, Any]:
-    """Check a ledger (a run folder or a ledger file) and write the run's artefacts; returns verdict.json.
-
-    Output goes to ``out_dir``, by default the run folder (or the ledger file's folder).
-    """
-    run_dir = source if source.is_dir() else source.parent
-    out_dir = out_dir or run_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    load = read_ledger(source)
-    meta = read_manifest(run_dir)
-    damaged, orphan_lines = load.damaged_nodes()
+def _options(meta: dict[str, Any] | None, target: str | None, scenario: str | None, ordered: bool,
+             orphan_lines: int, damaged: dict[str, str]) -> CheckOptions:
     claims = (meta or {}).get("claims", {})
-    options = CheckOptions(
+    return CheckOptions(
         delivery=claims.get("delivery", "at-least-once"),
         ordered=bool(claims.get("ordered", ordered)),
         survives_restart=bool(claims.get("survives_restart", False)),
@@ -71,13 +86,100 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
         target=target or (meta or {}).get("target"),
         scenario=scenario or (meta or {}).get("scenario"),
     )
-    analysis = None
+
+
+def _parquet_source(source: Path) -> Path | None:
+    """The Parquet ledger ``read_ledger`` would read (None for JSON Lines: never partitioned)."""
+    if source.is_dir():
+        if any(source.glob("ledger*.jsonl")):
+            return None
+        candidate = source / "ledger.parquet"
+        return candidate if candidate.exists() else None
+    return source if source.suffix == ".parquet" and source.exists() else None
+
+
+REPORT_IDS = 256
+"""How many example ids of each category a partitioned check fetches the rows of, for the report's timelines."""
+
+
+def analyse_partitioned(path: Path, options: CheckOptions, parts: int,
+                         out_dir: Path) -> tuple[Analysis, LedgerLoad]:
+    """Split the ledger into a scratch folder under ``out_dir``, analyse one partition at a time, merge, judge once
+    (``harness.checker.parts``). Returns the analysis and the frame the reports draw from: the global rows plus
+    the send and receipt rows of a few example ids of each category (the report's per-message timelines)."""
+    scratch = Path(tempfile.mkdtemp(prefix=".partitions-", dir=out_dir))
     try:
-        analysis = analyse(load.frame, options)
-        verdict = judge(analysis, options)
-    except Exception as exc:  # a checker bug must never read as a pass
-        log.exception("checker crashed")
-        verdict = crashed_verdict(exc, options)
+        split = split_ledger(path, scratch, parts)
+        damage = index_damage(split.index_frame)
+        object.__setattr__(split, "index_frame", pd.DataFrame())  # 100 M rows of (node, index): free them now
+        outcomes = []
+        for part in split.part_paths:
+            frame = read_partition(part)
+            outcomes.append(analyse_part(frame))
+            del frame
+            pa.default_memory_pool().release_unused()
+        merged = merge_parts(outcomes)
+        frame = read_global(split.global_path)
+        analysis = analyse_merged(frame, merged, damage, options)
+        del merged
+        wanted = {i for values in analysis.ids.values() for i in values[:REPORT_IDS]}
+        shown = rows_with_ids(split.part_paths, wanted) if wanted else frame.iloc[:0]
+        report = pd.concat([frame, shown], ignore_index=True) if len(shown) else frame
+        return analysis, LedgerLoad(report)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def finalize(source: Path, *, target: str | None = None, scenario: str | None = None, ordered: bool = False,
+             extra_reasons: list[str] | None = None, out_dir: Path | None = None,
+             gate_overrides: dict[str, Any] | None = None, html: bool = True, partition: Partitioning = "auto",
+             parts: int | None = None) -> dict[str, Any]:
+    """Check a ledger (a run folder or a ledger file) and write the run's artefacts; returns verdict.json.
+
+    Output goes to ``out_dir``, by default the run folder (or the ledger file's folder). ``partition``: a Parquet
+    ledger of ``PARTITION_ROWS`` rows or more is checked in ``parts`` partitions (default: one per ``PART_ROWS``
+    rows) with ``"auto"``, always with ``"always"``, never with ``"never"``; a room ledger or a JSON Lines one is
+    always checked in one pass. The verdict is the same either way (docs/checking-at-scale.md).
+    """
+    run_dir = source if source.is_dir() else source.parent
+    out_dir = out_dir or run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = read_manifest(run_dir)
+    parquet = _parquet_source(source)
+    rows = parquet_rows(parquet) if parquet is not None else None
+    split_into = None
+    if parquet is not None and rows is not None and (partition == "always" or
+                                                     (partition == "auto" and rows >= PARTITION_ROWS)):
+        split_into = parts or max(1, math.ceil(rows / PART_ROWS))
+    analysis: Analysis | None = None
+    split_error: Exception | None = None
+    load = LedgerLoad(pd.DataFrame())
+    if split_into is not None and parquet is not None:
+        try:
+            analysis, load = analyse_partitioned(parquet, _options(meta, target, scenario, ordered, 0, {}),
+                                                  split_into, out_dir)
+        except LedgerDamaged:
+            raise
+        except NotPartitionable as exc:  # a room ledger: one pass, whatever it costs
+            log.warning("checking %s in one pass: %s", parquet, exc)
+        except Exception as exc:  # a checker bug must never read as a pass
+            log.exception("checker crashed")
+            split_error = exc
+    if analysis is None and split_error is None:
+        load = read_ledger(source)
+    damaged, orphan_lines = load.damaged_nodes()
+    options = _options(meta, target, scenario, ordered, orphan_lines, damaged)
+    if split_error is not None:
+        verdict = crashed_verdict(split_error, options)
+    else:
+        try:
+            if analysis is None:
+                analysis = analyse(load.frame, options)
+            verdict = judge(analysis, options)
+        except Exception as exc:  # a checker bug must never read as a pass
+            log.exception("checker crashed")
+            analysis = None
+            verdict = crashed_verdict(exc, options)
     if extra_reasons:
         verdict.reasons.extend(extra_reasons)
     doc: dict[str, Any] = verdict.to_dict()
@@ -103,7 +205,10 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
                     (out_dir / f"{name}.png").unlink(missing_ok=True)
                 for name, uri in charts.items():  # also as files, for comparison pages and PR comments
                     (out_dir / f"{name}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
-    if source.suffix == ".parquet":  # already Parquet: copy its bytes, no rewrite (9 s at 10 M rows)
+    if split_into is not None and parquet is not None:  # checked in partitions: the file as it is, if elsewhere
+        if parquet.resolve() != (out_dir / "ledger.parquet").resolve():
+            shutil.copyfile(parquet, out_dir / "ledger.parquet")
+    elif source.suffix == ".parquet":  # already Parquet: copy its bytes, no rewrite (9 s at 10 M rows)
         if not load.frame.empty and out_dir != run_dir:
             shutil.copyfile(source, out_dir / "ledger.parquet")
     elif not load.frame.empty:
