@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,21 +66,30 @@ def _interp(xs: list[float], ys: list[int] | list[float], x: float) -> float:
 
 @dataclass
 class Samples:
-    """(wall time, CPU seconds) of a process tree, taken by a background thread."""
+    """(wall time, CPU seconds, voluntary context switches) of a process tree, taken by a background thread."""
 
     times: list[float]
     cpu: list[float]
     peak_rss_mib: float = 0.0
+    switches: list[int] = field(default_factory=list)
+    """Voluntary context switches so far: each is the process blocking (an idle event loop) and being woken."""
 
     def at(self, t: float) -> float:
         """CPU seconds at wall time t, linearly interpolated."""
         return _interp(self.times, self.cpu, t)
+
+    def wakeups_per_s(self, t0: float, t1: float) -> float | None:
+        if len(self.switches) != len(self.times) or t1 <= t0:
+            return None
+        return (_interp(self.times, self.switches, t1) - _interp(self.times, self.switches, t0)) / (t1 - t0)
 
 
 def sample_cpu(pid: int, tree: bool, every_s: float = 0.25) -> tuple[Samples, threading.Thread]:
     samples = Samples([], [])
     root = psutil.Process(pid)
     seen: dict[int, float] = {}
+
+    switched: dict[int, int] = {}
 
     def total() -> float:
         procs = [root] + (root.children(recursive=True) if tree else [])
@@ -89,6 +98,7 @@ def sample_cpu(pid: int, tree: bool, every_s: float = 0.25) -> tuple[Samples, th
             try:
                 t = proc.cpu_times()
                 seen[proc.pid] = t.user + t.system
+                switched[proc.pid] = proc.num_ctx_switches().voluntary
                 rss += proc.memory_info().rss
             except psutil.Error:
                 pass  # gone: keep its last figure
@@ -105,6 +115,7 @@ def sample_cpu(pid: int, tree: bool, every_s: float = 0.25) -> tuple[Samples, th
                 return
             samples.times.append(time.time())
             samples.cpu.append(value)
+            samples.switches.append(sum(switched.values()))
             time.sleep(every_s)
 
     thread = threading.Thread(target=loop, daemon=True)
@@ -124,6 +135,10 @@ def children_cpu(pid: int) -> dict[str, float]:
     except psutil.Error:
         pass
     return out
+
+
+def _round(value: float | None) -> int | None:
+    return None if value is None else round(value)
 
 
 # -- our load generator ------------------------------------------------------------------------------------------
@@ -212,7 +227,7 @@ def run_ours(ledger_on: bool, users: int, rate: float, duration: float, work: Pa
     delivered = _interp(times, counts, t1) - _interp(times, counts, t0)
     cpu = samples.at(t1) - samples.at(t0)
     wall = t1 - t0
-    result = {
+    result: dict[str, Any] = {
         "ledger": "on" if ledger_on else "off", "driver": driver or "socketio", "users": users,
         "offered_per_s": users * rate,
         "window_s": round(wall, 2), "verified_per_s": round(delivered / wall), "cpu_pct": round(100 * cpu / wall),
@@ -220,6 +235,7 @@ def run_ours(ledger_on: bool, users: int, rate: float, duration: float, work: Pa
         "ack_p50_ms": _stat(out / "locust_stats.csv", "send→ack", "50%"),
         "ack_p99_ms": _stat(out / "locust_stats.csv", "send→ack", "99%"),
         "deliver_p99_ms": _stat(out / "locust_stats.csv", "deliver", "99%"),
+        "wakeups_per_s": _round(samples.wakeups_per_s(t0, t1)),
         "peak_rss_mib": round(samples.peak_rss_mib), "proxy_cpu_s": round(side.get("proxy", 0.0), 1),
         "target_cpu_s": round(side.get("target", 0.0), 1),
     }
@@ -289,7 +305,7 @@ def run_artillery(users: int, duration: float, work: Path) -> dict[str, Any]:
             "emits_per_s": round(emits / (t1 - t0)), "cpu_pct": round(100 * cpu / (t1 - t0)),
             "emits_per_cpu_s": round(emits / cpu) if cpu > 0 else None,
             "ack_p50_ms": summary.get("median"), "ack_p99_ms": summary.get("p99"),
-            "peak_rss_mib": round(samples.peak_rss_mib),
+            "wakeups_per_s": _round(samples.wakeups_per_s(t0, t1)), "peak_rss_mib": round(samples.peak_rss_mib),
             "errors": {k: v for k, v in report["aggregate"]["counters"].items() if k.startswith("errors.")}}
 
 

@@ -25,7 +25,7 @@ import websocket
 from gevent.event import Event
 
 from harness.drivers.base import DeliveryUser
-from harness.drivers.sio_frames import event, parse_packet
+from harness.drivers.sio_frames import event, parse_packet, read_ahead
 
 __all__ = ["SocketIOLeanUser"]
 
@@ -122,6 +122,7 @@ class SocketIOLeanUser(DeliveryUser):
         ws = websocket.create_connection(self._url(), timeout=5, skip_utf8_validation=True,
                                          enable_multithread=True)
         self._ws = ws
+        read_ahead(ws)
         opening = self._recv(ws)
         if not opening.startswith("0"):
             raise _Closed(f"protocol error: expected an Engine.IO open packet, got {opening[:40]!r}")
