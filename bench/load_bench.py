@@ -305,7 +305,7 @@ def run_artillery(users: int, duration: float, work: Path) -> dict[str, Any]:
             "emits_per_s": round(emits / (t1 - t0)), "cpu_pct": round(100 * cpu / (t1 - t0)),
             "emits_per_cpu_s": round(emits / cpu) if cpu > 0 else None,
             "ack_p50_ms": summary.get("median"), "ack_p99_ms": summary.get("p99"),
-            "wakeups_per_s": _round(samples.wakeups_per_s(t0, t1)), "peak_rss_mib": round(samples.peak_rss_mib),
+            "peak_rss_mib": round(samples.peak_rss_mib),
             "errors": {k: v for k, v in report["aggregate"]["counters"].items() if k.startswith("errors.")}}
 
 

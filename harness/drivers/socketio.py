@@ -24,7 +24,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from harness.drivers.base import DeliveryUser
-from harness.drivers.sio_frames import parse_packet, read_ahead
+from harness.drivers.sio_frames import FrameReader, FrameWriter, parse_packet, read_ahead
 
 __all__ = ["SocketIOUser", "InlineClient"]
 
@@ -45,8 +45,8 @@ class _InlineEngineIOClient(engineio.Client):  # type: ignore[misc]
     message handler itself and reads on, returning every other frame (pings, CONNECT, CLOSE, binary) to
     python-engineio's read loop, which handles it as before. The socket's timeout (``pingInterval +
     pingTimeout``) applies to each read as before, so a silent server is still detected by python-engineio.
-    The websocket reads ahead (``sio_frames.read_ahead``). Overrides private methods: the version is pinned
-    in pyproject.toml."""
+    Frames are read and written by ``sio_frames.FrameReader`` / ``FrameWriter``. Overrides private methods:
+    the version is pinned in pyproject.toml."""
 
     def _receive_packet(self, pkt: Any) -> None:
         if (pkt.packet_type == eio_packet.MESSAGE and isinstance(pkt.data, str)
@@ -59,7 +59,8 @@ class _InlineEngineIOClient(engineio.Client):  # type: ignore[misc]
         connected = bool(super()._connect_websocket(url, headers, engineio_path))
         if connected and self.ws is not None:  # the read loop has not run yet: it starts at our next yield
             read_ahead(self.ws)
-            self.ws.recv = functools.partial(self._recv_dispatching, self.ws.recv)
+            self.ws.recv = functools.partial(self._recv_dispatching, FrameReader(self.ws).recv)
+            self.ws.send = FrameWriter(self.ws).send
         return connected
 
     def _recv_dispatching(self, recv: Callable[[], Any]) -> Any:

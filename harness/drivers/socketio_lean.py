@@ -25,7 +25,7 @@ import websocket
 from gevent.event import Event
 
 from harness.drivers.base import DeliveryUser
-from harness.drivers.sio_frames import event, parse_packet, read_ahead
+from harness.drivers.sio_frames import FrameReader, FrameWriter, event, parse_packet, read_ahead
 
 __all__ = ["SocketIOLeanUser"]
 
@@ -123,6 +123,8 @@ class SocketIOLeanUser(DeliveryUser):
                                          enable_multithread=True)
         self._ws = ws
         read_ahead(ws)
+        ws.recv = FrameReader(ws).recv  # type: ignore[method-assign]
+        ws.send = FrameWriter(ws).send  # type: ignore[method-assign]
         opening = self._recv(ws)
         if not opening.startswith("0"):
             raise _Closed(f"protocol error: expected an Engine.IO open packet, got {opening[:40]!r}")

@@ -58,3 +58,115 @@ def test_read_ahead_reads_frames_that_arrived_together_in_one_call() -> None:
     finally:
         ours.close()
         theirs.close()
+
+
+def _frame(opcode: int, data: bytes, fin: bool = True, mask: bytes | None = None) -> bytes:
+    n = len(data)
+    bit = 0x80 if mask else 0
+    length = bytes([bit | n]) if n < 126 else bytes([bit | 126]) + n.to_bytes(2, "big") if n < 65536 else \
+        bytes([bit | 127]) + n.to_bytes(8, "big")
+    if mask:
+        data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        length += mask
+    return bytes([(0x80 if fin else 0) | opcode]) + length + data
+
+
+def test_frame_reader_returns_what_websocket_client_returns() -> None:
+    """Text frames of every length class, a ping (answered by websocket-client), a binary frame, a fragmented
+    text message and a masked frame, in segments cut at awkward places."""
+    import random
+    import socket
+    import threading
+
+    import websocket
+
+    from harness.drivers.sio_frames import FrameReader, read_ahead
+
+    texts = ["42" + "é" * n for n in (0, 1, 61, 62, 100, 40_000)] + ["3", "x" * 70_000]
+    wire = b"".join(_frame(1, t.encode()) for t in texts[:3])
+    wire += _frame(9, b"ping!") + _frame(2, b"\x00\x01binary")
+    wire += _frame(1, b"frag", fin=False) + _frame(0, b"mented")
+    wire += _frame(1, b"masked", mask=b"\x01\x02\x03\x04")
+    wire += b"".join(_frame(1, t.encode()) for t in texts[3:])
+    expected = texts[:3] + [b"\x00\x01binary", "fragmented", "masked"] + texts[3:]
+    ours, theirs = socket.socketpair()
+    try:
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        ws.sock, ws.connected = ours, True
+        ws.settimeout(10)
+        read_ahead(ws)
+        reader = FrameReader(ws)
+        rng = random.Random(7)
+
+        def feed() -> None:
+            at = 0
+            while at < len(wire):
+                step = rng.choice([1, 2, 3, 5, 150, 4096, 20_000])
+                theirs.sendall(wire[at:at + step])
+                at += step
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        got = [reader.recv() for _ in expected]
+        feeder.join(timeout=10)
+        assert got == expected
+        theirs.settimeout(10)
+        assert theirs.recv(64)[:1] == b"\x8a"  # websocket-client answered the ping with a pong
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_frame_reader_raises_websocket_clients_errors() -> None:
+    import socket
+
+    import pytest
+    import websocket
+
+    from harness.drivers.sio_frames import FrameReader
+
+    ours, theirs = socket.socketpair()
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    ws.sock, ws.connected = ours, True
+    ws.settimeout(0.2)
+    reader = FrameReader(ws)
+    theirs.sendall(_frame(1, b"42[1]")[:3])  # a frame cut short, then silence
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        reader.recv()
+    theirs.sendall(_frame(1, b"42[1]")[3:])
+    assert reader.recv() == "42[1]"  # nothing read before the timeout was lost
+    theirs.close()
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        reader.recv()
+    assert not ws.connected
+
+
+def test_frame_writer_frames_are_read_back_as_sent() -> None:
+    import socket
+
+    import websocket
+    from websocket import ABNF
+
+    from harness.drivers.sio_frames import FrameWriter
+
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    try:
+        ws = websocket.WebSocket()
+        ws.sock, ws.connected = ours, True
+        ws.settimeout(10)
+        writer = FrameWriter(ws)
+        texts = ["42" + "é" * n for n in (0, 61, 62, 40_000)] + ["y" * 70_000]
+        for text in texts:
+            writer.send(text)
+        writer.send(b"\x00bin", ABNF.OPCODE_BINARY)  # websocket-client's own path
+        server = websocket.WebSocket(skip_utf8_validation=True)  # reads masked frames as a server would
+        server.sock, server.connected = theirs, True
+        server.settimeout(10)
+        frames = [server.recv_frame() for _ in range(len(texts) + 1)]
+        assert [f.data.decode() for f in frames[:-1]] == texts
+        assert all(f.mask_value and f.fin and f.opcode == ABNF.OPCODE_TEXT for f in frames[:-1])
+        assert frames[-1].opcode == ABNF.OPCODE_BINARY and frames[-1].data == b"\x00bin"
+    finally:
+        ours.close()
+        theirs.close()
