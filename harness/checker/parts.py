@@ -19,7 +19,7 @@ room rows are never partitioned (checked in one pass).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,17 +161,49 @@ def _renumber(codes: np.ndarray[Any, Any], categories: pd.Index) -> pd.Categoric
     return pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories[by_appearance]))
 
 
-def merge_parts(parts: Iterable[PartOutcome]) -> Merged:
-    """One delivery table from every partition's, in one pass's order; the parts' arrays are released as they are
-    merged (the list is emptied)."""
+def merge_parts(parts: Iterable[PartOutcome], release: Callable[[], None] = lambda: None) -> Merged:
+    """One delivery table from every partition's, in one pass's order. The parts' arrays are released as they are
+    merged (the list is emptied), biggest first, and ``release`` is called after each step (the caller's hook to
+    hand freed memory back to the system: Arrow's pool and malloc keep it otherwise)."""
     parts = list(parts)
     sizes = [p.columns["_row"].size for p in parts]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     first_rows = np.concatenate([_wide(p.columns.pop("_row")) for p in parts]) if parts else np.zeros(0, np.int64)
     perm = np.argsort(first_rows, kind="stable")  # K sorted runs: a merge
     del first_rows
+
+    # receipts first (their message codes need the new positions), then the ids, then column by column
     where = np.empty(perm.size, dtype=np.int64)
     where[perm] = np.arange(perm.size, dtype=np.int64)
+    code = np.concatenate([where[_wide(p.receipt_code) + offsets[i]] for i, p in enumerate(parts)]) if parts else \
+        np.zeros(0, np.int64)
+    del where
+    nodes = pd.Index(sorted({str(n) for p in parts for n in p.nodes}))
+    node = np.concatenate([np.append(nodes.get_indexer(p.nodes).astype(np.int64), -1)[_wide(p.receipt_node)]
+                           for p in parts]) if parts else np.zeros(0, np.int64)  # −1 (no node) stays −1
+    order = (node << 40) | (np.concatenate([_wide(p.receipt_index) for p in parts]) if parts else node)
+    del node
+    rows = np.concatenate([_wide(p.receipt_row) for p in parts]) if parts else np.zeros(0, np.int64)
+    offset = None
+    if any(p.offsets is not None for p in parts):
+        offset = np.concatenate([p.offsets if p.offsets is not None else np.full(p.receipt_code.size, None)
+                                 for p in parts])
+    for p in parts:
+        p.receipt_code = p.receipt_row = p.receipt_node = p.receipt_index = np.zeros(0, np.int8)
+        p.offsets = None
+    by_row = np.argsort(rows, kind="stable")  # one pass lists receipts in ledger order
+    del rows
+    good = Receipts(code[by_row], order[by_row], np.zeros(0, np.int64), np.zeros(0), None if offset is None else
+                    pd.Series(offset[by_row], dtype=object), nodes)
+    del code, order, offset, by_row
+    release()
+
+    ids = pd.Index(pd.concat([pd.Series(p.ids.array) for p in parts], ignore_index=True).array
+                   if parts else pd.array([], dtype="string"), name="msg_id")
+    for p in parts:
+        p.ids = pd.Index([])
+    ids = ids.take(perm)
+    release()
 
     def column(name: str) -> np.ndarray[Any, Any]:
         if not parts:
@@ -183,6 +215,7 @@ def merge_parts(parts: Iterable[PartOutcome]) -> Merged:
         joined = np.concatenate(pieces)
         del pieces
         out = joined[perm]
+        del joined
         return out if out.dtype == bool else out.astype(np.int64, copy=False)
 
     data: dict[str, Any] = {}
@@ -192,44 +225,22 @@ def merge_parts(parts: Iterable[PartOutcome]) -> Merged:
         joined = np.concatenate([np.append(values.get_indexer(p.categories[name]), -1)[_wide(p.columns.pop(name))]
                                  for p in parts]) if parts else np.zeros(0, np.int64)  # code −1 stays −1
         data[name] = _renumber(joined[perm], pd.Index(values))
+        del joined
     data["seq"] = pd.arrays.IntegerArray(column("seq"), column("seq_na"))
     data["attempts"] = column("attempts")
     outcome = column("outcome").astype(np.int8)  # every part's categories are ok, fail, info
     data["outcome"] = pd.Categorical.from_codes(outcome, categories=["ok", "fail", "info"])
+    del outcome
     data["invoke_ns"] = column("invoke_ns")
     data["ack_ns"] = pd.arrays.IntegerArray(column("ack_ns"), column("ack_ns_na"))
     data["receipts"] = column("receipts")
     for name in ("first_recv_ns", "first_recv_conn"):
         data[name] = pd.arrays.IntegerArray(column(name), column(name + "_na"))
-    ids = pd.Index(pd.concat([pd.Series(p.ids.array) for p in parts], ignore_index=True).array
-                   if parts else pd.array([], dtype="string"), name="msg_id")
-    for p in parts:
-        p.ids = pd.Index([])
-    messages = pd.DataFrame(data, index=ids.take(perm))
+    perm = np.zeros(0, dtype=np.int64)  # released (the closure above reads it)
+    messages = pd.DataFrame(data, index=ids, copy=False)  # no copy: one block per column, as built
     messages.index.name = "msg_id"
     del ids, data
-
-    code = np.concatenate([where[_wide(p.receipt_code) + offsets[i]] for i, p in enumerate(parts)]) if parts else \
-        np.zeros(0, np.int64)
-    del where
-    nodes = pd.Index(sorted({str(n) for p in parts for n in p.nodes}))
-    node = np.concatenate([np.append(nodes.get_indexer(p.nodes).astype(np.int64), -1)[_wide(p.receipt_node)]
-                           for p in parts]) if parts else np.zeros(0, np.int64)  # −1 (no node) stays −1
-    index = np.concatenate([_wide(p.receipt_index) for p in parts]) if parts else np.zeros(0, np.int64)
-    rows = np.concatenate([_wide(p.receipt_row) for p in parts]) if parts else np.zeros(0, np.int64)
-    offset = None
-    if any(p.offsets is not None for p in parts):
-        offset = np.concatenate([p.offsets if p.offsets is not None else np.full(p.receipt_code.size, None)
-                                 for p in parts])
-    for p in parts:  # the parts' receipts are merged: release them before the sort
-        p.receipt_code = p.receipt_row = p.receipt_node = p.receipt_index = np.zeros(0, np.int8)
-        p.offsets = None
-    by_row = np.argsort(rows, kind="stable")  # one pass lists receipts in ledger order
-    del rows
-    order = (node[by_row] << 40) | index[by_row]
-    good = Receipts(code[by_row], order, np.zeros(0, np.int64), np.zeros(0), None if offset is None else
-                    pd.Series(offset[by_row], dtype=object), nodes)
-    del code, node, index, offset
+    release()
 
     u_rows = np.concatenate([p.unexpected_rows for p in parts]) if parts else np.zeros(0, np.int64)
     u_ids = [i for p in parts for i in p.unexpected_ids]

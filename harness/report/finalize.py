@@ -8,6 +8,7 @@ of those files.
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 import logging
 import math
@@ -102,11 +103,34 @@ REPORT_IDS = 256
 """How many example ids of each category a partitioned check fetches the rows of, for the report's timelines."""
 
 
+def _release() -> None:
+    """Hand freed memory back to the system: Arrow's pool keeps freed buffers, and glibc's malloc keeps freed
+    blocks in its heap (trimmed here) once its dynamic mmap threshold has grown past the sizes a check frees."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: arrays over 1 MB are mapped, so freeing one returns it
+        return libc
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        return None
+
+
+_LIBC: Any = None
+
+
 def analyse_partitioned(path: Path, options: CheckOptions, parts: int,
                          out_dir: Path) -> tuple[Analysis, LedgerLoad]:
     """Split the ledger into a scratch folder under ``out_dir``, analyse one partition at a time, merge, judge once
     (``harness.checker.parts``). Returns the analysis and the frame the reports draw from: the global rows plus
     the send and receipt rows of a few example ids of each category (the report's per-message timelines)."""
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = _load_libc()
     scratch = Path(tempfile.mkdtemp(prefix=".partitions-", dir=out_dir))
     try:
         split = split_ledger(path, scratch, parts)
@@ -117,11 +141,12 @@ def analyse_partitioned(path: Path, options: CheckOptions, parts: int,
             frame = read_partition(part)
             outcomes.append(analyse_part(frame))
             del frame
-            pa.default_memory_pool().release_unused()
-        merged = merge_parts(outcomes)
+            _release()
+        merged = merge_parts(outcomes, _release)
         frame = read_global(split.global_path)
         analysis = analyse_merged(frame, merged, damage, options)
         del merged
+        _release()
         wanted = {i for values in analysis.ids.values() for i in values[:REPORT_IDS]}
         shown = rows_with_ids(split.part_paths, wanted) if wanted else frame.iloc[:0]
         report = pd.concat([frame, shown], ignore_index=True) if len(shown) else frame
