@@ -50,7 +50,9 @@ class FrameReader:
     shorter than 64 KiB is cut out of a read-ahead buffer here and decoded strictly as UTF-8, as
     websocket-client does with ``skip_utf8_validation``. Any other frame (ping, pong, close, binary, fragments,
     masked or 64-bit lengths) goes to websocket-client's own ``recv`` together with the bytes read so far, and
-    whatever it read beyond that frame comes back here. Reads go through websocket-client's socket wrapper, so
+    whatever it read beyond that frame comes back here, as do bytes it read ahead when its own ``recv`` was
+    called by someone else (a reconnect of python-engineio's client did: without this, the frames after one
+    were skipped). Reads go through websocket-client's socket wrapper, so
     timeouts and a closed connection raise its exceptions as before. One reader per connection; not for
     concurrent readers (each driver reads a connection from one greenlet)."""
 
@@ -60,6 +62,8 @@ class FrameReader:
         self._plain_recv = ws.recv
 
     def recv(self) -> Any:
+        if self.ws.frame_buffer.recv_buffer:
+            self._read_more()
         while True:
             buffer = self._buffer
             size = len(buffer)
@@ -86,6 +90,11 @@ class FrameReader:
             return self._websocket_client_recv(buffer)
 
     def _read_more(self) -> None:
+        frames = self.ws.frame_buffer
+        if frames.recv_buffer:  # websocket-client's own recv was used and read ahead: those bytes come next
+            self._buffer += b"".join(frames.recv_buffer)
+            frames.recv_buffer = []
+            return
         data: bytes = self.ws._recv(READ_AHEAD)  # type: ignore[no-untyped-call]  # raises as websocket-client does
         self._buffer += data
 

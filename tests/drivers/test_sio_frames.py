@@ -170,3 +170,26 @@ def test_frame_writer_frames_are_read_back_as_sent() -> None:
     finally:
         ours.close()
         theirs.close()
+
+
+def test_frame_reader_takes_over_what_websocket_clients_own_recv_read_ahead() -> None:
+    import socket
+
+    import websocket
+
+    from harness.drivers.sio_frames import FrameReader, read_ahead
+
+    ours, theirs = socket.socketpair()
+    try:
+        ws = websocket.WebSocket(skip_utf8_validation=True)
+        ws.sock, ws.connected = ours, True
+        ws.settimeout(10)
+        read_ahead(ws)
+        reader = FrameReader(ws)
+        texts = [f'42["msg",{{"n":{n},"pad":"{"x" * 150}"}}]' for n in range(20)]
+        theirs.sendall(b"".join(_frame(1, t.encode()) for t in texts))
+        assert ws.recv() == texts[0]  # websocket-client itself, reading ahead into its frame buffer
+        assert [reader.recv() for _ in texts[1:]] == texts[1:]
+    finally:
+        ours.close()
+        theirs.close()
