@@ -13,7 +13,9 @@ Parts (each prints its figures and adds them to the JSON written with --json):
 "Verified message" = a message whose send, ack and receipt were all recorded (ledger on) or tracked
 (ledger off), counted from Locust's per-second `deliver` totals inside the steady sending window (from 2 s
 after the `start` phase to 0.5 s before `drain_start`). CPU = user + system time of the Locust process
-alone (not the proxy or the target), sampled every 0.25 s and interpolated at the window's edges.
+alone (not the proxy or the target), sampled every 0.25 s and interpolated at the window's edges. Wake-ups =
+the Locust process's voluntary context switches per second in that window (each costs ~40 us of CPU on the
+project's VMs).
 
 Run: .venv/bin/python bench/load_bench.py [throughput artillery connections] [--users 50] [--rate 60]
      [--duration 25] [--connections 15000] [--json bench/results/load.json]
