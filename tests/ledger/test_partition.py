@@ -183,3 +183,34 @@ def test_finalize_forced_into_partitions_writes_the_same_verdict(tmp_path: Path)
     for name in ("verdict.json", "report.md", "junit.xml", "anomalies.json", "over_time.csv", "report.html"):
         assert (tmp_path / "forced" / name).exists(), name
     assert pd.read_csv(tmp_path / "forced" / "over_time.csv").equals(pd.read_csv(tmp_path / "plain" / "over_time.csv"))
+
+
+@pytest.mark.parametrize("damage", ["none", "hole", "repeat", "no_index", "out_of_order", "starts_late"])
+def test_index_damage_from_the_split_is_the_one_pass_damage(damage: str, tmp_path: Path) -> None:
+    """The split keeps a node's indexes only once they stop going 1, 2, 3, …: across batches (batch_rows=7) the
+    damage found must be what ``index_damage`` finds over the whole ledger."""
+    from harness.checker.experiment import index_damage
+
+    h = History().connect("a").connect("b", node="worker-2")
+    for seq in range(1, 20):
+        h.send("a", "b", seq).recv("b", "a", "b", seq, node="worker-2")
+    h.finished()
+    local = [i for i, r in enumerate(h.rows) if r["node"] == "local"]
+    if damage == "hole":
+        del h.rows[local[30]]
+    elif damage == "repeat":
+        h.rows[local[25]]["index"] = h.rows[local[24]]["index"]
+    elif damage == "no_index":
+        h.rows[local[12]]["index"] = None
+    elif damage == "out_of_order":
+        a, b = local[10], local[22]
+        h.rows[a]["index"], h.rows[b]["index"] = h.rows[b]["index"], h.rows[a]["index"]
+    elif damage == "starts_late":
+        for i in local:
+            h.rows[i]["index"] += 5
+    frame = h.frame()
+    path = tmp_path / "ledger.parquet"
+    write_parquet(frame, path)
+    split = split_ledger(path, tmp_path / "split", 3, batch_rows=7)
+    assert index_damage(split.index_frame) == index_damage(read_ledger(path).frame)
+    assert bool(index_damage(split.index_frame)) == (damage not in ("none", "out_of_order"))  # order alone is no damage
