@@ -79,6 +79,16 @@ def _first_row_by_code(codes: np.ndarray, size: int) -> np.ndarray:
     return first
 
 
+def _in_appearance_order(raw: np.ndarray[Any, Any]) -> bool:
+    """Whether categorical codes (−1 = null) already number their values by first appearance: each code is at
+    most one above every code before it. A running maximum (one sequential pass, ~0.05 s at 10 M rows) instead of
+    the scatter and gather of a renumbering (~1 s at 10 M rows with 3.3 M distinct ids)."""
+    if int(raw[0]) > 0:
+        return False
+    top = np.maximum.accumulate(raw)
+    return bool(np.all(raw[1:] - 1 <= top[:-1]))  # ``- 1``, not ``top + 1``: codes ≥ −1 cannot wrap, maxima can
+
+
 def column_codes(column: pd.Series) -> tuple[np.ndarray[Any, Any], pd.Index]:
     """``pd.factorize`` of a string column (int64 codes numbered by first appearance, -1 for null; the
     distinct values as an Index in that order), without hashing a row when the column is categorical (as
@@ -88,6 +98,8 @@ def column_codes(column: pd.Series) -> tuple[np.ndarray[Any, Any], pd.Index]:
         return codes.astype(np.int64, copy=False), pd.Index(uniques)
     raw = column.cat.codes.to_numpy()
     size = len(column.cat.categories)
+    if raw.size and _in_appearance_order(raw):  # ``read_ledger``'s msg_id: numbered by first appearance already
+        return raw.astype(np.int64), column.cat.categories[:int(raw.max()) + 1]
     first = np.full(size + 1, raw.size, dtype=np.int64)  # slot `size` collects the nulls (code -1)
     slot = np.where(raw < 0, size, raw).astype(np.intp, copy=False)
     first[slot[::-1]] = np.arange(raw.size - 1, -1, -1, dtype=np.int64)
@@ -112,8 +124,14 @@ def sorted_codes(column: pd.Series) -> tuple[np.ndarray[Any, Any], pd.Index]:
 def _floats(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """``column[rows]`` as float64 with NaN for null (an Arrow ``take`` of millions of rows costs more than
     converting the whole column once and indexing it)."""
-    values: np.ndarray[Any, Any] = column.to_numpy(dtype="float64", na_value=np.nan)[rows]
-    return values
+    if column.dtype.kind not in "iu":  # floats, objects: the general conversion
+        values: np.ndarray[Any, Any] = column.to_numpy(dtype="float64", na_value=np.nan)[rows]
+        return values
+    # integers (conn is null on most rows): the int64 values and the null mask taken at ``rows``, then floats for
+    # those rows only (the whole column to float64 first: 0.18 s instead of 0.08 s at 10 M rows)
+    out: np.ndarray[Any, Any] = column.to_numpy(dtype=np.int64, na_value=0)[rows].astype(np.float64)
+    out[column.isna().to_numpy()[rows]] = np.nan
+    return out
 
 
 def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
@@ -223,6 +241,7 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
             "first_recv_conn": _nullable(np.nan_to_num(first_conn).astype(np.int64), np.isnan(first_conn)),
         },
         index=ids,
+        copy=False,  # fresh arrays, owned by the table: no consolidating copy of 3.3 M-row columns
     )
     if rooms is not None and pd.notna(rooms).any():  # a room send's stream is sender → room → member
         messages["room"] = pd.Categorical(pd.array(rooms, dtype="string"))
