@@ -226,7 +226,9 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     senders, snd_values = column_codes(frame["sender"].take(first_inv))
     recipients = msg_rcp
     seq = _floats(frame["seq"], first_inv)
-    rooms = frame["room"].take(first_inv).to_numpy() if "room" in frame.columns else None
+    # a column with no room at all (most ledgers: an empty categorical) needs no 3.3 M-row take to object values
+    rooms = (frame["room"].take(first_inv).to_numpy() if "room" in frame.columns and frame["room"].notna().any()
+             else None)
     messages = pd.DataFrame(
         {
             "sender": pd.Categorical.from_codes(senders, categories=pd.Index(snd_values)),
