@@ -30,6 +30,7 @@ from harness.gate import gate as apply_gate
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, label, read_manifest, summary_lines
 from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
+from harness.run.folder import HELD_BY_PARENT_ENV, claim_run_folder
 from harness.run.process import LOOPBACK, child_dies_with_parent, free_port, is_wildcard, listen_hosts, worker_count
 from harness.run.targets import builtin_targets
 
@@ -209,7 +210,13 @@ def _run_one(scenario_path: Path, scenario: Scenario, target: str, out: Path, se
     argv += network.locust_args(workers)
     if driver:
         argv += ["--driver", driver]
+    try:  # before anything is started or judged: a folder another live run uses is not ours to touch
+        claim_run_folder(out)
+    except HarnessError as exc:
+        terminal.line(f"error: {exc}", style="bold red")
+        return {"startup_error": True, "exit_code": 2, "interrupted": False}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                            env={**os.environ, HELD_BY_PARENT_ENV: str(os.getpid())},
                             preexec_fn=child_dies_with_parent())  # a SIGKILLed `harness run` takes it along
     interrupted = False
 

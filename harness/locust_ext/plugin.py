@@ -55,7 +55,7 @@ from harness.report import finalize, summary_lines
 from harness.run.context import RunContext, Slot
 from harness.run.controller import RunController
 from harness.run.distributed import Master
-from harness.run.folder import clear_previous_run
+from harness.run.folder import claim_run_folder, clear_previous_run, held_by_parent
 from harness.run.health import ProcessSampler, proxy_api_probe
 from harness.run.process import SECRET_ENV, die_with_parent, free_port, is_wildcard, listen_hosts
 from harness.run.stack import Stack
@@ -294,6 +294,12 @@ def _on_init(environment: Environment, **_: Any) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(options.out) if options.out else REPORTS_DIR / f"{stamp}-{scenario.name}-{target_name}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if not held_by_parent():
+            claim_run_folder(run_dir)
+    except HarnessError as exc:
+        _fail_startup(str(exc))
+        return
     if clear_previous_run(run_dir):
         log.warning("%s held an earlier run: its ledger and reports were replaced", run_dir)
     stack = Stack(scenario, target, run_dir, run_id, secret, os.environ.get("TOXIPROXY_URL"),
