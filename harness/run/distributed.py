@@ -233,6 +233,8 @@ class LedgerCollector:
         self.received: dict[str, int] = {}
         self.broken: dict[str, str] = {}
         """Shipping nodes whose batches did not add up (a lost or garbled batch), with why."""
+        self.totals: dict[str, int] = {}
+        """Node → the row count its worker reported when it flushed (its record's last index)."""
         self.how: dict[str, str] = {}
         """Node → how its rows reached the run folder: ``shard`` (written by the worker) or ``shipped``."""
         self.flushed: set[str] = set()
@@ -264,6 +266,7 @@ class LedgerCollector:
 
     def flushed_by(self, node: str, total: int, closing: bytes | None) -> None:
         out = self._file(node)
+        self.totals[node] = total
         got = self.received[node] + (closing is not None)
         if got == total and closing is not None and node not in self.broken:
             out.write(closing)
@@ -277,6 +280,7 @@ class LedgerCollector:
         the worker's ``node_closed`` row numbered ``total``."""
         path = self.run_dir / f"ledger-{node}.jsonl"
         self.how.setdefault(node, "shard")
+        self.totals[node] = total
         try:
             row = orjson.loads(_last_line(path))
         except (OSError, orjson.JSONDecodeError):
@@ -467,7 +471,8 @@ class Master:
                 node, "never confirmed its ledger flush (it died, or the run was cut short)")
             self.ctx.writer.append(process="controller", type="event", f="node", data={
                 "node": node, "users": self.users.get(node, []), "complete": complete, "reason": reason,
-                "clock_offset_ms": self.clock_offsets.get(node), "ledger": self.collector.how.get(node)})
+                "clock_offset_ms": self.clock_offsets.get(node), "ledger": self.collector.how.get(node),
+                "rows": self.collector.totals.get(node)})
 
     def close(self) -> None:
         """Before the master's own ledger closes: report every worker and close their files."""

@@ -152,6 +152,9 @@ def test_barrier_collects_every_row_and_the_loss_is_judged(tmp_path: Path, shard
     how = {row["data"]["node"]: row["data"]["ledger"] for row in read_ledger(tmp_path).frame.to_dict("records")
            if row["f"] == "node"}
     assert how == {"worker-1": "shard" if shards else "shipped", "worker-2": "shard" if shards else "shipped"}
+    rows = {row["data"]["node"]: row["data"]["rows"] for row in read_ledger(tmp_path).frame.to_dict("records")
+            if row["f"] == "node"}
+    assert rows == {n: len((tmp_path / f"ledger-{n}.jsonl").read_text().splitlines()) for n in rows}
     verdict = _verdict(tmp_path)
     assert verdict.counts["lost"] == 1 and verdict.counts["unseen"] == 0 and verdict.valid is False
 
