@@ -125,13 +125,16 @@ class _TrackerShipper:
     def _every_interval(self) -> None:
         while True:
             gevent.sleep(self._interval_s)
-            self._tick()
+            try:
+                self._tick()
+            except Exception:  # e.g. Locust's send queue full: what was not sent stays buffered for the next tick
+                log.exception("shipping ledger data to the master failed; retrying")
 
     def ship(self) -> None:
         """Send what the tracker has not seen yet (subclasses send rows with it)."""
         if self.track:
-            batch, self.track = self.track, []
-            self._send("dlv_track", {"track": batch})
+            self._send("dlv_track", {"track": self.track})
+            self.track = []  # only once sent: a failed send keeps the batch
 
     def stop(self) -> None:
         if self._greenlet is not None:
@@ -163,10 +166,10 @@ class ShippingWriter(LedgerRecorder):
 
     def flush(self) -> None:
         if self._lines or self._feed.track:
-            lines, self._lines = self._lines, []
-            track, self._feed.track = self._feed.track, []
+            lines, track = self._lines, self._feed.track
             self._send("dlv_rows", {"first": self._shipped + 1, "count": len(lines),
                                     "blob": zlib.compress(b"".join(lines), 1), "track": track})
+            self._lines, self._feed.track = [], []  # only once sent: a failed send keeps the batch, in order
             self._shipped += len(lines)
 
     def _release(self) -> None:
@@ -372,6 +375,7 @@ class Master:
         """Node name → the scenario users it was granted."""
         self._waiting: list[str] = []
         self._reported = False
+        self._flushing = False
         self.clock_offsets: dict[str, float] = {}
         """Node name → its clock minus the master's, in ms, as the worker measured it on setup."""
 
@@ -399,6 +403,8 @@ class Master:
                                 "users": [[s.user_id, s.cohort] for s in ctx.slots],
                                 "master_ns": time.time_ns(), **self._shard_offer()}, client)
         self.send("dlv_flags", {"sending": ctx.sending, "stopped": ctx.stopped}, client)
+        if self._flushing:  # joined while the barrier waits: it is asked to close at once, like the others
+            self.send("dlv_flush", {}, client)
 
     def _shard_offer(self) -> dict[str, str]:
         if self._probe is None or self.collector is None:
@@ -443,6 +449,7 @@ class Master:
         """Ask every worker to flush and wait until each has, or is gone; returns the nodes that did not."""
         if self.collector is None:
             return []
+        self._flushing = True
         self.send("dlv_flush", {}, None)
         deadline = time.monotonic() + timeout_s
         collector = self.collector

@@ -362,3 +362,39 @@ def test_shipped_batches_are_written_as_they_came_and_closed_on_a_confirmed_coun
     collector.close()
     assert (tmp_path / "ledger-w.jsonl").read_bytes() == b"".join(lines) + _closing("w", 5)
     assert collector.flushed == {"w"} and fed == [("connect", "event", "u", None, None, None, 2)]
+
+
+def test_a_batch_that_could_not_be_sent_is_sent_with_the_next_one() -> None:
+    """Locust raises when its send queue is full: the batch stays, in order, instead of being dropped."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    failures = [True]
+
+    def send(kind: str, data: dict[str, Any]) -> None:
+        if failures and failures.pop():
+            raise RuntimeError("send queue full")
+        sent.append((kind, data))
+
+    writer = ShippingWriter("r", "w", send, interval_s=3600)
+    writer.append(process="u", type="event", f="connect", conn=1)
+    with pytest.raises(RuntimeError):
+        writer.flush()
+    writer.append(process="u", type="event", f="disconnect", conn=1)
+    writer.flush()
+    (kind, data), = sent
+    assert kind == "dlv_rows" and data["first"] == 1 and data["count"] == 2
+    assert [row["f"] for row in map(orjson.loads, zlib.decompress(data["blob"]).splitlines())] == [
+        "connect", "disconnect"]
+    assert [t[0] for t in data["track"]] == ["connect", "disconnect"]
+
+
+def test_a_worker_that_joins_during_the_barrier_is_asked_to_flush_too(tmp_path: Path) -> None:
+    channel = Channel()
+    master, ctx, workers = _run(tmp_path, channel)
+    _exchange(ctx, workers)
+    late = channel.to_master("w-late")
+    wctx = WorkerRunContext(SCENARIO, "naive", "", ShippingWriter("", "", late, interval_s=0.05), [])
+    barrier = gevent.spawn(master.barrier, 5)
+    gevent.sleep(0)  # the barrier has asked everyone known so far
+    channel.workers["w-late"] = Worker(wctx, late, hello_every_s=0.05, sample_every_s=3600)
+    assert barrier.get(timeout=10) == []
+    assert master.nodes["w-late"] in master.collector.flushed  # type: ignore[union-attr]
