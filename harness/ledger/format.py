@@ -251,6 +251,26 @@ def _id_categorical(column: pa.ChunkedArray) -> pd.Categorical:
         return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
 
 
+def _dictionary_categorical(column: pa.ChunkedArray) -> pd.Categorical:
+    """A dictionary column (one dictionary per row group) as the pandas categorical ``to_pandas`` makes of it:
+    the same unified categories, converted by pyarrow from an empty slice so their dtype is pyarrow's, and the
+    same codes in pandas' smallest integer type. ``to_pandas`` checks every code against the categories
+    (``Categorical.from_codes``: a minimum and a maximum over each 10 M-row column); Arrow's indices are valid by
+    construction, so the check is skipped (pandas' fast path, as in ``_id_categorical``)."""
+    combined = column.unify_dictionaries().combine_chunks() if column.num_chunks > 1 else column.combine_chunks()
+    dtype = pd.Series(combined.slice(0, 0).to_pandas()).dtype
+    indices = combined.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices, -1)
+    size = len(dtype.categories)
+    small = np.int8 if size < 127 else np.int16 if size < 32767 else np.int32  # pandas' coerce_indexer_dtype
+    codes = indices.to_numpy(zero_copy_only=False).astype(small, copy=False)
+    try:
+        return pd.Categorical._simple_new(codes, dtype)
+    except AttributeError:  # pragma: no cover - another pandas: the validated (slower) way
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
 def _read_parquet(path: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """The ledger columns of a Parquet file: low-cardinality strings as categoricals, message ids as a
     categorical of their own (``_id_categorical``), the rest Arrow-backed as stored (no per-column conversion),
@@ -270,8 +290,16 @@ def _read_parquet(path: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     rows = table.num_rows
     raw = table.column("data") if "data" in table.column_names else None
     table = table.drop_columns(["data"]) if raw is not None else table
+    dictionaries = {}
+    for name in table.column_names:  # one column at a time, each dropped from the table once converted
+        if pa.types.is_dictionary(table.schema.field(name).type):
+            dictionaries[name] = _dictionary_categorical(table.column(name))
+            table = table.drop_columns([name])
     frame = table.to_pandas(types_mapper=_arrow_dtype, self_destruct=True)
     del table
+    for name, values in dictionaries.items():
+        frame[name] = values
+    del dictionaries
     pa.default_memory_pool().release_unused()  # decode buffers Arrow's pool would keep (~600 MB at 10 M rows)
     if encode_ids:
         try:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from harness.errors import LedgerDamaged, LedgerError
@@ -110,3 +113,25 @@ def test_a_truncated_parquet_ledger_is_damaged_not_a_crash(tmp_path: Path) -> No
     (tmp_path / "text.parquet").write_text("not parquet at all")
     with pytest.raises(LedgerDamaged):
         read_ledger(tmp_path / "text.parquet")
+
+
+@pytest.mark.parametrize("users", [3, 200, 40_000])  # int8, int16 and int32 codes
+def test_dictionary_columns_read_as_pyarrow_would_convert_them(tmp_path: Path, users: int) -> None:
+    """Several row groups, each with its own dictionary, with nulls, and one column all null: the categoricals
+    ``read_ledger`` builds are the ones ``to_pandas`` would build (categories, their dtype, codes and their dtype)."""
+    rows = 3 * users
+    names = [f"u{i}" for i in range(users)]
+    process = pa.array([names[(i * 7) % users] if i % 5 else None for i in range(rows)], pa.string())
+    table = pa.table({"index": pa.array(range(rows), pa.int64()), "t_ns": pa.array(range(rows), pa.int64()),
+                      "process": process, "type": pa.array(["ok"] * rows), "f": pa.array(["recv"] * rows),
+                      "error": pa.array([None] * rows, pa.string())})
+    path = tmp_path / "ledger.parquet"
+    pq.write_table(table, path, row_group_size=users)
+    frame = read_ledger(path).frame
+    want = pq.read_table(path, read_dictionary=["process", "type", "f", "error"]).to_pandas()
+    for column in ("process", "type", "f", "error"):
+        got = frame[column]
+        assert got.dtype == want[column].dtype
+        assert got.cat.categories.dtype == want[column].cat.categories.dtype
+        assert got.cat.codes.dtype == want[column].cat.codes.dtype
+        assert np.array_equal(got.cat.codes.to_numpy(), want[column].cat.codes.to_numpy())
