@@ -73,6 +73,26 @@ def _fault_windows(frame: pd.DataFrame) -> list[FaultWindow]:
     return sorted(windows, key=lambda w: w.inject_ns)
 
 
+def _closing_rows(phase_rows: pd.DataFrame, phases: pd.DataFrame) -> tuple[dict[str, int | None], dict[str, str]]:
+    """Each node's ``node_closed`` row index, and the nodes whose closing row carries another run id than the
+    run's own (the ``start`` phase's): a ledger file copied in from another run."""
+    closing = phases["phase"].to_numpy() == "node_closed"
+    nodes = phase_rows["node"].astype(str).to_numpy()
+    index_of: dict[str, int | None] = {}
+    if "index" in phase_rows.columns:
+        for node, index in zip(nodes[closing], phase_rows["index"].to_numpy()[closing], strict=True):
+            index_of[node] = None if pd.isna(index) else int(index)
+    foreign: dict[str, str] = {}
+    if "run_id" in phase_rows.columns:
+        runs = phase_rows["run_id"].to_numpy()
+        own = [r for r, p in zip(runs, phases["phase"].to_numpy(), strict=True) if p == "start" and not pd.isna(r)]
+        if own:
+            for node, run in zip(nodes[closing], runs[closing], strict=True):
+                if not pd.isna(run) and str(run) != str(own[-1]):
+                    foreign[node] = str(run)
+    return index_of, foreign
+
+
 def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None,
               totals: RowTotals | None = None) -> RunState:
     """Read phases, connections, node health and faults from a ledger frame.
@@ -85,7 +105,8 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None,
     folder, or a master's ``ledger.jsonl`` checked alone): what its users observed is not here to judge.
     ``totals``: for a frame without its send and receipt rows (a partitioned check), what those rows say.
     """
-    phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), ["t_ns", "node", "data"]]
+    wanted = [c for c in ("t_ns", "node", "data", "index", "run_id") if c in frame.columns]
+    phase_rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), wanted]
     phases = pd.DataFrame({"t_ns": phase_rows["t_ns"].to_numpy(), "node": phase_rows["node"].to_numpy(),
                            "phase": _data_field(phase_rows, "phase"),
                            "quiescent": _data_field(phase_rows, "quiescent"),
@@ -128,6 +149,7 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None,
         for user, node in sorted((totals.receivers if totals is not None else {}).items()):
             node_of.setdefault(user, node)
     closed = set(phases.loc[phases["phase"] == "node_closed", "node"].astype(str))
+    closing_index, foreign = _closing_rows(phase_rows, phases)
     seen_nodes = {str(n) for n in frame["node"].dropna().unique()} | set(totals.nodes if totals else ())
     reports = frame.loc[(frame["f"] == "node").to_numpy(dtype=bool, na_value=False), "data"]
     for report in reports:  # a distributed master's word on each worker, which holds even if no row arrived
@@ -143,11 +165,17 @@ def run_state(frame: pd.DataFrame, damaged_nodes: dict[str, str] | None = None,
             else:
                 reason = (f"the master received its ledger complete, but ledger-{node}.jsonl is not in what was "
                           "checked (a missing file: check the whole run folder)")
+        elif report.get("rows") is not None and closing_index.get(node) != int(report["rows"]):
+            reason = (f"the master confirmed {int(report['rows'])} rows from it, but the ledger-{node}.jsonl checked "
+                      f"here closes at row {closing_index.get(node)} (a file replaced after the run)")
         else:
             continue
         unhealthy.setdefault(node, reason)
         for user in report.get("users") or []:
             node_of[str(user)] = node
+    for node, run in foreign.items():
+        unhealthy.setdefault(node, f"its record belongs to another run ({run}), not this one: a file from another "
+                                   "run in this folder")
     if closed or complete:  # a finished run closes every node's record: a missing close means a cut-off tail
         for node in seen_nodes - closed:
             unhealthy.setdefault(node, "its ledger was never closed (the load process stopped abruptly)")

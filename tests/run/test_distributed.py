@@ -398,3 +398,27 @@ def test_a_worker_that_joins_during_the_barrier_is_asked_to_flush_too(tmp_path: 
     channel.workers["w-late"] = Worker(wctx, late, hello_every_s=0.05, sample_every_s=3600)
     assert barrier.get(timeout=10) == []
     assert master.nodes["w-late"] in master.collector.flushed  # type: ignore[union-attr]
+
+
+def test_a_worker_file_from_another_run_or_replaced_is_unseen_not_lost(tmp_path: Path) -> None:
+    """Found by a hostile review: a shard copied in from another run was judged as this run's (a false loss).
+    Now its closing row's run id, or its closing index against the count the master confirmed, gives it away."""
+    master, ctx, workers = _run(tmp_path, Channel())
+    claimed = _exchange(ctx, workers)
+    assert master.barrier(timeout_s=5) == []
+    ctx.writer.close()
+    master.close()
+    receiver = next(master.nodes[c] for c, s in claimed.items() if s.user_id == "u2-0")
+    path = tmp_path / f"ledger-{receiver}.jsonl"
+    original = path.read_text()
+    assert _verdict(tmp_path).counts["lost"] == 1
+    path.write_text(original.replace('"run_id":"run1"', '"run_id":"run0"'))  # the same file of another run
+    foreign = _verdict(tmp_path)
+    assert foreign.valid == "unknown" and foreign.counts["lost"] == 0 and foreign.counts["unseen"] == 1
+    assert f"{receiver} (its record belongs to another run (run0)" in foreign.reason
+    lines = original.splitlines(keepends=True)  # a shorter record with a close of its own: not what was confirmed
+    closing = orjson.loads(lines[-1])
+    path.write_text("".join(lines[:-2]) + orjson.dumps({**closing, "index": closing["index"] - 1}).decode() + "\n")
+    replaced = _verdict(tmp_path)
+    assert replaced.valid == "unknown" and replaced.counts["lost"] == 0
+    assert f"the master confirmed {closing['index']} rows from it" in replaced.reason
