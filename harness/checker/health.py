@@ -190,6 +190,24 @@ def _cpu(frame: pd.DataFrame, since_ns: int | None, until_ns: int | None, key: s
     return out
 
 
+STALL_S = 5.0
+"""A load process samples itself once a second: a longer silence than this while sending means its event loop
+did not run (SIGSTOP, a frozen VM, extreme starvation). Its users were silent that long, past the heartbeat
+timeouts scenarios use, so the server may drop them: losses then come from the harness, not the fault."""
+
+
+def _stalls(cpu: dict[str, _Samples], since_ns: int | None, until_ns: int | None) -> dict[str, float]:
+    """The longest silence in seconds of each load role between its health samples in the sending window,
+    the window's edges included (a process that never sampled is judged elsewhere)."""
+    gaps: dict[str, float] = {}
+    for role, samples in cpu.items():
+        if not role.startswith("load") or since_ns is None or until_ns is None or not len(samples.t_ns):
+            continue
+        edges = np.concatenate([[since_ns], samples.t_ns, [until_ns]]).astype("int64")
+        gaps[role] = round(float(np.diff(edges).max()) / 1e9, 1)
+    return gaps
+
+
 DOWN = frozenset({"kill_target", "restart_target", "kill_store", "restart_store"})
 """Process faults during which nobody can send (a rolling restart keeps an instance up)."""
 
@@ -314,6 +332,15 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
                             "the target's (use --workers N, fewer users, or a lower rate)")
     if saturated:
         facts["load_cpu_saturated_share"] = saturated
+    stalls = _stalls(cpu, sending_ns[0], until)
+    if stalls:
+        facts["load_sample_gap_s"] = stalls
+    for role, gap in sorted(stalls.items()):
+        if gap > STALL_S:
+            problems.append(f"load process stalled: {role} took no health sample for {gap:.1f} s while sending (it "
+                            "was stopped, frozen or starved): its users did not run as the scenario says, so a "
+                            "server may have dropped them for silence; what they lost then is the harness's outage, "
+                            "not the scenario's")
     waits = _cpu(frame, sending_ns[0], until, key="wait_pct")
     warnings: list[str] = []
     if waits:  # how long each process was runnable but waiting for a core

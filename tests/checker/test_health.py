@@ -235,13 +235,14 @@ def _node_report(h: History, node: str, users: list[str], complete: bool = True)
 class TestDistributedLoadProcesses:
     """A distributed run: the master samples itself (``load``), each worker ships its own ``load-<node>`` rows."""
 
-    def _run(self, worker_cpu: dict[str, list[float]], span_ms: int = 6_000) -> Any:
+    def _run(self, worker_cpu: dict[str, list[float | None]], span_ms: int = 6_000) -> Any:
         h = _start(History().connect("a", 50, node="worker-1").connect("b", 60, node="worker-2"), at_ms=100)
         step = span_ms // 10
         for i in range(10):
             _cpu_row(h, 200 + i * step, "local", {"load": 20.0, "target": 40.0})  # the master's own sampler
             for node, values in worker_cpu.items():
-                _cpu_row(h, 210 + i * step, node, {f"load-{node}": values[i]})
+                if values[i] is not None:  # None: no sample then (the process did not run)
+                    _cpu_row(h, 210 + i * step, node, {f"load-{node}": values[i]})
         h.invoke("a", "b", 1, at_ms=300).ok("a", "b", 1).recv("b", "a", "b", 1, node="worker-2")
         h.phase("drain_start", 200 + 10 * step)
         _node_report(_node_report(h, "worker-1", ["a"]), "worker-2", ["b"])
@@ -265,6 +266,22 @@ class TestDistributedLoadProcesses:
         verdict = self._run({"worker-1": [30.0] * 10, "worker-2": [95.0] * 2 + [50.0] * 8})
         assert verdict.valid is True, verdict.reasons
         assert verdict.details["health"]["load_cpu_saturated_share"]["load-worker-2"] == 0.2
+
+    def test_a_worker_that_stopped_sampling_while_sending_makes_a_pass_unknown(self) -> None:
+        """Found by a hostile review: a worker SIGSTOPped for 13 s gave "experiment healthy" (and, on a target
+        that drops silent users, a loss the scenario never caused)."""
+        frozen: list[float | None] = [30.0, 30.0] + [None] * 6 + [30.0, 30.0]
+        verdict = self._run({"worker-1": [30.0] * 10, "worker-2": frozen}, span_ms=12_000)
+        assert verdict.valid == "unknown" and verdict.counts == counts(attempted=1, acknowledged=1, delivered=1)
+        assert [r for r in verdict.reasons if "stalled" in r] == [
+            "experiment unhealthy: load process stalled: load-worker-2 took no health sample for 8.4 s while "
+            "sending (it was stopped, frozen or starved): its users did not run as the scenario says, so a server "
+            "may have dropped them for silence; what they lost then is the harness's outage, not the scenario's"]
+        assert verdict.details["health"]["load_sample_gap_s"] == {"load": 1.2, "load-worker-1": 1.2,
+                                                                  "load-worker-2": 8.4}
+        steady = self._run({"worker-1": [30.0] * 10, "worker-2": [30.0] * 4 + [None] * 3 + [30.0] * 3},
+                           span_ms=12_000)  # a 4.8 s silence: within what a busy machine does
+        assert steady.valid is True, steady.reasons
 
     def test_a_reported_worker_without_any_sample_cannot_be_judged(self) -> None:
         verdict = self._run({"worker-1": [30.0] * 10})
