@@ -43,6 +43,13 @@ def _reports(folder: Path) -> list[dict[str, object]]:
     return [r["data"] for r in rows if r["f"] == "node"]
 
 
+def _wait_for_sending(out: Path) -> None:
+    deadline = time.monotonic() + 60
+    ledger = out / "ledger.jsonl"
+    while time.monotonic() < deadline and not (ledger.exists() and '"phase":"start"' in ledger.read_text()):
+        time.sleep(0.2)
+
+
 def _finish(master: subprocess.Popen[bytes], workers: list[subprocess.Popen[bytes]]) -> int:
     try:
         code = master.wait(timeout=180)
@@ -90,10 +97,7 @@ def test_master_and_two_worker_processes_give_ackmap_the_local_verdict(tmp_path:
 def test_a_worker_killed_mid_run_makes_the_verdict_unknown_not_lost(tmp_path: Path) -> None:
     out = tmp_path / "run"
     master, workers = _master_and_workers(out)
-    deadline = time.monotonic() + 60
-    ledger = out / "ledger.jsonl"
-    while time.monotonic() < deadline and not (ledger.exists() and '"phase":"start"' in ledger.read_text()):
-        time.sleep(0.2)
+    _wait_for_sending(out)
     time.sleep(3)  # traffic is flowing
     workers[1].send_signal(signal.SIGKILL)
     code = _finish(master, workers)
@@ -107,13 +111,11 @@ def test_a_worker_killed_mid_run_makes_the_verdict_unknown_not_lost(tmp_path: Pa
 def test_a_worker_stalled_longer_than_locusts_3_s_heartbeat_is_not_dropped(tmp_path: Path) -> None:
     """SIGSTOP one worker for 5 s mid-run (a starved process on a busy machine): Locust alone would mark it
     missing after 3 s; the harness's master waits ``--worker-liveness-s`` (10 s), so the worker stays in the
-    run and its ledger closes complete. Its frozen users may be disconnected by the server: no loss either way."""
+    run and its ledger closes complete. Its frozen users may be disconnected by the server: no loss either way
+    (the verdict may be unknown: a load process silent for more than 5 s while sending is an unhealthy run)."""
     out = tmp_path / "run"
     master, workers = _master_and_workers(out)
-    deadline = time.monotonic() + 60
-    ledger = out / "ledger.jsonl"
-    while time.monotonic() < deadline and not (ledger.exists() and '"phase":"start"' in ledger.read_text()):
-        time.sleep(0.2)
+    _wait_for_sending(out)
     time.sleep(1)
     workers[0].send_signal(signal.SIGSTOP)
     try:
