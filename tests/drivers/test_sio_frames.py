@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.drivers.sio_frames import event, parse_packet
 
 
@@ -71,6 +73,19 @@ def _frame(opcode: int, data: bytes, fin: bool = True, mask: bytes | None = None
     return bytes([(0x80 if fin else 0) | opcode]) + length + data
 
 
+def _reading_ahead(sock: Any) -> Any:
+    """A websocket-client socket over one end of a socket pair, reading ahead as the drivers' do."""
+    import websocket
+
+    from harness.drivers.sio_frames import read_ahead
+
+    ws = websocket.WebSocket(skip_utf8_validation=True)
+    ws.sock, ws.connected = sock, True
+    ws.settimeout(10)
+    read_ahead(ws)
+    return ws
+
+
 def test_frame_reader_returns_what_websocket_client_returns() -> None:
     """Text frames of every length class, a ping (answered by websocket-client), a binary frame, a fragmented
     text message and a masked frame, in segments cut at awkward places."""
@@ -78,9 +93,7 @@ def test_frame_reader_returns_what_websocket_client_returns() -> None:
     import socket
     import threading
 
-    import websocket
-
-    from harness.drivers.sio_frames import FrameReader, read_ahead
+    from harness.drivers.sio_frames import FrameReader
 
     texts = ["42" + "é" * n for n in (0, 1, 61, 62, 100, 40_000)] + ["3", "x" * 70_000]
     wire = b"".join(_frame(1, t.encode()) for t in texts[:3])
@@ -91,10 +104,7 @@ def test_frame_reader_returns_what_websocket_client_returns() -> None:
     expected = texts[:3] + [b"\x00\x01binary", "fragmented", "masked"] + texts[3:]
     ours, theirs = socket.socketpair()
     try:
-        ws = websocket.WebSocket(skip_utf8_validation=True)
-        ws.sock, ws.connected = ours, True
-        ws.settimeout(10)
-        read_ahead(ws)
+        ws = _reading_ahead(ours)
         reader = FrameReader(ws)
         rng = random.Random(7)
 
@@ -175,16 +185,11 @@ def test_frame_writer_frames_are_read_back_as_sent() -> None:
 def test_frame_reader_takes_over_what_websocket_clients_own_recv_read_ahead() -> None:
     import socket
 
-    import websocket
-
-    from harness.drivers.sio_frames import FrameReader, read_ahead
+    from harness.drivers.sio_frames import FrameReader
 
     ours, theirs = socket.socketpair()
     try:
-        ws = websocket.WebSocket(skip_utf8_validation=True)
-        ws.sock, ws.connected = ours, True
-        ws.settimeout(10)
-        read_ahead(ws)
+        ws = _reading_ahead(ours)
         reader = FrameReader(ws)
         texts = [f'42["msg",{{"n":{n},"pad":"{"x" * 150}"}}]' for n in range(20)]
         theirs.sendall(b"".join(_frame(1, t.encode()) for t in texts))
