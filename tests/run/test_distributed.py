@@ -302,8 +302,9 @@ def test_each_worker_reports_its_clock_offset_and_a_skewed_one_warns(tmp_path: P
     assert len(warned) == 2, warned  # w-a's offset is within CLOCK_WARN_MS: no warning
 
 
-def test_a_worker_that_does_not_read_the_masters_probe_ships_its_rows(tmp_path: Path) -> None:
-    """Another machine sees no probe file (or another one): it ships, and the run is judged the same."""
+def test_only_a_worker_that_reads_the_masters_token_gets_a_shard_path(tmp_path: Path) -> None:
+    """Another machine sees no probe file, or another token: no shard path, so it ships (the shipping path
+    itself is the MODES tests' "shipping" case)."""
     channel = Channel()
     master, ctx, workers = _run(tmp_path, channel)
     assert (tmp_path / SHARD_PROBE).read_text() == master._probe
