@@ -112,6 +112,19 @@ def _fault_rows(analysis: Analysis) -> list[dict[str, Any]]:
             for w in analysis.state.faults]
 
 
+def _record_problems(doc: dict[str, Any]) -> list[str]:
+    """Why the run's record falls short of what a verdict needs, beside the health and fault problems: load
+    processes whose record cannot be trusted, a run that did not finish, unreadable ledger lines."""
+    details = doc.get("details") or {}
+    found = [f"the record of load process {node} cannot be trusted: {why}"
+             for node, why in sorted((details.get("unhealthy_nodes") or {}).items())]
+    if doc.get("complete") is False:
+        found.append("the run did not finish (no 'end' phase in the ledger): loss not judged")
+    if details.get("bad_lines"):
+        found.append(f"{details['bad_lines']:,} unreadable ledger line(s) could hide receipts")
+    return found
+
+
 def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) -> tuple[str, dict[str, str]]:
     """The page and its charts (PNG data URIs by name)."""
     title = subject(doc)
@@ -131,6 +144,7 @@ def render_html(doc: dict[str, Any], analysis: Analysis, frame: pd.DataFrame) ->
         fault_effects=[effect_phrase(e) for e in (details.get("faults") or {}).get("effects") or []],
         charts=charts, anomalies=anomalies, forensics=forensics, meaning=_MEANING, gaps_in_lost=gaps_in_lost,
         experiment=experiment_line(doc), experiment_state=experiment_state(doc),
+        record_problems=_record_problems(doc),
         drained=analysis.state.drain_end_ns is not None, rooms=rooms_section(doc, analysis),
         copies=copies_note(doc),
     )

@@ -30,19 +30,32 @@ def subject(doc: dict[str, Any]) -> str:
 
 
 def experiment_state(doc: dict[str, Any]) -> tuple[str, str | None]:
-    """("healthy" | "UNHEALTHY", why): unhealthy when verdict.json says the health measurements were
-    (``details.health.healthy`` false) or the faults did not run as scheduled (``details.faults.problems``);
-    ``why`` names which, so the page never says "UNHEALTHY" beside health measurements that were fine."""
+    """("healthy" | "UNHEALTHY", why): what the verdict stands on, never "healthy" beside a verdict that could
+    not be judged because of the experiment itself. Unhealthy when the health measurements were
+    (``details.health.healthy`` false), the faults did not run as scheduled (``details.faults.problems``), a load
+    process's record cannot be trusted (``details.unhealthy_nodes``: a worker that died, was replaced or whose
+    file is foreign), the run did not finish (``complete`` false) or ledger lines were unreadable
+    (``details.bad_lines``). ``why`` names each, and says when the health measurements themselves were fine, so
+    the page never says "UNHEALTHY" beside health measurements that were fine without saying what was not."""
     details = doc.get("details") or {}
     health, faults = details.get("health") or {}, details.get("faults") or {}
     sick = health.get("healthy", True) is False
-    if sick and faults.get("problems"):
-        return "UNHEALTHY", "health measurements and the fault schedule"
-    if sick:
-        return "UNHEALTHY", "health measurements"
+    causes: list[str] = ["health measurements"] if sick else []
     if faults.get("problems"):
-        return "UNHEALTHY", "the faults did not run as scheduled; the health measurements were fine"
-    return "healthy", None
+        causes.append("the fault schedule" if sick else "the faults did not run as scheduled")
+    nodes = sorted(details.get("unhealthy_nodes") or {})
+    if nodes:
+        causes.append(f"the record of load process{'es' if len(nodes) > 1 else ''} {', '.join(nodes)} cannot be "
+                      "trusted")
+    if doc.get("complete") is False:
+        causes.append("the run did not finish")
+    bad = int(details.get("bad_lines") or 0)
+    if bad:
+        causes.append(f"{bad:,} unreadable ledger line{'s' if bad != 1 else ''}")
+    if not causes:
+        return "healthy", None
+    why = " and ".join(causes) if len(causes) <= 2 else "; ".join(causes)
+    return "UNHEALTHY", why if sick or not health else f"{why}; the health measurements were fine"
 
 
 def experiment_line(doc: dict[str, Any]) -> str | None:

@@ -94,6 +94,12 @@ def test_garbled_ledger_names_bad_lines_and_is_unknown(tmp_path: Path) -> None:
     assert doc["bad_lines"] == [{"path": str(path), "line": torn_line, "reason": "torn last line (interrupted write)"}]
     assert "unhealthy_nodes" in doc["details"] and doc["details"]["unhealthy_nodes"] == {
         "local": f"1 unreadable ledger line(s): ledger.jsonl:{torn_line} torn last line (interrupted write)"}
+    page = (tmp_path / "report.html").read_text()
+    box = page[page.index('id="experiment"'):page.index('id="headline-counts"')]
+    assert 'class="evidence UNHEALTHY"' in page  # never a green "experiment" box beside a damaged record
+    assert ("Experiment UNHEALTHY (the record of load process local cannot be trusted; the health measurements "
+            "were fine):") in box
+    assert "the record of load process local cannot be trusted: 1 unreadable ledger line(s)" in box
 
 
 def test_an_empty_finished_ledger_still_gets_every_report(tmp_path: Path) -> None:

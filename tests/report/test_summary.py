@@ -103,3 +103,27 @@ def test_the_experiment_line_names_what_was_unhealthy() -> None:
     doc["details"]["health"]["healthy"] = False
     assert experiment_line(doc) == ("experiment UNHEALTHY (health measurements): 2/2 users connected; 1/1 faults "
                                     "applied")
+
+
+def test_the_experiment_is_never_healthy_beside_a_record_the_verdict_cannot_trust() -> None:
+    """A dead worker, an interrupted run or torn ledger lines make the verdict unknown; the experiment line said
+    "healthy" beside them because the health measurements themselves were fine."""
+    from harness.report.summary import experiment_line
+
+    doc: dict = {"complete": True, "details": {"health": {"healthy": True, "connected_at_start": {"connected": 4,
+                                                                                               "users": 4}}}}
+    assert experiment_line(doc) == "experiment healthy: 4/4 users connected"
+    doc["details"]["unhealthy_nodes"] = {"worker-b": "died", "worker-a": "replaced"}
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the record of load processes worker-a, worker-b cannot be "
+                                    "trusted; the health measurements were fine): 4/4 users connected")
+    doc["details"]["unhealthy_nodes"] = {"worker-a": "died"}
+    doc["complete"] = False
+    doc["details"]["bad_lines"] = 2
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the record of load process worker-a cannot be trusted; "
+                                    "the run did not finish; 2 unreadable ledger lines; the health measurements "
+                                    "were fine): 4/4 users connected")
+    doc["details"]["health"]["healthy"] = False
+    doc["details"]["unhealthy_nodes"] = {}
+    doc["details"]["bad_lines"] = 0
+    assert experiment_line(doc) == ("experiment UNHEALTHY (health measurements and the run did not finish): "
+                                    "4/4 users connected")
