@@ -325,7 +325,8 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
 
     sound = (a.state.complete and not options.bad_lines and not a.faults.problems
              and not a.state.unhealthy_nodes and not a.health.problems)
-    judgeable = sound and not counts["unseen"]
+    observed = sound and counts["acknowledged"] > 0  # nothing acknowledged: a claim cannot have held on nothing
+    judgeable = observed and not counts["unseen"]
     return Verdict(
         valid=merge_validity(*verdicts),
         counts=counts,
@@ -337,7 +338,7 @@ def judge(a: Analysis, options: CheckOptions) -> Verdict:
         target=options.target,
         scenario=options.scenario,
         details={
-            "claim": _claim(counts, options, judgeable, a.state, sound_but_unseen=sound),
+            "claim": _claim(counts, options, judgeable, a.state, sound_but_unseen=observed),
             "drain_quiescent": a.state.quiescent,
             "connected_at_end": dict(sorted(a.state.connected_at_end.items())),
             "unhealthy_nodes": dict(sorted(a.state.unhealthy_nodes.items())),

@@ -116,12 +116,14 @@ def _record_problems(doc: dict[str, Any]) -> list[str]:
     """Why the run's record falls short of what a verdict needs, beside the health and fault problems: load
     processes whose record cannot be trusted, a run that did not finish, unreadable ledger lines."""
     details = doc.get("details") or {}
-    found = [f"the record of load process {node} cannot be trusted: {why}"
+    found = [f"the record of load process '{node}' cannot be trusted: {why}"
              for node, why in sorted((details.get("unhealthy_nodes") or {}).items())]
     if doc.get("complete") is False:
         found.append("the run did not finish (no 'end' phase in the ledger): loss not judged")
-    if details.get("bad_lines"):
-        found.append(f"{details['bad_lines']:,} unreadable ledger line(s) could hide receipts")
+    orphans = int(details.get("bad_lines") or 0)
+    if orphans:
+        lines = f"{orphans:,} unreadable ledger line" + ("s that belong" if orphans != 1 else " that belongs")
+        found.append(f"{lines} to no load process could hide receipts: loss not judged")
     return found
 
 

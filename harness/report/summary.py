@@ -29,33 +29,38 @@ def subject(doc: dict[str, Any]) -> str:
     return f"{scenario} on {doc['target']}" if doc.get("target") else f"{scenario} ({NO_TARGET})"
 
 
+_MEASUREMENTS = ("connected_at_start", "acknowledged_share", "cpu_peak_pct")
+"""Health keys that are measurements (``healthy`` and ``limits`` are always written, measured or not)."""
+
+
 def experiment_state(doc: dict[str, Any]) -> tuple[str, str | None]:
     """("healthy" | "UNHEALTHY", why): what the verdict stands on, never "healthy" beside a verdict that could
     not be judged because of the experiment itself. Unhealthy when the health measurements were
     (``details.health.healthy`` false), the faults did not run as scheduled (``details.faults.problems``), a load
     process's record cannot be trusted (``details.unhealthy_nodes``: a worker that died, was replaced or whose
-    file is foreign), the run did not finish (``complete`` false) or ledger lines were unreadable
-    (``details.bad_lines``). ``why`` names each, and says when the health measurements themselves were fine, so
-    the page never says "UNHEALTHY" beside health measurements that were fine without saying what was not."""
+    file is foreign), the run did not finish (``complete`` false) or ledger lines were unreadable (the
+    ``bad_lines`` list, or ``details.bad_lines`` lines that belong to no load process). ``why`` says what went
+    wrong in each, and, only where health was measured and was fine, that it was, so the page never says
+    "UNHEALTHY" beside fine measurements without saying what was not."""
     details = doc.get("details") or {}
     health, faults = details.get("health") or {}, details.get("faults") or {}
     sick = health.get("healthy", True) is False
-    causes: list[str] = ["health measurements"] if sick else []
+    causes: list[str] = ["the health measurements show a problem"] if sick else []
     if faults.get("problems"):
-        causes.append("the fault schedule" if sick else "the faults did not run as scheduled")
+        causes.append("the faults did not run as scheduled")
     nodes = sorted(details.get("unhealthy_nodes") or {})
     if nodes:
-        causes.append(f"the record of load process{'es' if len(nodes) > 1 else ''} {', '.join(nodes)} cannot be "
-                      "trusted")
+        names = ", ".join(f"'{n}'" for n in nodes)
+        causes.append(f"the record of load process{'es' if len(nodes) > 1 else ''} {names} cannot be trusted")
     if doc.get("complete") is False:
         causes.append("the run did not finish")
-    bad = int(details.get("bad_lines") or 0)
+    bad = max(len(doc.get("bad_lines") or []), int(details.get("bad_lines") or 0))
     if bad:
         causes.append(f"{bad:,} unreadable ledger line{'s' if bad != 1 else ''}")
     if not causes:
         return "healthy", None
-    why = " and ".join(causes) if len(causes) <= 2 else "; ".join(causes)
-    return "UNHEALTHY", why if sick or not health else f"{why}; the health measurements were fine"
+    fine = not sick and any(health.get(k) for k in _MEASUREMENTS)
+    return "UNHEALTHY", "; ".join(causes) + ("; the health measurements were fine" if fine else "")
 
 
 def experiment_line(doc: dict[str, Any]) -> str | None:
@@ -73,9 +78,11 @@ def experiment_line(doc: dict[str, Any]) -> str | None:
         parts.append(f"{faults['applied']}/{faults['scheduled']} faults applied")
     if health.get("cpu_peak_pct"):
         parts.append("peak CPU " + ", ".join(f"{k} {v:g} %" for k, v in health["cpu_peak_pct"].items()))
-    if not parts:
-        return None
     state, why = experiment_state(doc)
+    if not parts and why is None:
+        return None
+    if not parts:  # nothing measured, but the record itself falls short: say so, as the page does
+        return f"experiment {state} ({why}): no health measurements in the ledger"
     state += f" ({why})" if why else ""
     warnings = [str(w).split(":", 1)[0] for w in health.get("warnings") or []]
     if warnings:

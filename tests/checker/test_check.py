@@ -30,6 +30,18 @@ class TestEmpty:
         verdict = check(History().phase("start").finished().frame())
         assert verdict.valid == "unknown"
         assert verdict.reason == "no acknowledged sends: nothing to judge"
+        assert verdict.details["claim"]["held"] == "unknown"  # a claim never "held" on nothing
+
+    def test_nothing_acknowledged_is_no_claim_held_but_a_violation_still_counts(self) -> None:
+        quiet = check(History().connect("a").connect("b").phase("start").finished().frame(),
+                      CheckOptions(delivery="at-most-once"))
+        assert quiet.details["claim"]["held"] == "unknown"
+        h = History().connect("a").connect("b").phase("start").recv("b", "a", "b", 1)  # never sent
+        broken = check(h.finished().frame(), CheckOptions(delivery="at-most-once"))
+        assert broken.counts == counts(unexpected=1)
+        assert broken.valid is False
+        assert broken.details["claim"]["held"] is False
+        assert broken.details["claim"]["violations"] == ["unexpected=1"]
 
 
 class TestSane:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,11 @@ def test_garbled_ledger_names_bad_lines_and_is_unknown(tmp_path: Path) -> None:
     assert "unhealthy_nodes" in doc["details"] and doc["details"]["unhealthy_nodes"] == {
         "local": f"1 unreadable ledger line(s): ledger.jsonl:{torn_line} torn last line (interrupted write)"}
     page = (tmp_path / "report.html").read_text()
-    box = page[page.index('id="experiment"'):page.index('id="headline-counts"')]
+    box = html.unescape(page[page.index('id="experiment"'):page.index('id="headline-counts"')])
     assert 'class="evidence UNHEALTHY"' in page  # never a green "experiment" box beside a damaged record
-    assert ("Experiment UNHEALTHY (the record of load process local cannot be trusted; the health measurements "
-            "were fine):") in box
-    assert "the record of load process local cannot be trusted: 1 unreadable ledger line(s)" in box
+    assert ("Experiment UNHEALTHY (the record of load process 'local' cannot be trusted; 1 unreadable ledger line; "
+            "the health measurements were fine):") in box
+    assert "the record of load process 'local' cannot be trusted: 1 unreadable ledger line(s)" in box
 
 
 def test_an_empty_finished_ledger_still_gets_every_report(tmp_path: Path) -> None:

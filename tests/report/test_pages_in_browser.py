@@ -272,7 +272,7 @@ def test_a_bare_ledger_cut_short_says_what_is_known_and_agrees_with_its_verdict(
     experiment = page.locator("#experiment").inner_text()
     health, faults = doc["details"]["health"], doc["details"]["faults"]
     assert health.get("healthy", True) is not False and faults["problems"]  # fine measurements, a fault left open
-    assert experiment.startswith("Experiment UNHEALTHY (the faults did not run as scheduled and the run did not "
+    assert experiment.startswith("Experiment UNHEALTHY (the faults did not run as scheduled; the run did not "
                                  "finish; the health measurements were fine)")
     assert "the run did not finish (no 'end' phase in the ledger): loss not judged" in experiment
     assert faults["problems"] == ["fault b-blackhole was never healed: the run ended under the fault, without a drain"]

@@ -16,14 +16,15 @@ DOC = {
 
 
 def test_the_experiment_line_names_every_measured_fact() -> None:
-    assert experiment_line(DOC) == ("experiment UNHEALTHY (health measurements): 5,000/5,000 users connected; "
-                                    "112/57,356 sends acknowledged outside faults; 1/1 faults applied; peak CPU "
-                                    "load 100 %, target 97.5 %")
+    assert experiment_line(DOC) == ("experiment UNHEALTHY (the health measurements show a problem): 5,000/5,000 "
+                                    "users connected; 112/57,356 sends acknowledged outside faults; 1/1 faults "
+                                    "applied; peak CPU load 100 %, target 97.5 %")
 
 
 def test_it_is_in_the_terminal_and_in_report_md() -> None:
     assert any("experiment UNHEALTHY" in line for line in summary_lines(DOC))
-    assert "**Experiment:** UNHEALTHY (health measurements): 5,000/5,000 users connected" in render_markdown(DOC)
+    assert ("**Experiment:** UNHEALTHY (the health measurements show a problem): 5,000/5,000 users connected"
+            in render_markdown(DOC))
 
 
 def test_a_ledger_without_measurements_has_no_line() -> None:
@@ -101,8 +102,8 @@ def test_the_experiment_line_names_what_was_unhealthy() -> None:
     doc["details"]["faults"]["problems"] = []
     assert experiment_line(doc) == "experiment healthy: 2/2 users connected; 1/1 faults applied"
     doc["details"]["health"]["healthy"] = False
-    assert experiment_line(doc) == ("experiment UNHEALTHY (health measurements): 2/2 users connected; 1/1 faults "
-                                    "applied")
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the health measurements show a problem): 2/2 users "
+                                    "connected; 1/1 faults applied")
 
 
 def test_the_experiment_is_never_healthy_beside_a_record_the_verdict_cannot_trust() -> None:
@@ -114,16 +115,31 @@ def test_the_experiment_is_never_healthy_beside_a_record_the_verdict_cannot_trus
                                                                                                "users": 4}}}}
     assert experiment_line(doc) == "experiment healthy: 4/4 users connected"
     doc["details"]["unhealthy_nodes"] = {"worker-b": "died", "worker-a": "replaced"}
-    assert experiment_line(doc) == ("experiment UNHEALTHY (the record of load processes worker-a, worker-b cannot be "
-                                    "trusted; the health measurements were fine): 4/4 users connected")
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the record of load processes 'worker-a', 'worker-b' cannot "
+                                    "be trusted; the health measurements were fine): 4/4 users connected")
     doc["details"]["unhealthy_nodes"] = {"worker-a": "died"}
     doc["complete"] = False
     doc["details"]["bad_lines"] = 2
-    assert experiment_line(doc) == ("experiment UNHEALTHY (the record of load process worker-a cannot be trusted; "
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the record of load process 'worker-a' cannot be trusted; "
                                     "the run did not finish; 2 unreadable ledger lines; the health measurements "
                                     "were fine): 4/4 users connected")
+    doc["bad_lines"] = [{"path": "ledger-worker-a.jsonl", "line": 9, "reason": "torn"}] * 3  # 2 of them orphans
+    assert "; 3 unreadable ledger lines;" in str(experiment_line(doc))  # as many as the page's list shows
     doc["details"]["health"]["healthy"] = False
     doc["details"]["unhealthy_nodes"] = {}
     doc["details"]["bad_lines"] = 0
-    assert experiment_line(doc) == ("experiment UNHEALTHY (health measurements and the run did not finish): "
-                                    "4/4 users connected")
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the health measurements show a problem; the run did not "
+                                    "finish; 3 unreadable ledger lines): 4/4 users connected")
+
+
+def test_a_record_that_falls_short_is_named_even_when_nothing_was_measured() -> None:
+    """A ledger cut off before any measurement: the checker still writes ``healthy`` and ``limits``, which are
+    not measurements, so the line must neither vanish nor call the (absent) measurements fine."""
+    from harness.report.summary import experiment_line, experiment_state
+
+    doc: dict = {"complete": False, "details": {"health": {"healthy": True, "limits": {"cpu_pct": 90}}}}
+    assert experiment_state(doc) == ("UNHEALTHY", "the run did not finish")
+    assert experiment_line(doc) == ("experiment UNHEALTHY (the run did not finish): no health measurements in the "
+                                    "ledger")
+    doc["complete"] = True
+    assert experiment_line(doc) is None
