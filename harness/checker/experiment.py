@@ -126,10 +126,12 @@ def _median_ms(values: np.ndarray[Any, Any]) -> float | None:
 
 def fault_effect(name: str, occurrence: int, inject: dict[str, Any], heal: dict[str, Any], t_inject: int,
                  t_heal: int, messages: pd.DataFrame | None, users: set[str] | None, links: pd.DataFrame,
-                 margin_ns: int, duration_s: float | None) -> dict[str, Any]:
+                 margin_ns: int, duration_s: float | None, until_ns: int | None = None) -> dict[str, Any]:
     """What one occurrence measurably did. ``users``: its cohort (None: a process fault, everyone);
     ``links``: connect/disconnect rows (t_ns, process, f); ``margin_ns``: how long after the heal clients
-    may still be noticing it (heartbeat + settle); ``duration_s``: the scheduled length."""
+    may still be noticing it (heartbeat + settle); ``duration_s``: the scheduled length; ``until_ns``: the run's
+    ``end`` phase, after which the harness itself closes every connection (those disconnects are not the
+    fault's)."""
     effect: dict[str, Any] = {"fault": name, "occurrence": occurrence, "type": inject.get("type"),
                               "cohort": inject.get("cohort"), "active_s": round((t_heal - t_inject) / 1e9, 3)}
     before, at = _received(inject.get("traffic_before")), _received(inject.get("traffic_at"))
@@ -144,7 +146,8 @@ def fault_effect(name: str, occurrence: int, inject: dict[str, Any], heal: dict[
     t = mine["t_ns"].to_numpy(dtype="int64")
     kind = mine["f"].astype(object).to_numpy()
     who = mine["process"].astype(str).to_numpy()
-    dropped = (t >= t_inject) & (t <= t_heal + margin_ns) & (kind == "disconnect")
+    window_end = t_heal + margin_ns if until_ns is None else min(t_heal + margin_ns, until_ns)
+    dropped = (t >= t_inject) & (t <= window_end) & (kind == "disconnect")
     effect["disconnects"] = int(dropped.sum())
     if dropped.any():
         # per user: the first disconnect in the window, then the first connect after it (one pass, grouped)
@@ -224,6 +227,8 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
                       ["t_ns", "process", "f"]]
     starts = {str(spec.get("fault")): spec.get("starts_s") or [] for spec in schedule}
     margin_ns = int(float(start.get("fair_chance_s") or 3.0) * 1e9)
+    end_ns = next((int(t) for t, d in zip(phases["t_ns"], phases["data"], strict=True)
+                   if isinstance(d, dict) and d.get("phase") == "end"), None)
     effects: list[dict[str, Any]] = []
     for t_ns, data in zip(rows["t_ns"], rows["data"], strict=True):
         if not isinstance(data, dict):
@@ -243,7 +248,7 @@ def check_fault_schedule(frame: pd.DataFrame, messages: pd.DataFrame | None = No
                 hit = inject.get("cohort")
                 users = (cohort_users.get(str(hit)) or set()) if hit else None
                 effect = fault_effect(name, injects[name], inject, data, t_inject, int(t_ns), messages,
-                                      users, links, margin_ns, durations.get(name))
+                                      users, links, margin_ns, durations.get(name), end_ns)
                 effects.append(effect)
                 if inject.get("source", "timeline") == "timeline":  # a person's own window keeps its own times
                     problems += _timing(name, injects[name], effect, t_inject, start_ns, starts.get(name, []),

@@ -280,6 +280,35 @@ class TestFaultEffects:
         assert effect["disconnects"] == 1 and effect["back_after_heal_s"] is None
 
 
+    def test_the_harness_closing_connections_after_the_end_is_not_the_faults_doing(self) -> None:
+        """A short fault near the end: its notice window (heal + fair chance) reaches past the run's ``end``,
+        where the harness stops every user itself; those disconnects are teardown, not the fault's effect."""
+        h = History().connect("b", cohort="c2", at_ms=0, conn=1).phase(
+            "start", at_ms=0, fair_chance_s=5.0,
+            faults=[{"fault": "f", "type": "bandwidth", "cohort": "c2", "starts_s": [0.1], "duration_s": 1.0}])
+        h.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=20)
+        h._add(100, process="controller", type="event", f="fault", data={"action": "inject", "fault": "f",
+                                                                         "type": "bandwidth", "cohort": "c2"})
+        h._add(1100, process="controller", type="event", f="fault", data={"action": "heal", "fault": "f",
+                                                                          "type": "bandwidth", "cohort": "c2"})
+        h.phase("drain_end", at_ms=2000, quiescent=True).phase("end", at_ms=2100)
+        h._add(2200, process="b", type="event", f="disconnect", error="client disconnect")  # teardown
+        effect = check(h.close_nodes().frame()).details["faults"]["effects"][0]
+        assert effect["disconnects"] == 0 and "back_after_heal_s" not in effect
+        h2 = History().connect("b", cohort="c2", at_ms=0, conn=1).phase(
+            "start", at_ms=0, fair_chance_s=5.0,
+            faults=[{"fault": "f", "type": "bandwidth", "cohort": "c2", "starts_s": [0.1], "duration_s": 1.0}])
+        h2.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=20)
+        h2._add(100, process="controller", type="event", f="fault", data={"action": "inject", "fault": "f",
+                                                                          "type": "bandwidth", "cohort": "c2"})
+        h2._add(1100, process="controller", type="event", f="fault", data={"action": "heal", "fault": "f",
+                                                                           "type": "bandwidth", "cohort": "c2"})
+        h2._add(1900, process="b", type="event", f="disconnect", error="ping timeout")  # noticed after the heal
+        h2.phase("drain_end", at_ms=2000, quiescent=True).phase("end", at_ms=2100)
+        effect = check(h2.close_nodes().frame()).details["faults"]["effects"][0]
+        assert effect["disconnects"] == 1 and effect["back_after_heal_s"] is None
+
+
 def test_a_ledger_cut_cleanly_after_its_end_is_damaged_not_a_pass() -> None:
     """The tail (a late ack, the node's close) cut off at a line boundary: no bad line, no index hole."""
     h = History().connect("a").connect("b").phase("start", faults=[])
