@@ -393,7 +393,11 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
         # the ledger's own send rows: a room send counts once, not once per member
         made = totals.sends_made if totals is not None else _sends_made(frame)
         facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
-        if made / planned < limits["min_offered_share"]:
+        if all(_phase_time(frame, p) is None for p in ("drain_start", "drain_end", "end")):
+            # stopped part-way (Ctrl-C, a crash): the plan covers sending time the run never had, so the share is
+            # not judged; the verdict is unknown as incomplete anyway, and the target is not blamed for it
+            facts["offered_share"]["cut_short"] = True
+        elif made / planned < limits["min_offered_share"]:
             cool = bool(saturated) and max(saturated.values()) <= limits["max_cpu_saturated_share"]
             if cool:  # measured: no load process was CPU-bound, so the shortfall is not the load generator's
                 peak = max(float(cpu[r].cpu.max()) for r in saturated)

@@ -182,6 +182,22 @@ def test_a_load_generator_that_never_offered_the_planned_load_is_not_a_pass() ->
     assert check(h2.finished().frame()).valid is True
 
 
+def test_a_run_stopped_part_way_does_not_blame_its_short_load_on_anyone() -> None:
+    """Ctrl-C a second into sending: the plan covers time the run never had. The verdict is unknown as incomplete,
+    the offered share is a fact marked cut short, and no fault scheduled after the last row counts as unapplied."""
+    h = _start(History().connect("a").connect("b"), planned_sends=8,
+               faults=[{"fault": "late", "type": "timeout", "cohort": "b", "starts_s": [60.0], "duration_s": 1.0}])
+    for seq in (1, 2):
+        h.send("a", "b", seq).recv("b", "a", "b", seq)
+    verdict = check(h.phase("interrupted").close_nodes().frame())
+    assert verdict.valid == "unknown" and verdict.complete is False
+    assert verdict.counts == counts(attempted=2, acknowledged=2, delivered=2)
+    assert verdict.details["health"]["offered_share"] == {"sent": 2, "planned": 8, "share": 0.25, "cut_short": True}
+    assert not any("sends the scenario plans" in r for r in verdict.reasons), verdict.reasons
+    assert not any("scheduled occurrence" in r for r in verdict.reasons), verdict.reasons
+    assert verdict.details["faults"]["scheduled"] == 0
+
+
 def test_a_room_send_counts_once_towards_the_offered_load_however_many_members_it_reaches() -> None:
     """Two room sends to a room of four listeners are 8 expected receipts but 2 sends: 2 of 8 planned is a
     shortfall (counting receipts, 8 of 8, had hidden it)."""
