@@ -11,6 +11,7 @@ format is documented in docs/ledger.md; this module alone owns it.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -360,4 +361,10 @@ def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a ledger frame to Parquet; the free-form ``data`` column is stored as JSON text."""
     out = frame.copy()
     out["data"] = out["data"].map(lambda v: None if v is None else json.dumps(v, sort_keys=True)).astype("string")
-    out.to_parquet(path, index=False)
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # a kill mid-write never leaves a torn ledger
+    try:
+        out.to_parquet(partial, index=False)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -135,3 +135,23 @@ def test_dictionary_columns_read_as_pyarrow_would_convert_them(tmp_path: Path, u
         assert got.cat.categories.dtype == want[column].cat.categories.dtype
         assert got.cat.codes.dtype == want[column].cat.codes.dtype
         assert np.array_equal(got.cat.codes.to_numpy(), want[column].cat.codes.to_numpy())
+
+
+def test_a_failed_parquet_write_leaves_the_ledger_it_would_replace_intact(tmp_path: Path) -> None:
+    """The ledger is written beside itself and renamed over the old one: a write that fails (or is killed)
+    part-way never leaves a torn or empty ledger.parquet behind a verdict that was judged from it."""
+    import pandas as pd
+    import pytest
+
+    from harness.ledger.format import write_parquet
+
+    target = tmp_path / "ledger.parquet"
+    target.write_bytes(b"the ledger before")
+    broken = pd.DataFrame({"data": [None, None], "mixed": [1, "two"]})  # pyarrow cannot store this column
+    with pytest.raises(Exception):  # noqa: B017 - whichever error pyarrow raises
+        write_parquet(broken, target)
+    assert target.read_bytes() == b"the ledger before"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.parquet"]
+    write_parquet(pd.DataFrame({"data": [{"a": 1}], "n": [1]}), target)
+    assert target.read_bytes()[:4] == b"PAR1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.parquet"]
