@@ -116,6 +116,12 @@ def _phase_time(frame: pd.DataFrame, name: str) -> int | None:
     return times[-1] if times else None
 
 
+def _phases_seen(frame: pd.DataFrame) -> set[str]:
+    """The names of every phase the ledger records (one scan of the ``f`` column)."""
+    rows = frame.loc[(frame["f"] == "phase").to_numpy(dtype=bool, na_value=False), "data"]
+    return {str(d.get("phase")) for d in rows if isinstance(d, dict)}
+
+
 def _limits(start: dict[str, Any]) -> dict[str, float]:
     given = start.get("health_limits")
     if not isinstance(given, dict):
@@ -393,7 +399,7 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
         # the ledger's own send rows: a room send counts once, not once per member
         made = totals.sends_made if totals is not None else _sends_made(frame)
         facts["offered_share"] = {"sent": made, "planned": planned, "share": round(made / planned, 4)}
-        if all(_phase_time(frame, p) is None for p in ("drain_start", "drain_end", "end")):
+        if not _phases_seen(frame) & {"drain_start", "drain_end", "end"}:
             # stopped part-way (Ctrl-C, a crash): the plan covers sending time the run never had, so the share is
             # not judged; the verdict is unknown as incomplete anyway, and the target is not blamed for it
             facts["offered_share"]["cut_short"] = True

@@ -280,33 +280,29 @@ class TestFaultEffects:
         assert effect["disconnects"] == 1 and effect["back_after_heal_s"] is None
 
 
-    def test_the_harness_closing_connections_after_the_end_is_not_the_faults_doing(self) -> None:
-        """A short fault near the end: its notice window (heal + fair chance) reaches past the run's ``end``,
-        where the harness stops every user itself; those disconnects are teardown, not the fault's effect."""
+    @staticmethod
+    def _short_fault_near_the_end(disconnect_ms: int, error: str) -> dict[str, Any]:
+        """A 1-s bandwidth fault healed at 1.1 s with a 5-s fair chance, the run's ``end`` at 2.1 s, and one
+        disconnect of the cohort's user at ``disconnect_ms``: the effect of the fault."""
         h = History().connect("b", cohort="c2", at_ms=0, conn=1).phase(
             "start", at_ms=0, fair_chance_s=5.0,
             faults=[{"fault": "f", "type": "bandwidth", "cohort": "c2", "starts_s": [0.1], "duration_s": 1.0}])
         h.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=20)
-        h._add(100, process="controller", type="event", f="fault", data={"action": "inject", "fault": "f",
-                                                                         "type": "bandwidth", "cohort": "c2"})
-        h._add(1100, process="controller", type="event", f="fault", data={"action": "heal", "fault": "f",
-                                                                          "type": "bandwidth", "cohort": "c2"})
+        for at_ms, action in ((100, "inject"), (1100, "heal")):
+            h._add(at_ms, process="controller", type="event", f="fault",
+                   data={"action": action, "fault": "f", "type": "bandwidth", "cohort": "c2"})
+        h._add(disconnect_ms, process="b", type="event", f="disconnect", error=error)
         h.phase("drain_end", at_ms=2000, quiescent=True).phase("end", at_ms=2100)
-        h._add(2200, process="b", type="event", f="disconnect", error="client disconnect")  # teardown
-        effect = check(h.close_nodes().frame()).details["faults"]["effects"][0]
-        assert effect["disconnects"] == 0 and "back_after_heal_s" not in effect
-        h2 = History().connect("b", cohort="c2", at_ms=0, conn=1).phase(
-            "start", at_ms=0, fair_chance_s=5.0,
-            faults=[{"fault": "f", "type": "bandwidth", "cohort": "c2", "starts_s": [0.1], "duration_s": 1.0}])
-        h2.invoke("a", "b", 1, at_ms=10).ok("a", "b", 1, at_ms=11).recv("b", "a", "b", 1, at_ms=20)
-        h2._add(100, process="controller", type="event", f="fault", data={"action": "inject", "fault": "f",
-                                                                          "type": "bandwidth", "cohort": "c2"})
-        h2._add(1100, process="controller", type="event", f="fault", data={"action": "heal", "fault": "f",
-                                                                           "type": "bandwidth", "cohort": "c2"})
-        h2._add(1900, process="b", type="event", f="disconnect", error="ping timeout")  # noticed after the heal
-        h2.phase("drain_end", at_ms=2000, quiescent=True).phase("end", at_ms=2100)
-        effect = check(h2.close_nodes().frame()).details["faults"]["effects"][0]
-        assert effect["disconnects"] == 1 and effect["back_after_heal_s"] is None
+        effect: dict[str, Any] = check(h.close_nodes().frame()).details["faults"]["effects"][0]
+        return effect
+
+    def test_the_harness_closing_connections_after_the_end_is_not_the_faults_doing(self) -> None:
+        """The fault's notice window (heal + fair chance) reaches past the run's ``end``, where the harness stops
+        every user itself: those disconnects are teardown, not the fault's effect; one before the end is."""
+        teardown = self._short_fault_near_the_end(2200, "client disconnect")
+        assert teardown["disconnects"] == 0 and "back_after_heal_s" not in teardown
+        noticed = self._short_fault_near_the_end(1900, "ping timeout")
+        assert noticed["disconnects"] == 1 and noticed["back_after_heal_s"] is None
 
 
 def test_a_ledger_cut_cleanly_after_its_end_is_damaged_not_a_pass() -> None:

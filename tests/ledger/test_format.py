@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,21 +138,24 @@ def test_dictionary_columns_read_as_pyarrow_would_convert_them(tmp_path: Path, u
         assert np.array_equal(got.cat.codes.to_numpy(), want[column].cat.codes.to_numpy())
 
 
-def test_a_failed_parquet_write_leaves_the_ledger_it_would_replace_intact(tmp_path: Path) -> None:
-    """The ledger is written beside itself and renamed over the old one: a write that fails (or is killed)
-    part-way never leaves a torn or empty ledger.parquet behind a verdict that was judged from it."""
-    import pandas as pd
-    import pytest
-
-    from harness.ledger.format import write_parquet
-
+def test_a_failed_parquet_write_leaves_the_ledger_it_would_replace_intact(tmp_path: Path, monkeypatch: Any) -> None:
+    """The ledger is written beside itself and renamed over the old one: a write cut off part-way (simulated:
+    some bytes written to the file pandas was given, then an error, as a kill or a full disk would leave it)
+    never leaves a torn ledger.parquet behind a verdict that was judged from it, nor a stray partial file."""
     target = tmp_path / "ledger.parquet"
     target.write_bytes(b"the ledger before")
-    broken = pd.DataFrame({"data": [None, None], "mixed": [1, "two"]})  # pyarrow cannot store this column
-    with pytest.raises(Exception):  # noqa: B017 - whichever error pyarrow raises
-        write_parquet(broken, target)
+    real = pd.DataFrame.to_parquet
+
+    def cut_off(self: pd.DataFrame, path: Any, *args: Any, **kwargs: Any) -> None:
+        Path(path).write_bytes(b"PAR1 torn")
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", cut_off)
+    with pytest.raises(OSError):
+        write_parquet(pd.DataFrame({"data": [None], "n": [1]}), target)
     assert target.read_bytes() == b"the ledger before"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.parquet"]
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
     write_parquet(pd.DataFrame({"data": [{"a": 1}], "n": [1]}), target)
     assert target.read_bytes()[:4] == b"PAR1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.parquet"]
