@@ -29,7 +29,7 @@ from harness.checker.run_state import RunState, run_state
 from harness.checker.timeline import counts_over_time
 
 __all__ = ["CheckOptions", "Analysis", "analyse", "analyse_merged", "judge", "check", "check_safe", "crashed_verdict",
-           "exit_code", "Verdict", "Quantiles", "UNKNOWN"]
+           "unjudged_verdict", "exit_code", "Verdict", "Quantiles", "UNKNOWN"]
 
 DeliveryClaim = Literal["at-most-once", "at-least-once", "effectively-once"]
 
@@ -362,9 +362,13 @@ def check_safe(frame: pd.DataFrame, options: CheckOptions | None = None) -> Verd
 
 def crashed_verdict(exc: BaseException, options: CheckOptions) -> Verdict:
     """The verdict when the checker itself failed: unknown, with the error, never a pass."""
+    return unjudged_verdict(f"checker crashed: {type(exc).__name__}: {exc}", options)
+
+
+def unjudged_verdict(reason: str, options: CheckOptions) -> Verdict:
+    """The verdict when nothing could be judged (an unreadable ledger, a crash): unknown, nothing counted."""
     return Verdict(valid=UNKNOWN, counts={}, latency_ms={"delivery": Quantiles()}, lost_ids=[], examples={},
-                   reasons=[f"checker crashed: {type(exc).__name__}: {exc}"], complete=False,
-                   target=options.target, scenario=options.scenario)
+                   reasons=[reason], complete=False, target=options.target, scenario=options.scenario)
 
 
 def exit_code(verdict: Verdict) -> int:

@@ -25,6 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.errors import LedgerDamaged, LedgerError
+from harness.ledger.parquet_rules import check_rows, check_schema, decode_data, is_text
+from harness.ledger.schema import COLUMNS, DTYPES, FUNCTIONS, OP_TYPES
 
 __all__ = [
     "COLUMNS",
@@ -38,49 +40,6 @@ __all__ = [
     "write_parquet",
     "DICTIONARY_COLUMNS",
 ]
-
-#: Column order of a ledger; every row carries every column (missing values are null).
-COLUMNS: tuple[str, ...] = (
-    "run_id",  # one id per run, shared by every row
-    "node",  # the load process that wrote the row ("local", "worker-1", ...)
-    "index",  # per-node counter, strictly increasing in file order
-    "t_ns",  # wall-clock time in ns since the epoch (time.time_ns()), comparable across processes on one host
-    "process",  # the actor: a user id such as "u1-0", or "controller"
-    "type",  # invoke | ok | fail | info | event
-    "f",  # send | recv | connect | disconnect | join | leave | fault | phase | node | health
-    "msg_id",  # globally unique message id (send and recv rows)
-    "sender",  # user id of the sender (send and recv rows)
-    "recipient",  # intended recipient (send rows; null for a send to a room); the user who received it (recv)
-    "seq",  # per (sender, recipient) sequence number, from 1
-    "conn",  # connection epoch of `process`: 1 for its first connect, +1 on each reconnect
-    "offset",  # recv rows: the server's delivery offset / id for this copy, when the target supplies one
-    "error",  # why a send ended fail/info, or why a connection closed
-    "room",  # a room: a send addressed to it, the room a copy was received in, or joined / left
-    "data",  # free-form JSON object: fault details, phase name, server-supplied delivery metadata
-)
-
-OP_TYPES = frozenset({"invoke", "ok", "fail", "info", "event"})
-FUNCTIONS = frozenset({"send", "recv", "connect", "disconnect", "join", "leave", "fault", "phase", "node",
-                       "health", "process_exit"})
-
-_DTYPES: dict[str, str] = {
-    "run_id": "string",
-    "node": "string",
-    "index": "Int64",
-    "t_ns": "Int64",
-    "process": "string",
-    "type": "string",
-    "f": "string",
-    "msg_id": "string",
-    "sender": "string",
-    "recipient": "string",
-    "seq": "Int64",
-    "conn": "Int64",
-    "offset": "string",
-    "error": "string",
-    "room": "string",
-}
-
 
 @dataclass(frozen=True)
 class BadLine:
@@ -138,7 +97,7 @@ def _check_row(row: Any) -> str | None:
         return "send and recv rows need a string msg_id"
     if row["f"] in ("join", "leave") and not isinstance(row.get("room"), str):
         return "join and leave rows need a string room"
-    for column, dtype in _DTYPES.items():
+    for column, dtype in DTYPES.items():
         value = row.get(column)
         if value is None:
             if column in ("t_ns", "index"):
@@ -159,7 +118,7 @@ def to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Build a ledger DataFrame with the canonical columns and dtypes from row dicts."""
     records = [{c: r.get(c) for c in COLUMNS} for r in rows]
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
-    for column, dtype in _DTYPES.items():
+    for column, dtype in DTYPES.items():
         frame[column] = frame[column].astype(dtype)
     frame["data"] = frame["data"].astype(object)
     return frame
@@ -183,6 +142,9 @@ def read_jsonl(path: str | Path) -> LedgerLoad:
                 continue
             try:
                 row = json.loads(text)
+            except RecursionError:
+                bad.append(BadLine(str(path), number, "JSON nested too deeply to read"))
+                continue
             except json.JSONDecodeError as exc:
                 torn = not line.endswith("\n")
                 reason = "torn last line (interrupted write)" if torn else f"invalid JSON: {exc.msg}"
@@ -278,18 +240,25 @@ class _IdEncoding:
     releases the GIL for both, so on a machine with two cores the ~1 s of hashing 10 M ids overlaps with
     converting the other columns instead of following it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, where: Path) -> None:
         self._path = path
+        self._where = where
         self._value: pd.Categorical | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ledger-msg-id", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = threading.Thread(target=self._run, name="ledger-msg-id", daemon=True)
+        try:
+            self._thread.start()
+        except RuntimeError:  # no memory for another thread's stack (a tight ulimit -v): read them here instead
+            self._thread = None
+            self._run()
 
     def _run(self) -> None:
         try:
             ids = pq.read_table(self._path, columns=["msg_id"]).column(0)
+            if _is_view(ids.type):  # Arrow's string_view: no dictionary encoding of its own
+                ids = pc.cast(ids, pa.string())
         except Exception as exc:
-            self._error = LedgerDamaged(f"{self._path}: unreadable parquet ledger ({type(exc).__name__}: {exc})")
+            self._error = _unreadable(self._where, exc)
             return
         try:
             self._value = _id_categorical(ids)
@@ -297,36 +266,52 @@ class _IdEncoding:
             self._error = exc
 
     def result(self) -> pd.Categorical:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         if self._error is not None:
             raise self._error
         assert self._value is not None
         return self._value
 
 
-def _read_parquet(path: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+def _read_parquet(path: Path, extra: tuple[str, ...] = (), where: Path | None = None) -> pd.DataFrame:
     """The ledger columns of a Parquet file: low-cardinality strings as categoricals, message ids as a
     categorical of their own (``_id_categorical``), the rest Arrow-backed as stored (no per-column conversion),
-    ``data`` decoded from JSON text where present. A column the file lacks is all null (an empty categorical for
-    a string column: no 10 M-element list). The message ids are read and encoded in a thread of their own
-    (``_IdEncoding``) beside the rest (10 M rows: peak unchanged, 1.80–1.82 GB, read 0.1–1.0 s shorter). ``extra``:
-    columns beyond the ledger's to keep as stored (a partition's ``_row``)."""
+    ``data`` decoded from JSON text where present. A column the file lacks, or stores as all null, is all null (an
+    empty categorical for a string column: no 10 M-element list). The message ids are read and encoded in a thread
+    of their own (``_IdEncoding``) beside the rest (10 M rows: peak unchanged, 1.80–1.82 GB, read 0.1–1.0 s
+    shorter). The file must keep the format's rules (``parquet_rules``: ``LedgerDamaged`` otherwise, naming
+    ``where``, by default ``path``). ``extra``: columns beyond the ledger's to keep as stored (a partition's
+    ``_row``, which also numbers the rows in errors)."""
+    where = where or path
     try:
         schema = pq.read_schema(path)
-        strings = [c for c in DICTIONARY_COLUMNS if c in schema.names
-                   and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
-        encode_ids = "msg_id" in schema.names and pa.types.is_string(schema.field("msg_id").type)
-        ids = _IdEncoding(path) if encode_ids else None  # on another core while the rest is read and converted
-        table = pq.read_table(path, columns=[c for c in (*COLUMNS, *extra) if c in schema.names
-                                             and not (c == "msg_id" and encode_ids)], read_dictionary=strings)
     except Exception as exc:  # truncated or not parquet at all: the run cannot be judged from it
-        raise LedgerDamaged(f"{path}: unreadable parquet ledger ({type(exc).__name__}: {exc})") from None
+        raise _unreadable(where, exc) from None
+    check_schema(schema, where)
+    present = [c for c in (*COLUMNS, *extra) if c in schema.names and not pa.types.is_null(schema.field(c).type)]
+    strings = [c for c in DICTIONARY_COLUMNS if c in present and is_text(schema.field(c).type)
+               and not pa.types.is_dictionary(schema.field(c).type)]
+    encode_ids = "msg_id" in present and not pa.types.is_dictionary(schema.field("msg_id").type)
+    try:
+        ids = _IdEncoding(path, where) if encode_ids else None  # on another core while the rest is read
+        table = pq.read_table(path, columns=[c for c in present if not (c == "msg_id" and encode_ids)],
+                              read_dictionary=[c for c in strings if not _is_view(schema.field(c).type)])
+    except Exception as exc:  # truncated or not parquet at all: the run cannot be judged from it
+        raise _unreadable(where, exc) from None
     rows = table.num_rows
     raw = table.column("data") if "data" in table.column_names else None
     table = table.drop_columns(["data"]) if raw is not None else table
     dictionaries = {}
     for name in table.column_names:  # one column at a time, each dropped from the table once converted
-        if pa.types.is_dictionary(table.schema.field(name).type):
+        kind = table.schema.field(name).type
+        if _is_view(kind) or (pa.types.is_dictionary(kind) and _is_view(kind.value_type)):
+            column = pc.cast(table.column(name), pa.string())  # Arrow's string_view: rare, converted first
+            if name in DICTIONARY_COLUMNS:
+                column = column.dictionary_encode()
+            table = table.set_column(table.column_names.index(name), name, column)
+            kind = column.type
+        if pa.types.is_dictionary(kind):
             dictionaries[name] = _dictionary_categorical(table.column(name))
             table = table.drop_columns([name])
     frame = table.to_pandas(types_mapper=_arrow_dtype, self_destruct=True)
@@ -342,19 +327,25 @@ def _read_parquet(path: Path, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     for column in COLUMNS:
         if column in frame.columns or column == "data":
             continue
-        if _DTYPES.get(column) == "string":
+        if DTYPES.get(column) == "string":
             frame[column] = pd.Categorical.from_codes(np.full(rows, -1, dtype=np.int8), categories=[])
         else:
             frame[column] = pd.arrays.IntegerArray(np.zeros(rows, dtype=np.int64), np.ones(rows, dtype=bool))
-    data = np.full(rows, None, dtype=object)
-    if raw is not None and raw.null_count < rows:
-        present = np.flatnonzero(raw.is_valid().to_numpy(zero_copy_only=False))
-        try:
-            data[present] = [json.loads(v) for v in raw.take(present).to_pylist()]
-        except (TypeError, ValueError) as exc:
-            raise LedgerDamaged(f"{path}: the data column is not JSON text ({exc})") from None
-    frame["data"] = data
+    numbers = frame["_row"].to_numpy(dtype=np.int64, na_value=-1) if "_row" in frame.columns else None
+    check_rows(frame, where, numbers)
+    frame["data"] = decode_data(raw, where, numbers) if raw is not None else np.full(rows, None, dtype=object)
     return frame[[*COLUMNS, *(c for c in extra if c in frame.columns)]]
+
+
+def _unreadable(where: Path, exc: Exception) -> LedgerDamaged:
+    """Why a Parquet ledger could not be read: the file, or this process's memory (a limit such as ulimit -v)."""
+    if isinstance(exc, (MemoryError, pa.ArrowMemoryError)):
+        return LedgerDamaged(f"{where}: not enough memory to read this parquet ledger ({type(exc).__name__}: {exc})")
+    return LedgerDamaged(f"{where}: unreadable parquet ledger ({type(exc).__name__}: {exc})")
+
+
+def _is_view(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string_view(kind))
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:

@@ -1,7 +1,7 @@
 """Splitting a big Parquet ledger for a partitioned check (``harness.checker.parts``), in one streaming pass.
 
 Every row that is not a send or a receipt (phases, connects, faults, health, node, process_exit: few) goes to
-``global.parquet`` with every column; sends and receipts go to ``part-<k>.parquet`` by a hash of their
+``global.parquet`` with every column and ``_row``; sends and receipts go to ``part-<k>.parquet`` by a hash of their
 ``msg_id``, so every row of one message id is in one partition, with only the columns the delivery and order
 checks read plus ``_row``, the row's position in the whole ledger (which lets the merge restore one pass's
 order). Rows keep file order inside each file. Each row's (node, index) is also kept, as integer codes, for the
@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import LedgerDamaged
 from harness.ledger.format import COLUMNS, _read_parquet, to_frame
+from harness.ledger.parquet_rules import check_schema
 
 __all__ = ["PART_COLUMNS", "NotPartitionable", "Split", "parquet_rows", "split_ledger", "read_partition",
            "read_global", "rows_with_ids"]
@@ -170,6 +171,7 @@ def split_ledger(source: Path, folder: Path, parts: int, batch_rows: int = 1 << 
         reader = pq.ParquetFile(source)
     except Exception as exc:
         raise LedgerDamaged(f"{source}: unreadable parquet ledger ({type(exc).__name__}: {exc})") from None
+    check_schema(reader.schema_arrow, source)
     names = [c for c in COLUMNS if c in reader.schema_arrow.names]
     if "msg_id" not in names or "f" not in names:
         raise NotPartitionable("the ledger has no msg_id or f column")
@@ -195,12 +197,12 @@ def split_ledger(source: Path, folder: Path, parts: int, batch_rows: int = 1 << 
                         table.column("index") if "index" in names else pa.nulls(n, pa.int64()))
             f = table.column("f")
             p2p = pc.fill_null(pc.is_in(f, pa.array(["send", "recv"])), False)
-            others = table.filter(pc.invert(p2p))
+            rows_of = pa.array(np.arange(row, row + n, dtype=np.int64))
+            others = table.append_column("_row", rows_of).filter(pc.invert(p2p))
             if others.num_rows:
                 if global_writer is None:
                     global_writer = pq.ParquetWriter(global_path, others.schema)
                 global_writer.write_table(others)
-            rows_of = pa.array(np.arange(row, row + n, dtype=np.int64))
             mine = table.select(part_names).append_column("_row", rows_of).filter(p2p)
             row += n
             if not mine.num_rows:
@@ -223,20 +225,22 @@ def split_ledger(source: Path, folder: Path, parts: int, batch_rows: int = 1 << 
             if writer is not None:
                 writer.close()
     if global_writer is None:
-        pq.write_table(reader.schema_arrow.empty_table().select(names), global_path)
+        empty = reader.schema_arrow.empty_table().select(names)
+        pq.write_table(empty.append_column("_row", pa.array([], pa.int64())), global_path)
     written = [p for p, w in zip(part_paths, writers, strict=True) if w is not None]
     frame = tracker.frame()
     return Split(global_path, written, row, frame)
 
 
-def read_partition(path: Path) -> pd.DataFrame:
-    """One partition as a ledger frame (``read_ledger``'s dtypes) with its ``_row`` column."""
-    return _read_parquet(path, extra=("_row",))
+def read_partition(path: Path, source: Path | None = None) -> pd.DataFrame:
+    """One partition as a ledger frame (``read_ledger``'s dtypes) with its ``_row`` column; a row that breaks the
+    format is named by its row in ``source``, the ledger split."""
+    return _read_parquet(path, extra=("_row",), where=source)
 
 
-def read_global(path: Path) -> pd.DataFrame:
-    """The global rows as a ledger frame."""
-    return _read_parquet(path)
+def read_global(path: Path, source: Path | None = None) -> pd.DataFrame:
+    """The global rows as a ledger frame (errors as in ``read_partition``)."""
+    return _read_parquet(path, extra=("_row",), where=source).drop(columns="_row")
 
 
 def rows_with_ids(parts: list[Path], ids: set[str]) -> pd.DataFrame:

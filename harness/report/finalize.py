@@ -20,7 +20,15 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 
-from harness.checker import Analysis, CheckOptions, analyse, analyse_merged, crashed_verdict, judge
+from harness.checker import (
+    Analysis,
+    CheckOptions,
+    analyse,
+    analyse_merged,
+    crashed_verdict,
+    judge,
+    unjudged_verdict,
+)
 from harness.checker.experiment import index_damage
 from harness.checker.parts import analyse_part, merge_parts
 from harness.config import GatePolicy
@@ -138,12 +146,12 @@ def analyse_partitioned(path: Path, options: CheckOptions, parts: int,
         object.__setattr__(split, "index_frame", pd.DataFrame())  # 100 M rows of (node, index): free them now
         outcomes = []
         for part in split.part_paths:
-            frame = read_partition(part)
+            frame = read_partition(part, path)
             outcomes.append(analyse_part(frame))
             del frame
             _release()
         merged = merge_parts(outcomes, _release)
-        frame = read_global(split.global_path)
+        frame = read_global(split.global_path, path)
         analysis = analyse_merged(frame, merged, damage, options)
         del merged
         _release()
@@ -155,21 +163,11 @@ def analyse_partitioned(path: Path, options: CheckOptions, parts: int,
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def finalize(source: Path, *, target: str | None = None, scenario: str | None = None, ordered: bool = False,
-             extra_reasons: list[str] | None = None, out_dir: Path | None = None,
-             gate_overrides: dict[str, Any] | None = None, html: bool = True, partition: Partitioning = "auto",
-             parts: int | None = None) -> dict[str, Any]:
-    """Check a ledger (a run folder or a ledger file) and write the run's artefacts; returns verdict.json.
-
-    Output goes to ``out_dir``, by default the run folder (or the ledger file's folder). ``partition``: a Parquet
-    ledger of ``PARTITION_ROWS`` rows or more is checked in ``parts`` partitions (default: one per ``PART_ROWS``
-    rows) with ``"auto"``, always with ``"always"``, never with ``"never"``; a room ledger or a JSON Lines one is
-    always checked in one pass. The verdict is the same either way (docs/checking-at-scale.md).
-    """
-    run_dir = source if source.is_dir() else source.parent
-    out_dir = out_dir or run_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    meta = read_manifest(run_dir)
+def _read(source: Path, meta: dict[str, Any] | None, target: str | None, scenario: str | None, ordered: bool,
+          out_dir: Path, partition: Partitioning, parts: int | None
+          ) -> tuple[Path | None, Analysis | None, LedgerLoad, Exception | None]:
+    """Read the ledger, or split it and analyse its partitions (a big Parquet ledger): the Parquet file read (None:
+    JSON Lines), the analysis if partitioned, the rows the reports draw from, and a partitioned checker's crash."""
     parquet = _parquet_source(source)
     rows = parquet_rows(parquet) if parquet is not None else None
     split_into = None
@@ -192,6 +190,51 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
             split_error = exc
     if analysis is None and split_error is None:
         load = read_ledger(source)
+    return parquet, analysis, load, split_error
+
+
+def _clear_verdict(out_dir: Path) -> None:
+    """Remove an earlier check's verdict and reports before a (re-)check: a check that fails part-way (a damaged
+    ledger, a crash, a kill) must not leave the old verdict for `harness gate` to pass, nor its pages."""
+    for name in ("verdict.json", "report.md", "junit.xml", "report.html", "anomalies.json", "over_time.csv",
+                 *(f"{chart}.png" for chart in CHART_FILES)):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _write_verdict(doc: dict[str, Any], out_dir: Path, meta: dict[str, Any] | None,
+                   gate_overrides: dict[str, Any] | None) -> None:
+    """Gate the verdict document and write it with its two text reports (verdict.json last: it says done)."""
+    decision = gate(doc, _policy(meta, gate_overrides))
+    doc["gate"] = decision.to_dict()
+    doc["exit_code"] = decision.exit_code
+    (out_dir / "report.md").write_text(render_markdown(doc))
+    (out_dir / "junit.xml").write_text(render_junit(doc))
+    (out_dir / "verdict.json").write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def finalize(source: Path, *, target: str | None = None, scenario: str | None = None, ordered: bool = False,
+             extra_reasons: list[str] | None = None, out_dir: Path | None = None,
+             gate_overrides: dict[str, Any] | None = None, html: bool = True, partition: Partitioning = "auto",
+             parts: int | None = None) -> dict[str, Any]:
+    """Check a ledger (a run folder or a ledger file) and write the run's artefacts; returns verdict.json.
+
+    Output goes to ``out_dir``, by default the run folder (or the ledger file's folder). ``partition``: a Parquet
+    ledger of ``PARTITION_ROWS`` rows or more is checked in ``parts`` partitions (default: one per ``PART_ROWS``
+    rows) with ``"auto"``, always with ``"always"``, never with ``"never"``; a room ledger or a JSON Lines one is
+    always checked in one pass. The verdict is the same either way (docs/checking-at-scale.md).
+    """
+    run_dir = source if source.is_dir() else source.parent
+    out_dir = out_dir or run_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = read_manifest(run_dir)
+    _clear_verdict(out_dir)
+    try:
+        parquet, analysis, load, split_error = _read(source, meta, target, scenario, ordered, out_dir, partition,
+                                                     parts)
+    except LedgerDamaged as exc:  # nothing to judge: say so in the folder too (`harness gate` on it exits 3)
+        unread = unjudged_verdict(f"ledger unreadable: {exc}", _options(meta, target, scenario, ordered, 0, {}))
+        _write_verdict({**unread.to_dict(), "bad_lines": []}, out_dir, meta, gate_overrides)
+        raise
     damaged, orphan_lines = load.damaged_nodes()
     options = _options(meta, target, scenario, ordered, orphan_lines, damaged)
     if split_error is not None:
@@ -209,13 +252,7 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
         verdict.reasons.extend(extra_reasons)
     doc: dict[str, Any] = verdict.to_dict()
     doc["bad_lines"] = [{"path": b.path, "line": b.line, "reason": b.reason} for b in load.bad_lines]
-    decision = gate(doc, _policy(meta, gate_overrides))
-    doc["gate"] = decision.to_dict()
-    doc["exit_code"] = decision.exit_code
-
-    (out_dir / "verdict.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out_dir / "report.md").write_text(render_markdown(doc))
-    (out_dir / "junit.xml").write_text(render_junit(doc))
+    _write_verdict(doc, out_dir, meta, gate_overrides)
     if analysis is not None:
         (out_dir / "anomalies.json").write_text(json.dumps(analysis.ids, indent=1) + "\n")
         analysis.over_time.to_csv(out_dir / "over_time.csv", index=False)
@@ -230,12 +267,9 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
                     (out_dir / f"{name}.png").unlink(missing_ok=True)
                 for name, uri in charts.items():  # also as files, for comparison pages and PR comments
                     (out_dir / f"{name}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
-    if split_into is not None and parquet is not None:  # checked in partitions: the file as it is, if elsewhere
-        if parquet.resolve() != (out_dir / "ledger.parquet").resolve():
+    if parquet is not None:  # already Parquet: never rewritten (9 s at 10 M rows, and the file's own columns kept)
+        if out_dir.resolve() != run_dir.resolve():
             shutil.copyfile(parquet, out_dir / "ledger.parquet")
-    elif source.suffix == ".parquet":  # already Parquet: copy its bytes, no rewrite (9 s at 10 M rows)
-        if not load.frame.empty and out_dir != run_dir:
-            shutil.copyfile(source, out_dir / "ledger.parquet")
     elif not load.frame.empty:
         write_parquet(load.frame, out_dir / "ledger.parquet")
     return doc

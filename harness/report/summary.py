@@ -64,7 +64,10 @@ def experiment_state(doc: dict[str, Any]) -> tuple[str, str | None]:
 
 
 def experiment_line(doc: dict[str, Any]) -> str | None:
-    """One line on what the verdict stands on: users connected, share acknowledged, faults applied, peak CPU."""
+    """One line on what the verdict stands on: users connected, share acknowledged, faults applied, peak CPU. None
+    when nothing was judged (a checker crash, an unreadable ledger): nothing is known of the experiment either."""
+    if not doc.get("counts") and not doc.get("details"):
+        return None
     details = doc.get("details") or {}
     health, faults = details.get("health") or {}, details.get("faults") or {}
     parts: list[str] = []
@@ -157,12 +160,13 @@ def summary_lines(doc: dict[str, Any], expected: str | None = None, report: str 
     q = (doc.get("latency_ms") or {}).get("delivery") or {}
     head = f"[{label(doc.get('valid'))}] {doc.get('target') or NO_TARGET}: {headline(doc)}"
     lines = [head + (f" · {expected}" if expected else "")]
-    lines += [f"        {line}" for line in _counts_lines(c)]
+    lines += [f"        {line}" for line in _counts_lines(c)] if c else ["        nothing was counted"]
     copies = copies_note(doc)
     if copies:
         lines.append(f"        {copies}")
-    lines.append(f"        delivery latency ms p50 {_ms(q.get('p50'))} · p99 {_ms(q.get('p99'))} · "
-                 f"max {_ms(q.get('max'))}")
+    if c:
+        lines.append(f"        delivery latency ms p50 {_ms(q.get('p50'))} · p99 {_ms(q.get('p99'))} · "
+                     f"max {_ms(q.get('max'))}")
     if doc.get("reason") and doc.get("reason") != headline(doc):
         lines.append(f"        reason: {doc['reason']}")
     experiment = experiment_line(doc)

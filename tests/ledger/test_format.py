@@ -124,7 +124,7 @@ def test_dictionary_columns_read_as_pyarrow_would_convert_them(tmp_path: Path, u
     names = [f"u{i}" for i in range(users)]
     process = pa.array([names[(i * 7) % users] if i % 5 else None for i in range(rows)], pa.string())
     table = pa.table({"index": pa.array(range(rows), pa.int64()), "t_ns": pa.array(range(rows), pa.int64()),
-                      "process": process, "type": pa.array(["ok"] * rows), "f": pa.array(["recv"] * rows),
+                      "process": process, "type": pa.array(["event"] * rows), "f": pa.array(["connect"] * rows),
                       "error": pa.array([None] * rows, pa.string())})
     path = tmp_path / "ledger.parquet"
     pq.write_table(table, path, row_group_size=users)

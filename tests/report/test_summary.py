@@ -143,3 +143,14 @@ def test_a_record_that_falls_short_is_named_even_when_nothing_was_measured() -> 
                                     "ledger")
     doc["complete"] = True
     assert experiment_line(doc) is None
+
+
+def test_a_verdict_with_nothing_judged_says_so_instead_of_none() -> None:
+    """A checker crash or an unreadable ledger counts nothing: the terminal says so, never 'lost None'."""
+    from harness.checker import CheckOptions, unjudged_verdict
+
+    doc = unjudged_verdict("ledger unreadable: ledger.parquet: not a ledger: no f column", CheckOptions()).to_dict()
+    lines = summary_lines(doc)
+    assert lines == ["[UNKNOWN] target not recorded: ledger unreadable: ledger.parquet: not a ledger: no f column",
+                     "        nothing was counted"]
+    assert "None" not in render_markdown(doc)
