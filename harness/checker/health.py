@@ -344,7 +344,7 @@ def check_health(frame: pd.DataFrame, messages: pd.DataFrame, windows: list[tupl
     for role, gap in sorted(stalls.items()):
         if gap > STALL_S:
             problems.append(f"load process stalled: {role} took no health sample for {gap:.1f} s while sending (it "
-                            "was stopped, frozen or starved): its users did not run as the scenario says, so a "
+                            "was stopped, frozen, starved or killed): its users did not run as the scenario says, so a "
                             "server may have dropped them for silence; what they lost then is the harness's outage, "
                             "not the scenario's")
     waits = _cpu(frame, sending_ns[0], until, key="wait_pct")

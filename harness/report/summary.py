@@ -192,6 +192,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
     claim = (doc.get("details") or {}).get("claim") or {}
     gate = doc.get("gate") or {}
     lines = [f"# {label(doc.get('valid'))}: {subject(doc)}", ""]
+    head = headline(doc)
+    if c and head != doc.get("reason"):  # the verdict in a sentence, as the terminal's first line has it
+        lines += [f"{head[0].upper()}{head[1:]}.", ""]
     if doc.get("reason"):
         lines += [f"**Why:** {doc['reason']}", ""]
     experiment = experiment_line(doc)

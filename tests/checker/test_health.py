@@ -291,8 +291,9 @@ class TestDistributedLoadProcesses:
         assert verdict.valid == "unknown" and verdict.counts == counts(attempted=1, acknowledged=1, delivered=1)
         assert [r for r in verdict.reasons if "stalled" in r] == [
             "experiment unhealthy: load process stalled: load-worker-2 took no health sample for 8.4 s while "
-            "sending (it was stopped, frozen or starved): its users did not run as the scenario says, so a server "
-            "may have dropped them for silence; what they lost then is the harness's outage, not the scenario's"]
+            "sending (it was stopped, frozen, starved or killed): its users did not run as the scenario says, so a "
+            "server may have dropped them for silence; what they lost then is the harness's outage, not the "
+            "scenario's"]
         assert verdict.details["health"]["load_sample_gap_s"] == {"load": 1.2, "load-worker-1": 1.2,
                                                                   "load-worker-2": 8.4}
         steady = self._run({"worker-1": [30.0] * 10, "worker-2": [30.0] * 4 + [None] * 3 + [30.0] * 3},

@@ -154,3 +154,16 @@ def test_a_verdict_with_nothing_judged_says_so_instead_of_none() -> None:
     assert lines == ["[UNKNOWN] target not recorded: ledger unreadable: ledger.parquet: not a ledger: no f column",
                      "        nothing was counted"]
     assert "None" not in render_markdown(doc)
+
+
+def test_report_md_says_the_verdict_in_a_sentence_under_its_title() -> None:
+    from harness.checker import check
+    from tests.checker.builders import History
+
+    h = History().connect("b").send("a", "b", 1).recv("b", "a", "b", 1).send("a", "b", 2).finished()
+    lines = render_markdown(check(h.frame()).to_dict()).splitlines()
+    assert lines[:3] == ["# FAIL: ledger (target not recorded)", "", "1 of 2 acknowledged messages lost."]
+    passing = History().connect("b").send("a", "b", 1).recv("b", "a", "b", 1).finished()
+    assert render_markdown(check(passing.frame()).to_dict()).splitlines()[2] == "All 1 acknowledged messages delivered."
+    unknown = render_markdown(DOC).splitlines()  # not judged: the Why line says it, once
+    assert unknown[2] == "**Why:** experiment unhealthy: target saturated"
