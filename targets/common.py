@@ -9,16 +9,20 @@ Contract with the harness (every target, the SSE and Node ones too):
   accept and ignore it);
 - SIGTERM (or SIGINT): every client connection is closed (a plain websocket close, so clients reconnect
   as after any drop) and the process exits with status 0 within 1 s (measured: ~0.2 s here, ~0.6 s for
-  the SSE target; requests still open after ``SHUTDOWN_TIMEOUT_S`` are cancelled).
+  the SSE target; requests still open after ``SHUTDOWN_TIMEOUT_S`` are cancelled). A stop stuck for
+  ``SHUTDOWN_DEADLINE_S`` prints where and exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import os
 import re
+import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,6 +52,10 @@ return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2))
 """``XADD`` to KEYS[1] unless it already holds ARGV[1] entries: the new stream id, or nil (not stored).
 
 The Redis form of ``PendingBound``: check and add in one atomic step."""
+
+SHUTDOWN_DEADLINE_S = 5.0
+"""A graceful stop still running this long after SIGTERM is stuck: the target prints where (every pending task's
+stack and every thread's) and exits with status 1 instead of hanging until someone sends SIGKILL."""
 
 SHUTDOWN_TIMEOUT_S = 0.25
 """After SIGTERM closed the websockets, how long requests still open may take before they are cancelled."""
@@ -268,6 +276,7 @@ def serve(sio: socketio.AsyncServer, args: argparse.Namespace,
         app[_WATCH] = asyncio.get_running_loop().create_task(watch_parent())
 
     async def close_connections(app: web.Application) -> None:
+        _watch_shutdown(asyncio.get_running_loop())
         # aiohttp's shutdown waits for open requests, and a websocket stays open: close each one first, with
         # a plain websocket close frame, as socket.io's io.close() does. Not sio.disconnect() or
         # eio.disconnect(): their Socket.IO DISCONNECT / Engine.IO CLOSE packet says "the server meant it",
@@ -293,3 +302,36 @@ def serve(sio: socketio.AsyncServer, args: argparse.Namespace,
 
 
 _WATCH = web.AppKey("parent_watch", asyncio.Task)
+
+
+def _awaiting(coro: Any) -> list[str]:
+    """Where a suspended coroutine waits, outermost first: ``function (file:line)`` down the chain of awaits (a
+    task's own stack shows only its outermost frame)."""
+    chain: list[str] = []
+    while coro is not None and len(chain) < 50:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None) or getattr(coro, "ag_frame", None)
+        if frame is None:
+            chain.append(type(coro).__name__)
+            break
+        chain.append(f"{frame.f_code.co_name} ({os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno})")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None) or getattr(coro, "ag_await",
+                                                                                                  None)
+    return chain
+
+
+def _watch_shutdown(loop: asyncio.AbstractEventLoop) -> None:
+    """Start the ``SHUTDOWN_DEADLINE_S`` watchdog (a daemon thread: the event loop may be the thing that is stuck)."""
+    def stuck() -> None:
+        print(f"shutdown stuck {SHUTDOWN_DEADLINE_S:g} s after SIGTERM; pending tasks:", file=sys.stderr)
+        try:
+            for task in list(asyncio.all_tasks(loop)):  # read from another thread: best effort, for the log only
+                print(f"- {task.get_name()} awaiting: {' -> '.join(_awaiting(task.get_coro()))}", file=sys.stderr)
+        except RuntimeError as exc:
+            print(f"(tasks changed while listed: {exc})", file=sys.stderr)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(SHUTDOWN_DEADLINE_S, stuck)
+    timer.daemon = True
+    timer.start()

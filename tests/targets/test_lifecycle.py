@@ -15,6 +15,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ import httpx
 import pytest
 import socketio
 
+from harness.run.process import free_port
 from targets.auth import sign
 from tests.targets.helpers import COMMANDS, NEEDS_REDIS, SECRET, SECRET_ENV, Running, started
 
@@ -63,13 +65,14 @@ def terminate(target: Running) -> tuple[float, int]:
     try:
         status = popen.wait(TEST_ALLOWANCE_S + 5)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"{target.name} still running {TEST_ALLOWANCE_S + 5:.0f} s after SIGTERM")
+        pytest.fail(f"{target.name} still running {TEST_ALLOWANCE_S + 5:.0f} s after SIGTERM; its log ends:\n"
+                    f"{target.log()[-6000:]}")
     return time.monotonic() - sent, status
 
 
-def check_exit(name: str, took: float, status: int) -> None:
+def check_exit(name: str, took: float, status: int, log: str = "") -> None:
     print(f"\n{name}: exited {took * 1000:.0f} ms after SIGTERM, status {status}")
-    assert status == 0
+    assert status == 0, f"{name} exited with status {status}; its log ends:\n{log[-6000:]}"
     assert took < TEST_ALLOWANCE_S, f"{name} took {took:.2f} s to exit (budget {EXIT_BUDGET_S} s)"
 
 
@@ -84,7 +87,7 @@ async def test_sigterm_closes_socketio_clients_and_exits_promptly(name: str, tmp
         took, status = await asyncio.get_running_loop().run_in_executor(None, terminate, target)
         await client.wait() if client.connected else None
         log = target.log()
-    check_exit(name, took, status)
+    check_exit(name, took, status, log)
     assert reasons and reasons[0] != client.reason.SERVER_DISCONNECT, (reasons, log[-2000:])
 
 
@@ -114,3 +117,51 @@ def test_sigterm_ends_open_http_requests_and_exits_promptly(name: str, tmp_path:
         reader.join(5)
         assert not reader.is_alive()
     check_exit(name, took, status)
+
+
+STUCK_TARGET = """
+import asyncio
+from targets.common import make_server, parse_args, serve
+
+async def never_done() -> None:
+    await asyncio.Event().wait()  # a shutdown step that never finishes
+
+args = parse_args("stuck")
+serve(make_server(args), args, before_exit=never_done)
+"""
+
+
+def test_a_stop_that_hangs_says_where_and_exits_with_status_1(tmp_path: Path) -> None:
+    """A graceful stop stuck past SHUTDOWN_DEADLINE_S prints the pending tasks and every thread, then exits 1:
+    a target never hangs until SIGKILL, and the log says what it waited for."""
+    from targets.common import SHUTDOWN_DEADLINE_S
+
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK_TARGET)
+    env = {**os.environ, SECRET_ENV: SECRET, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port)], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the stuck target never answered /healthz")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=SHUTDOWN_DEADLINE_S + 20)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert took >= SHUTDOWN_DEADLINE_S - 0.5
+    assert f"shutdown stuck {SHUTDOWN_DEADLINE_S:g} s after SIGTERM; pending tasks:" in err
+    assert "never_done" in err  # the stuck task's stack
+    assert "Current thread" in err or "Thread 0x" in err  # every thread's stack (faulthandler)
