@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -240,21 +241,29 @@ class _IdEncoding:
     releases the GIL for both, so on a machine with two cores the ~1 s of hashing 10 M ids overlaps with
     converting the other columns instead of following it."""
 
-    def __init__(self, path: Path, where: Path) -> None:
+    def __init__(self, path: Path, where: Path, threads: bool) -> None:
         self._path = path
         self._where = where
         self._value: pd.Categorical | None = None
         self._error: BaseException | None = None
-        self._thread: threading.Thread | None = threading.Thread(target=self._run, name="ledger-msg-id", daemon=True)
-        try:
-            self._thread.start()
-        except RuntimeError:  # no memory for another thread's stack (a tight ulimit -v): read them here instead
-            self._thread = None
+        self._thread: threading.Thread | None = None
+        self.threads = threads
+        """False when threads may not start (``_threads_allowed``) or this one could not: then Arrow's own pools may
+        not start theirs either, and a read that waits for them waits forever (seen under ``ulimit -v``), so every
+        read of this file runs on the calling thread (``_no_threads``)."""
+        if threads:
+            self._thread = threading.Thread(target=self._run, name="ledger-msg-id", daemon=True)
+            try:
+                self._thread.start()
+            except RuntimeError:  # "can't start new thread"
+                self._thread = None
+                self.threads = False
+        if self._thread is None:
             self._run()
 
     def _run(self) -> None:
         try:
-            ids = pq.read_table(self._path, columns=["msg_id"]).column(0)
+            ids = pq.read_table(self._path, columns=["msg_id"], **_no_threads(self.threads)).column(0)
             if _is_view(ids.type):  # Arrow's string_view: no dictionary encoding of its own
                 ids = pc.cast(ids, pa.string())
         except Exception as exc:
@@ -294,9 +303,11 @@ def _read_parquet(path: Path, extra: tuple[str, ...] = (), where: Path | None = 
                and not pa.types.is_dictionary(schema.field(c).type)]
     encode_ids = "msg_id" in present and not pa.types.is_dictionary(schema.field("msg_id").type)
     try:
-        ids = _IdEncoding(path, where) if encode_ids else None  # on another core while the rest is read
+        threads = _threads_allowed()
+        ids = _IdEncoding(path, where, threads) if encode_ids else None  # on another core while the rest is read
         table = pq.read_table(path, columns=[c for c in present if not (c == "msg_id" and encode_ids)],
-                              read_dictionary=[c for c in strings if not _is_view(schema.field(c).type)])
+                              read_dictionary=[c for c in strings if not _is_view(schema.field(c).type)],
+                              **_no_threads(threads and (ids is None or ids.threads)))
     except Exception as exc:  # truncated or not parquet at all: the run cannot be judged from it
         raise _unreadable(where, exc) from None
     rows = table.num_rows
@@ -337,9 +348,23 @@ def _read_parquet(path: Path, extra: tuple[str, ...] = (), where: Path | None = 
     return frame[[*COLUMNS, *(c for c in extra if c in frame.columns)]]
 
 
+def _threads_allowed() -> bool:
+    """Whether reads may use threads: not under an address-space limit (``ulimit -v``), where a thread's stack may
+    not fit and two Arrow reads at once were seen to wait forever for pool threads that never started (1 M rows
+    at 1.5–1.7 GB); one read on the calling thread then fails with an error instead, or succeeds."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return bool(soft == resource.RLIM_INFINITY)
+
+
+def _no_threads(threads: bool) -> dict[str, bool]:
+    """``read_table`` options for a read without Arrow's thread pools (no column decoding in parallel, no
+    read-ahead on the I/O pool) when threads cannot be started; none otherwise."""
+    return {} if threads else {"use_threads": False, "pre_buffer": False}
+
+
 def _unreadable(where: Path, exc: Exception) -> LedgerDamaged:
     """Why a Parquet ledger could not be read: the file, or this process's memory (a limit such as ulimit -v)."""
-    if isinstance(exc, (MemoryError, pa.ArrowMemoryError)):
+    if isinstance(exc, (MemoryError, pa.ArrowMemoryError)) or "Failed to launch worker thread" in str(exc):
         return LedgerDamaged(f"{where}: not enough memory to read this parquet ledger ({type(exc).__name__}: {exc})")
     return LedgerDamaged(f"{where}: unreadable parquet ledger ({type(exc).__name__}: {exc})")
 

@@ -159,3 +159,34 @@ def test_a_failed_parquet_write_leaves_the_ledger_it_would_replace_intact(tmp_pa
     write_parquet(pd.DataFrame({"data": [{"a": 1}], "n": [1]}), target)
     assert target.read_bytes()[:4] == b"PAR1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.parquet"]
+
+
+def test_under_an_address_space_limit_parquet_is_read_without_threads(tmp_path: Path, monkeypatch: Any) -> None:
+    """Under ``ulimit -v`` two Arrow reads at once were seen to wait forever for pool threads that could not
+    start; there the ledger is read on the calling thread alone, with the same result."""
+    import resource
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from tests.checker.builders import History
+
+    h = History().connect("b").send("a", "b", 1).recv("b", "a", "b", 1).finished()
+    path = tmp_path / "ledger.parquet"
+    write_parquet(h.frame(), path)
+    want = read_ledger(path).frame
+    options: list[dict[str, Any]] = []
+    real_read = pq.read_table
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        options.append({k: kwargs.get(k) for k in ("use_threads", "pre_buffer")})
+        return real_read(*args, **kwargs)
+
+    started: list[str] = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(pq, "read_table", recording)
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self))[1])
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (1 << 31, resource.RLIM_INFINITY))
+    got = read_ledger(path).frame
+    assert got.equals(want)
+    assert options == [{"use_threads": False, "pre_buffer": False}] * 2 and started == []
