@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -596,6 +597,16 @@ from harness.explore.command import explore as _explore  # noqa: E402
 app.command("explore")(_explore)
 app.command("new-target")(__import__("harness.scaffold", fromlist=["new_target"]).new_target)
 
+CRASHED = 3
+"""The exit code of a crash nobody raised on purpose (a bug, the machine out of memory): no verdict, like any
+other unknown. Never 1, which says the target broke a guarantee (Python's own code for an uncaught exception)."""
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except Exception as exc:  # typer re-raises what no command caught: its traceback, then exit 3
+        traceback.print_exc()
+        typer.echo(f"error: the harness crashed ({type(exc).__name__}): no verdict (exit {CRASHED})", err=True)
+        sys.exit(CRASHED)

@@ -90,3 +90,24 @@ def test_a_scenario_that_is_a_directory_or_binary_is_a_clear_error(tmp_path: Pat
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert f"{path}: field '(file)': " in run.stderr
+
+
+def test_a_crash_exits_3_with_its_traceback_never_1(tmp_path: Path) -> None:
+    """Exit 1 says the target lost messages: a crash of the harness itself (here the ledger reader raising what
+    it never raises on purpose, as a bug or the machine running out of memory would) must not say that."""
+    import subprocess
+    import sys
+
+    ledger = tmp_path / "ledger.jsonl"
+    _complete_ledger(ledger)
+    crash = ("import sys, harness.ledger.format as f\n"
+             "def broken(*a, **k): raise MemoryError('Unable to allocate 7.62 MiB')\n"
+             "f.read_jsonl = broken\n"
+             "from harness.cli import main\n"
+             f"sys.argv = ['harness', 'check', {str(ledger)!r}, '--out', {str(tmp_path / 'out')!r}]\n"
+             "main()\n")
+    run = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "Traceback" in run.stderr and "MemoryError: Unable to allocate 7.62 MiB" in run.stderr
+    assert run.stderr.rstrip().endswith("error: the harness crashed (MemoryError): no verdict (exit 3)")
