@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from harness.checker.base import EXAMPLE_CAP, UNKNOWN, Quantiles, RowTotals, Validity, Verdict, merge_validity
-from harness.checker.delivery import analyse_delivery
+from harness.checker.delivery import analyse_delivery, describe_stray
 from harness.checker.experiment import FaultCheck, check_fault_schedule, index_damage
 from harness.checker.health import DOWN, HealthCheck, check_health, start_data
 from harness.checker.latency import catch_up, classify_replayed, latency_summary
@@ -82,9 +82,10 @@ class Analysis:
 def analyse(frame: pd.DataFrame, options: CheckOptions | None = None) -> Analysis:
     """All categories for one ledger (pure)."""
     options = options or CheckOptions()
-    state = run_state(frame, {**index_damage(frame), **options.damaged_nodes})
     judged, rooms = expand_rooms(frame)  # room sends become one message per expected member
     delivery = analyse_delivery(judged)
+    state = run_state(frame, joined_damage(index_damage(frame), describe_stray(delivery.stray),
+                                           options.damaged_nodes))
     order = analyse_order(delivery.messages, delivery.good)
     return _conclude(frame, state, delivery.messages, order, delivery.unexpected_ids, delivery.unexpected_senders,
                      rooms, options)
@@ -98,10 +99,20 @@ def analyse_merged(frame: pd.DataFrame, merged: Merged, damaged_nodes: dict[str,
     the reader's. The same Analysis as ``analyse`` on the whole frame (a test holds both to it); room ledgers
     are not partitioned (``checker.parts``)."""
     options = options or CheckOptions()
-    state = run_state(frame, {**damaged_nodes, **options.damaged_nodes}, merged.totals)
+    state = run_state(frame, joined_damage(damaged_nodes, describe_stray(merged.totals.stray), options.damaged_nodes),
+                      merged.totals)
     order = analyse_order(merged.messages, merged.good)
     return _conclude(frame, state, merged.messages, order, merged.unexpected_ids, merged.unexpected_senders,
                      RoomFacts(), options, merged.totals)
+
+
+def joined_damage(*parts: dict[str, str]) -> dict[str, str]:
+    """Damaged-node reasons from several checks as one: a node named by more than one gets every reason."""
+    out: dict[str, str] = {}
+    for part in parts:
+        for node, reason in part.items():
+            out[node] = f"{out[node]}; {reason}" if node in out and reason not in out[node] else reason
+    return out
 
 
 def _conclude(frame: pd.DataFrame, state: RunState, msgs: pd.DataFrame, order: OrderAnalysis,

@@ -104,3 +104,5 @@ class RowTotals:
     """``info`` rows of ``send`` whose error starts with "no ack within"."""
     receivers: dict[str, str] = field(default_factory=dict)
     """Per recipient of a receipt: the node of its first receipt in file order."""
+    stray: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """Send completions that match no invoke, per node (``DeliveryAnalysis.stray``, rows in the whole ledger)."""

@@ -10,13 +10,14 @@ Every string column is factorised once into integer codes; the rest is numpy (10
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Receipts", "DeliveryAnalysis", "analyse_delivery", "column_codes", "sorted_codes", "OUTCOMES"]
+__all__ = ["Receipts", "DeliveryAnalysis", "analyse_delivery", "column_codes", "sorted_codes", "OUTCOMES",
+           "describe_stray", "merge_stray"]
 
 OUTCOMES = np.array(["ok", "fail", "info", "info"], dtype=object)
 _NONE = np.iinfo(np.int64).max
@@ -58,6 +59,10 @@ class DeliveryAnalysis:
     """Aligned with ``unexpected_ids``: the frame position of each unexpected receipt."""
     good_rows: np.ndarray | None = None
     """Aligned with ``good``: the frame position of each good receipt."""
+    stray: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """Per node: send completion rows that match no invoke (an id never invoked, or more completions than
+    invokes) as (count, frame position of the first, its msg_id). A send has one completion per invoke: a
+    stray one is a damaged record, and it can hide a loss (an acknowledgment moved to another id)."""
 
 
 def _nullable(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
@@ -178,8 +183,14 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
 
     comp_msg = msg_row[id_code[comp_rows]]
     keep = comp_msg >= 0
+    orphans = comp_rows[~keep]  # completions of ids never invoked
     comp_rows, comp_msg = comp_rows[keep], comp_msg[keep]
     del keep
+    over = np.bincount(comp_msg, minlength=n) - attempts  # more completions than invokes
+    over_msgs = np.flatnonzero(over > 0)
+    over_rows = comp_rows[_first_row_by_code(comp_msg, n)[over_msgs]] if over_msgs.size else over_msgs
+    stray = _stray_by_node(frame, orphans, over_rows, over[over_msgs])
+    del over, over_msgs, over_rows
     comp_rank = rank[comp_rows]
     del rank
     best = np.full(n, 3, dtype=np.int64)
@@ -253,4 +264,41 @@ def analyse_delivery(frame: pd.DataFrame) -> DeliveryAnalysis:
     unexpected_senders = [str(who) if missing and isinstance(who, str) else None
                           for who, missing in zip(named, never_attempted, strict=True)]
     return DeliveryAnalysis(messages, good, unexpected_ids, unexpected_senders, first_inv, unexpected_rows,
-                            good_rows)
+                            good_rows, stray)
+
+
+def _stray_by_node(frame: pd.DataFrame, orphans: np.ndarray, over_rows: np.ndarray,
+                   over_counts: np.ndarray) -> dict[str, tuple[int, int, str]]:
+    """``DeliveryAnalysis.stray`` from the orphan completion rows and, per over-completed message, its first
+    completion row and how many completions too many it has (both empty on a sound ledger: nothing to take)."""
+    if not orphans.size and not over_rows.size:
+        return {}
+    rows = np.concatenate([orphans, over_rows]).astype(np.int64)
+    counts = np.concatenate([np.ones(orphans.size, dtype=np.int64), over_counts.astype(np.int64)])
+    order = np.argsort(rows, kind="stable")
+    rows, counts = rows[order], counts[order]
+    nodes = frame["node"].take(rows).astype(object).to_numpy()
+    ids = frame["msg_id"].take(rows).astype(object).to_numpy()
+    out: dict[str, tuple[int, int, str]] = {}
+    for node, row, count, msg_id in zip(nodes, rows, counts, ids, strict=True):
+        key = str(node) if isinstance(node, str) else "(no node)"
+        seen, first, first_id = out.get(key, (0, int(row), str(msg_id)))
+        out[key] = (seen + int(count), first, first_id)
+    return out
+
+
+def merge_stray(parts: list[dict[str, tuple[int, int, str]]]) -> dict[str, tuple[int, int, str]]:
+    """Stray completions of several partitions as one (counts added, the earliest first row kept; rows are
+    positions in the whole ledger)."""
+    out: dict[str, tuple[int, int, str]] = {}
+    for part in parts:
+        for node, (count, row, msg_id) in part.items():
+            seen, first, first_id = out.get(node, (0, row, msg_id))
+            out[node] = (seen + count, *((row, msg_id) if row < first else (first, first_id)))
+    return out
+
+
+def describe_stray(stray: dict[str, tuple[int, int, str]]) -> dict[str, str]:
+    """A damaged-node reason per node with stray completions (``DeliveryAnalysis.stray``)."""
+    return {node: f"{count} send completion row(s) match no invoke (an id never invoked, or a second completion; "
+                  f"the first: {msg_id!r})" for node, (count, _, msg_id) in sorted(stray.items())}

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from harness.checker.base import RowTotals
-from harness.checker.delivery import Receipts, analyse_delivery, column_codes
+from harness.checker.delivery import Receipts, analyse_delivery, column_codes, merge_stray
 
 __all__ = ["PartOutcome", "Merged", "analyse_part", "merge_parts"]
 
@@ -60,6 +60,8 @@ class PartOutcome:
     acks_timed_out: int
     receivers: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Per recipient of a receipt: (ledger row, node) of its first receipt here."""
+    stray: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """``DeliveryAnalysis.stray`` with ledger rows."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,8 @@ def analyse_part(frame: pd.DataFrame) -> PartOutcome:
         nodes_seen=frozenset(str(n) for n in frame["node"].dropna().unique()),
         first_t_ns=None if frame.empty else int(t.min()),
         sends_made=int((send & (kind == "invoke").to_numpy(dtype=bool, na_value=False)).sum()),
-        acks_timed_out=timed_out, receivers=receivers)
+        acks_timed_out=timed_out, receivers=receivers,
+        stray={node: (count, int(rows[at]), msg_id) for node, (count, at, msg_id) in d.stray.items()})
 
 
 def _compact(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -256,6 +259,7 @@ def merge_parts(parts: Iterable[PartOutcome], release: Callable[[], None] = lamb
                        first_t_ns=min(firsts) if firsts else None,
                        sends_made=sum(p.sends_made for p in parts),
                        acks_timed_out=sum(p.acks_timed_out for p in parts),
-                       receivers={u: n for u, (_, n) in receivers.items()})
+                       receivers={u: n for u, (_, n) in receivers.items()},
+                       stray=merge_stray([p.stray for p in parts]))
     parts.clear()
     return Merged(messages, good, [u_ids[i] for i in u_order], [u_senders[i] for i in u_order], totals)
