@@ -9,17 +9,19 @@ Parquet ledger whose lost messages' ``ok`` rows had no msg_id was judged "0 lost
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from harness.errors import LedgerDamaged
 from harness.ledger.schema import COLUMNS, FUNCTIONS, INTEGER_COLUMNS, OP_TYPES
 
-__all__ = ["REQUIRED_COLUMNS", "is_text", "check_schema", "check_rows", "decode_data"]
+__all__ = ["REQUIRED_COLUMNS", "is_text", "check_schema", "check_rows", "decode_data", "RuleTally", "add_table",
+           "check_data_shape"]
 
 #: Columns a ledger cannot be judged without (``msg_id`` is checked per row: only sends and receipts need it).
 #: ``index`` may be missing: the checker judges a node with rows without an index damaged (verdict unknown,
@@ -89,35 +91,103 @@ def _row_name(at: int, rows: np.ndarray | None) -> str:
     return f"row {int(rows[at] if rows is not None else at) + 1}"
 
 
+_RULES: tuple[tuple[str, str | None], ...] = (
+    (f"row(s) whose type is not one of {', '.join(sorted(OP_TYPES))}", "type"),
+    (f"row(s) whose f is not one of {', '.join(sorted(FUNCTIONS))}", "f"),
+    ("send or recv row(s) without a msg_id", None),
+    ("join or leave row(s) without a room", None),
+    ("row(s) without a t_ns", None),
+)
+"""Each rule's words, and the column whose value the message shows for the first row breaking it."""
+
+
+class RuleTally:
+    """The rules' counts over one frame or over a ledger's batches (``add`` each), and the error they make: the
+    first row breaking each rule is the earliest in the ledger, the counts are over every row added."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(_RULES)
+        self.first: list[tuple[int, str] | None] = [None] * len(_RULES)
+        self.total = 0
+
+    def add(self, masks: Sequence[np.ndarray], rows: np.ndarray | None, show: Callable[[str, int], Any]) -> None:
+        """One frame or batch: a mask per rule (``_RULES`` order), each row's number in the ledger (None: the
+        masks' own positions) and ``show(column, position)``, the value a message names."""
+        for k, mask in enumerate(masks):
+            count = int(np.count_nonzero(mask))
+            if not count:
+                continue
+            at = int(np.argmax(mask))
+            row = int(rows[at]) if rows is not None else at
+            column = _RULES[k][1]
+            if self.first[k] is None or row < self.first[k][0]:  # type: ignore[index]
+                value = f", {column} {_shown(show(column, at))}" if column is not None else ""
+                self.first[k] = (row, value)
+            self.counts[k] += count
+        self.total += int(np.count_nonzero(np.logical_or.reduce(list(masks))))
+
+    def check(self, where: object) -> None:
+        """Raise ``LedgerDamaged`` naming every rule broken, its count and its first row (counted from 1)."""
+        broken = [f"{count} {what} (the first: row {first[0] + 1}{first[1]})"
+                  for (what, _), count, first in zip(_RULES, self.counts, self.first, strict=True) if first]
+        if not broken:
+            return
+        more = f"; {len(broken) - _SHOWN} more rule(s)" if len(broken) > _SHOWN else ""
+        raise LedgerDamaged(f"{where}: {self.total} row(s) break the ledger format: {'; '.join(broken[:_SHOWN])}"
+                            f"{more} (docs/ledger.md)")
+
+
 def check_rows(frame: pd.DataFrame, where: object, rows: np.ndarray | None = None) -> None:
     """Raise ``LedgerDamaged`` naming every rule some row of ``frame`` breaks (a ledger frame as ``_read_parquet``
     builds it): ``type`` and ``f`` from the format's values, a msg_id on every send and receipt, a room on every
     join and leave, a ``t_ns`` on every row (a missing ``index`` is the checker's to judge: ``REQUIRED_COLUMNS``).
     ``rows``: each row's number in the whole ledger."""
-    type_, f = frame["type"], frame["f"]
-    rules: Sequence[tuple[str, np.ndarray, pd.Series | None]] = (
-        (f"row(s) whose type is not one of {', '.join(sorted(OP_TYPES))}", ~_flags(type_.isin(OP_TYPES)), type_),
-        (f"row(s) whose f is not one of {', '.join(sorted(FUNCTIONS))}", ~_flags(f.isin(FUNCTIONS)), f),
-        ("send or recv row(s) without a msg_id", _flags(f.isin(("send", "recv"))) & _flags(frame["msg_id"].isna()),
-         None),
-        ("join or leave row(s) without a room", _flags(f.isin(("join", "leave"))) & _flags(frame["room"].isna()),
-         None),
-        ("row(s) without a t_ns", _flags(frame["t_ns"].isna()), None),
-    )
-    broken = []
-    for what, mask, column in rules:
-        count = int(np.count_nonzero(mask))
-        if not count:
-            continue
-        first = int(np.argmax(mask))
-        value = f", {column.name} {_shown(column.iloc[first])}" if column is not None else ""
-        broken.append(f"{count} {what} (the first: {_row_name(first, rows)}{value})")
-    if not broken:
-        return
-    total = int(np.count_nonzero(np.logical_or.reduce([mask for _, mask, _ in rules])))
-    more = f"; {len(broken) - _SHOWN} more rule(s)" if len(broken) > _SHOWN else ""
-    raise LedgerDamaged(f"{where}: {total} row(s) break the ledger format: {'; '.join(broken[:_SHOWN])}{more} "
-                        "(docs/ledger.md)")
+    tally = RuleTally()
+    f = frame["f"]
+    tally.add((~_flags(frame["type"].isin(OP_TYPES)), ~_flags(f.isin(FUNCTIONS)),
+               _flags(f.isin(("send", "recv"))) & _flags(frame["msg_id"].isna()),
+               _flags(f.isin(("join", "leave"))) & _flags(frame["room"].isna()),
+               _flags(frame["t_ns"].isna())), rows, lambda column, at: frame[column].iloc[at])
+    tally.check(where)
+
+
+def _arrow_flags(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def add_table(tally: RuleTally, table: pa.Table, rows: np.ndarray) -> None:
+    """``check_rows``'s rules over an Arrow batch (text columns as plain strings or dictionaries; a column the
+    batch lacks is all null), added to ``tally``."""
+    n = table.num_rows
+
+    def column(name: str, kind: pa.DataType) -> pa.ChunkedArray | pa.Array:
+        return table.column(name) if name in table.column_names else pa.nulls(n, kind)
+
+    type_, f = column("type", pa.string()), column("f", pa.string())
+
+    def in_f(values: list[str]) -> np.ndarray:
+        return _arrow_flags(pc.is_in(f, value_set=pa.array(values)))
+
+    tally.add((~_arrow_flags(pc.is_in(type_, value_set=pa.array(sorted(OP_TYPES)))), ~in_f(sorted(FUNCTIONS)),
+               in_f(["send", "recv"]) & _arrow_flags(pc.is_null(column("msg_id", pa.string()))),
+               in_f(["join", "leave"]) & _arrow_flags(pc.is_null(column("room", pa.string()))),
+               _arrow_flags(pc.is_null(column("t_ns", pa.int64())))),
+              rows, lambda name, at: column(name, pa.string())[at].as_py())
+
+
+def check_data_shape(raw: pa.ChunkedArray | pa.Array, where: object, rows: np.ndarray) -> None:
+    """A cheap check of ``data`` text, for rows whose data nothing decodes (a partitioned check's sends and
+    receipts): every present value must look like a JSON object, ``{`` … ``}``; the first that does not is
+    ``LedgerDamaged`` with its row. (Text inside the braces is not parsed.)"""
+    if pa.types.is_binary(raw.type) or pa.types.is_large_binary(raw.type):
+        raw = pc.cast(raw, pa.string())
+    text = pc.utf8_trim_whitespace(raw)
+    shaped = pc.and_(pc.starts_with(text, "{"), pc.ends_with(text, "}"))
+    bad = ~np.asarray(pc.fill_null(shaped, True).to_numpy(zero_copy_only=False), dtype=bool)
+    if bad.any():
+        at = int(np.argmax(bad))
+        raise LedgerDamaged(f"{where}: data at row {int(rows[at]) + 1} is not a JSON object: "
+                            f"{str(raw[at].as_py())[:60]!r} (docs/ledger.md)")
 
 
 def decode_data(raw: pa.ChunkedArray, where: object, rows: np.ndarray | None = None) -> np.ndarray:
@@ -126,6 +196,8 @@ def decode_data(raw: pa.ChunkedArray, where: object, rows: np.ndarray | None = N
     data = np.full(len(raw), None, dtype=object)
     if raw.null_count == len(raw):
         return data
+    if pa.types.is_string_view(raw.type):  # no take kernel for views
+        raw = pc.cast(raw, pa.string())
     present = np.flatnonzero(raw.is_valid().to_numpy(zero_copy_only=False))
     for at, text in zip(present, raw.take(present).to_pylist(), strict=True):
         try:

@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 
 from harness.errors import LedgerDamaged
 from harness.ledger.format import COLUMNS, _read_parquet, to_frame
-from harness.ledger.parquet_rules import check_schema
+from harness.ledger.parquet_rules import RuleTally, add_table, check_data_shape, check_schema
+from harness.ledger.schema import INTEGER_COLUMNS
 
 __all__ = ["PART_COLUMNS", "NotPartitionable", "Split", "parquet_rows", "split_ledger", "read_partition",
            "read_global", "rows_with_ids"]
@@ -189,15 +190,22 @@ def split_ledger(source: Path, folder: Path, parts: int, batch_rows: int = 1 << 
     global_writer: pq.ParquetWriter | None = None
     writers: list[pq.ParquetWriter | None] = [None] * parts
     tracker = _IndexTracker()
+    tally = RuleTally()
     row = 0
     try:
-        for table in _row_groups(reader, names, batch_rows):
+        for batch in _row_groups(reader, names, batch_rows):
+            table = _normalised(batch)
+            del batch
             n = table.num_rows
             tracker.add(table.column("node") if "node" in names else pa.nulls(n, pa.string()),
                         table.column("index") if "index" in names else pa.nulls(n, pa.int64()))
             f = table.column("f")
             p2p = pc.fill_null(pc.is_in(f, pa.array(["send", "recv"])), False)
-            rows_of = pa.array(np.arange(row, row + n, dtype=np.int64))
+            numbers = np.arange(row, row + n, dtype=np.int64)
+            add_table(tally, table, numbers)
+            if "data" in names:  # the global rows' data is decoded when they are read; the others' only here
+                check_data_shape(table.column("data").filter(p2p), source, numbers[_flags(p2p)])
+            rows_of = pa.array(numbers)
             others = table.append_column("_row", rows_of).filter(pc.invert(p2p))
             if others.num_rows:
                 if global_writer is None:
@@ -224,12 +232,30 @@ def split_ledger(source: Path, folder: Path, parts: int, batch_rows: int = 1 << 
         for writer in writers:
             if writer is not None:
                 writer.close()
+    tally.check(source)  # every row was seen: the counts and first rows are the whole ledger's
     if global_writer is None:
-        empty = reader.schema_arrow.empty_table().select(names)
+        empty = _normalised(reader.schema_arrow.empty_table().select(names))
         pq.write_table(empty.append_column("_row", pa.array([], pa.int64())), global_path)
     written = [p for p, w in zip(part_paths, writers, strict=True) if w is not None]
     frame = tracker.frame()
     return Split(global_path, written, row, frame)
+
+
+def _flags(mask: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _normalised(table: pa.Table) -> pa.Table:
+    """A batch with the kinds the split's compute functions take: string views as strings (no take or hash kernel
+    for them), a column of Arrow's null type as nulls of the column's own kind."""
+    for at, field_ in enumerate(table.schema):
+        kind = field_.type
+        if pa.types.is_string_view(kind) or (pa.types.is_dictionary(kind) and pa.types.is_string_view(kind.value_type)):
+            table = table.set_column(at, field_.name, pc.cast(table.column(at), pa.string()))
+        elif pa.types.is_null(kind):
+            wanted = pa.int64() if field_.name in INTEGER_COLUMNS else pa.string()
+            table = table.set_column(at, field_.name, pa.nulls(table.num_rows, wanted))
+    return table
 
 
 def read_partition(path: Path, source: Path | None = None) -> pd.DataFrame:

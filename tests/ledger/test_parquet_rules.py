@@ -18,7 +18,6 @@ import pytest
 from harness.checker import check
 from harness.errors import LedgerDamaged
 from harness.ledger.format import read_ledger, to_frame, write_parquet
-from harness.ledger.partition import split_ledger
 from harness.report.finalize import finalize
 from tests.checker.builders import History
 
@@ -232,10 +231,41 @@ def test_a_partitioned_check_names_the_ledger_and_its_row_not_the_partition(wher
         want = f"{path}: 1 row(s) break the ledger format: 1 row(s) without a t_ns (the first: row {phase + 1}) " \
                "(docs/ledger.md)"
     write_parquet(to_frame(h.rows), path)
-    assert len(split_ledger(path, tmp_path / "split", 1).part_paths) == 1  # it can be split: no room rows
+    for parts in (1, 3):  # the split counts every row: the same message however the rows are spread
+        with pytest.raises(LedgerDamaged) as caught:
+            finalize(path, out_dir=tmp_path / "out", partition="always", parts=parts, html=False)
+        assert str(caught.value) == want
     with pytest.raises(LedgerDamaged) as caught:
-        finalize(path, out_dir=tmp_path / "out", partition="always", parts=1, html=False)
-    assert str(caught.value) == want
+        finalize(path, out_dir=tmp_path / "one", partition="never", html=False)
+    assert str(caught.value) == want  # and the one-pass check's
+
+
+def test_a_partitioned_check_rejects_receipt_data_that_is_not_an_object(tmp_path: Path) -> None:
+    """Only the split sees a receipt's data in a partitioned check (the partitions carry no data column)."""
+    h = _three_lost(rooms=False)
+    at = next(i for i, r in enumerate(h.rows) if r["f"] == "recv")
+    h.rows[at]["data"] = {"resent": True}
+    path = tmp_path / "ledger.parquet"
+    write_parquet(to_frame(h.rows), path)
+    data = pq.read_table(path).column("data").to_pylist()
+    data[at] = "[1]"
+    _parquet(h, path, data=pa.array(data, pa.string()))
+    with pytest.raises(LedgerDamaged, match=re.escape(f"{path}: data at row {at + 1} is not a JSON object: '[1]'")):
+        finalize(path, out_dir=tmp_path / "out", partition="always", parts=2, html=False)
+
+
+def test_string_views_and_null_typed_columns_get_the_same_verdict_in_partitions(tmp_path: Path) -> None:
+    h = _three_lost(rooms=False)
+    path = tmp_path / "ledger.parquet"
+    write_parquet(h.frame(), path)
+    want = finalize(path, out_dir=tmp_path / "plain", partition="never", html=False)
+    column = pq.read_table(path).column
+    _parquet(h, path, **{name: pc.cast(column(name), pa.string_view()) for name in ("f", "msg_id", "node", "data")},
+             offset=pa.nulls(len(h.rows)), room=pa.nulls(len(h.rows)))
+    for partition in ("never", "always"):
+        got = finalize(path, out_dir=tmp_path / partition, partition=partition,  # type: ignore[arg-type]
+                       parts=2, html=False)
+        assert (got["valid"], got["counts"]) == (want["valid"], want["counts"]), partition
 
 
 def test_a_failed_re_check_replaces_the_old_pass_with_unknown(tmp_path: Path) -> None:
