@@ -28,6 +28,7 @@ from harness.config import Expectation, GatePolicy, Scenario, check_target_fits,
 from harness.console import PROGRESS_MARK, STYLE, ProgressView, Terminal, final_table
 from harness.errors import HarnessError, LedgerDamaged
 from harness.gate import gate as apply_gate
+from harness.ledger.fingerprint import changed
 from harness.paths import DEFAULT_SCENARIO, LOCUSTFILE, REPORTS_DIR, SCENARIOS_DIR
 from harness.report import finalize, label, read_manifest, summary_lines
 from harness.report.compare import RunCell, drift_from_saved, load_cell, matrix_markdown, write_comparison
@@ -443,7 +444,17 @@ def gate_command(
     path = verdict / "verdict.json" if verdict.is_dir() else verdict
     if not path.exists():
         _fail(f"{path}: no such verdict file")
-    doc = json.loads(path.read_text())
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict):
+            raise ValueError(f"a JSON {type(doc).__name__}, not an object")
+    except (OSError, ValueError) as exc:  # a kill mid-write, a hand edit: no verdict to gate
+        _fail(f"verdict unknown: {path} cannot be read ({exc}); run `harness check` on the ledger again", 3)
+        return
+    moved = changed(doc.get("ledger_files"), path.parent)
+    if moved:
+        _fail(f"verdict unknown: the ledger changed since {path} was written ({', '.join(moved)}); run "
+              f"`harness check` on it again", 3)
     base = ((read_manifest(path.parent) or {}).get("config") or {}).get("gate") or {}
     policy = GatePolicy.model_validate({**base, **_overrides(
         max_lost=max_lost, max_unexpected=max_unexpected, max_duplicated_ratio=max_duplicated_ratio,

@@ -12,6 +12,7 @@ import ctypes
 import json
 import logging
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,6 +35,7 @@ from harness.checker.parts import analyse_part, merge_parts
 from harness.config import GatePolicy
 from harness.errors import LedgerDamaged
 from harness.gate import gate
+from harness.ledger.fingerprint import record
 from harness.ledger.format import LedgerLoad, read_ledger, write_parquet
 from harness.ledger.partition import (
     NotPartitionable,
@@ -193,12 +195,32 @@ def _read(source: Path, meta: dict[str, Any] | None, target: str | None, scenari
     return parquet, analysis, load, split_error
 
 
-def _clear_verdict(out_dir: Path) -> None:
+def _clear_verdict(out_dir: Path, run_dir: Path, source: Path) -> None:
     """Remove an earlier check's verdict and reports before a (re-)check: a check that fails part-way (a damaged
-    ledger, a crash, a kill) must not leave the old verdict for `harness gate` to pass, nor its pages."""
+    ledger, a crash, a kill) must not leave the old verdict for `harness gate` to pass, nor its pages, nor (in
+    another folder than the ledger's) the copy of the ledger it judged, which a check of that folder would read."""
     for name in ("verdict.json", "report.md", "junit.xml", "report.html", "anomalies.json", "over_time.csv",
                  *(f"{chart}.png" for chart in CHART_FILES)):
         (out_dir / name).unlink(missing_ok=True)
+    copy = out_dir / "ledger.parquet"
+    if copy.exists() and not _same_file(out_dir, run_dir) and not any(_same_file(copy, f)
+                                                                       for f in _ledger_files(source)):
+        copy.unlink()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _ledger_files(source: Path) -> list[Path]:
+    """The files ``read_ledger`` reads for ``source`` (none if there are none)."""
+    if not source.is_dir():
+        return [source] if source.exists() else []
+    parts = sorted(source.glob("ledger*.jsonl"))
+    return parts or ([source / "ledger.parquet"] if (source / "ledger.parquet").exists() else [])
 
 
 def _write_verdict(doc: dict[str, Any], out_dir: Path, meta: dict[str, Any] | None,
@@ -209,7 +231,9 @@ def _write_verdict(doc: dict[str, Any], out_dir: Path, meta: dict[str, Any] | No
     doc["exit_code"] = decision.exit_code
     (out_dir / "report.md").write_text(render_markdown(doc))
     (out_dir / "junit.xml").write_text(render_junit(doc))
-    (out_dir / "verdict.json").write_text(json.dumps(doc, indent=2) + "\n")
+    partial = out_dir / f".verdict.json.{os.getpid()}.partial"  # a kill mid-write never leaves half a verdict
+    partial.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(partial, out_dir / "verdict.json")
 
 
 def finalize(source: Path, *, target: str | None = None, scenario: str | None = None, ordered: bool = False,
@@ -227,13 +251,14 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
     out_dir = out_dir or run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = read_manifest(run_dir)
-    _clear_verdict(out_dir)
+    _clear_verdict(out_dir, run_dir, source)
+    judged = record(_ledger_files(source), out_dir)  # before reading: what this verdict is about
     try:
         parquet, analysis, load, split_error = _read(source, meta, target, scenario, ordered, out_dir, partition,
                                                      parts)
     except LedgerDamaged as exc:  # nothing to judge: say so in the folder too (`harness gate` on it exits 3)
         unread = unjudged_verdict(f"ledger unreadable: {exc}", _options(meta, target, scenario, ordered, 0, {}))
-        _write_verdict({**unread.to_dict(), "bad_lines": []}, out_dir, meta, gate_overrides)
+        _write_verdict({**unread.to_dict(), "bad_lines": [], "ledger_files": judged}, out_dir, meta, gate_overrides)
         raise
     damaged, orphan_lines = load.damaged_nodes()
     options = _options(meta, target, scenario, ordered, orphan_lines, damaged)
@@ -252,6 +277,7 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
         verdict.reasons.extend(extra_reasons)
     doc: dict[str, Any] = verdict.to_dict()
     doc["bad_lines"] = [{"path": b.path, "line": b.line, "reason": b.reason} for b in load.bad_lines]
+    doc["ledger_files"] = judged
     _write_verdict(doc, out_dir, meta, gate_overrides)
     if analysis is not None:
         (out_dir / "anomalies.json").write_text(json.dumps(analysis.ids, indent=1) + "\n")
@@ -268,7 +294,7 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
                 for name, uri in charts.items():  # also as files, for comparison pages and PR comments
                     (out_dir / f"{name}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
     if parquet is not None:  # already Parquet: never rewritten (9 s at 10 M rows, and the file's own columns kept)
-        if out_dir.resolve() != run_dir.resolve():
+        if not _same_file(out_dir, run_dir) and not _same_file(parquet, out_dir / "ledger.parquet"):
             shutil.copyfile(parquet, out_dir / "ledger.parquet")
     elif not load.frame.empty:
         write_parquet(load.frame, out_dir / "ledger.parquet")
