@@ -280,11 +280,17 @@ def timelines_for(frame: pd.DataFrame, analysis: Analysis, msg_ids: Iterable[str
         if copy is not None:
             before = [r for r, _ in context if r.f != "fault" and r.process == recipient and int(r.t_ns) < low]
             if before:  # the connection the member had when the window opens
-                near.append(max(before, key=lambda r: (int(r.t_ns), int(r.index))))
+                near.append(max(before, key=_when))
             near += [r for r in memberships if r.process == recipient and r.room == copy[1]]
-        merged = sorted(rows + near, key=lambda r: (int(r.t_ns), int(r.index)))
+        merged = sorted(rows + near, key=_when)
         out[msg_id] = [{"t_ms": _ms(r.t_ns, origin), "event": _describe(r)} for r in merged]
     return out
+
+
+def _when(row: Any) -> tuple[int, int]:
+    """A row's place in a timeline: time, then index (a row without an index, on a damaged record, goes first of
+    its instant)."""
+    return int(row.t_ns), -1 if pd.isna(row.index) else int(row.index)
 
 
 def timeline_for(frame: pd.DataFrame, analysis: Analysis, msg_id: str, margin_s: float = 2.0) -> list[dict[str, Any]]:

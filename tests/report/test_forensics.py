@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from harness.checker import analyse
 from harness.report.forensics import conclusion, timeline_for, timelines_for
 from harness.report.html import forensics_for
@@ -139,3 +141,23 @@ def test_one_conclusion_alone_looks_its_copy_up_itself() -> None:
     analysis = analyse(_lobby().frame())
     assert conclusion("lost", "alice>#lobby#1@bob", analysis).startswith(
         "lost: bob was a member of lobby (joined 1.2 s before the send, never left)")
+
+
+def test_a_row_without_an_index_still_has_a_place_in_the_timeline(tmp_path: Path) -> None:
+    """A damaged record (rows without an index) makes the verdict unknown; its report is still drawn, the
+    timelines included (int() of a missing index broke the page)."""
+    from harness.ledger.format import to_frame, write_parquet
+    from harness.report.finalize import finalize
+
+    h = History().phase("start").connect("a", conn=1).connect("b", conn=1)
+    for seq in range(1, 5):
+        h.send("a", "b", seq)
+    h.recv("b", "a", "b", 1, conn=1).disconnect("b").connect("b", conn=2)
+    h.finished()
+    for row in h.rows:
+        if row["f"] in ("connect", "disconnect") and row["process"] == "b":
+            row["index"] = None
+    write_parquet(to_frame(h.rows), tmp_path / "ledger.parquet")  # Parquet: such rows are kept (JSON Lines: bad)
+    doc = finalize(tmp_path / "ledger.parquet", out_dir=tmp_path / "out")
+    assert doc["valid"] == "unknown" and "3 row(s) without an index" in doc["reason"], doc["reason"]
+    assert (tmp_path / "out" / "report.html").exists()
