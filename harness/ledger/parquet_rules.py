@@ -120,7 +120,8 @@ class RuleTally:
             at = int(np.argmax(mask))
             row = int(rows[at]) if rows is not None else at
             column = _RULES[k][1]
-            if self.first[k] is None or row < self.first[k][0]:  # type: ignore[index]
+            earlier = self.first[k]
+            if earlier is None or row < earlier[0]:
                 value = f", {column} {_shown(show(column, at))}" if column is not None else ""
                 self.first[k] = (row, value)
             self.counts[k] += count

@@ -253,6 +253,8 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
     meta = read_manifest(run_dir)
     _clear_verdict(out_dir, run_dir, source)
     judged = record(_ledger_files(source), out_dir)  # before reading: what this verdict is about
+    if _parquet_source(source) is not None and not _same_file(out_dir, run_dir) and judged:
+        judged[0]["path"] = "ledger.parquet"  # copied beside the verdict below, byte for byte: it travels with it
     try:
         parquet, analysis, load, split_error = _read(source, meta, target, scenario, ordered, out_dir, partition,
                                                      parts)

@@ -77,3 +77,14 @@ def test_an_out_folder_whose_ledger_is_a_link_to_the_source_is_checked_in_place(
     doc = finalize(source, out_dir=out, html=False)
     assert (doc["valid"], doc["counts"]["lost"]) == (False, 2)
     assert (out / "ledger.parquet").is_symlink() and (out / "ledger.parquet").resolve() == source.resolve()
+
+
+def test_a_verdict_in_another_folder_names_the_copy_that_travels_with_it(tmp_path: Path) -> None:
+    source, out = tmp_path / "mine.parquet", tmp_path / "out"
+    write_parquet(_ledger().frame(), source)
+    doc = finalize(source, out_dir=out, html=False)
+    assert [f["path"] for f in doc["ledger_files"]] == ["ledger.parquet"]
+    write_parquet(_ledger(lost=3).frame(), source)  # the user's file changes; the judged copy did not
+    assert harness("gate", str(out)).returncode == 0
+    (out / "ledger.parquet").write_bytes(source.read_bytes())
+    assert harness("gate", str(out)).returncode == 3
