@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fingerprint", "record", "changed"]
+__all__ = ["fingerprint", "record", "changed", "ledgers_in"]
 
 _ENDS = 64 * 1024
 
@@ -29,6 +29,12 @@ def fingerprint(path: Path) -> dict[str, Any]:
     return {"bytes": size, "ends_sha256": digest.hexdigest()}
 
 
+def ledgers_in(folder: Path) -> list[Path]:
+    """Every ledger file a check of ``folder`` may read: its ``ledger*.jsonl`` parts and its ``ledger.parquet``."""
+    parquet = folder / "ledger.parquet"
+    return sorted(folder.glob("ledger*.jsonl")) + ([parquet] if parquet.is_file() else [])
+
+
 def record(files: list[Path], folder: Path) -> list[dict[str, Any]]:
     """The fingerprints of the ledger files a check read, each named relative to ``folder`` (where verdict.json
     is written) when it lies inside it, else by its absolute path."""
@@ -43,11 +49,14 @@ def record(files: list[Path], folder: Path) -> list[dict[str, Any]]:
 
 
 def changed(recorded: Any, folder: Path) -> list[str]:
-    """The recorded ledger files that now differ from what was judged (a file that is gone is not named: a
-    report folder may be kept without its ledger)."""
+    """The ledger files that differ from what was judged: a recorded file whose bytes changed, and a ledger file
+    in ``folder`` that was not there (a check of the folder would read it). A recorded file that is gone is not
+    named: a report folder may be kept without its ledger. A verdict without a record (written before records
+    were kept) is not compared."""
     if not isinstance(recorded, list):
         return []
-    out = []
+    names = {entry.get("path") for entry in recorded if isinstance(entry, dict)}
+    out = [path.name for path in ledgers_in(folder) if path.name not in names]
     for entry in recorded:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             continue

@@ -35,7 +35,7 @@ from harness.checker.parts import analyse_part, merge_parts
 from harness.config import GatePolicy
 from harness.errors import LedgerDamaged
 from harness.gate import gate
-from harness.ledger.fingerprint import record
+from harness.ledger.fingerprint import ledgers_in, record
 from harness.ledger.format import LedgerLoad, read_ledger, write_parquet
 from harness.ledger.partition import (
     NotPartitionable,
@@ -231,9 +231,13 @@ def _write_verdict(doc: dict[str, Any], out_dir: Path, meta: dict[str, Any] | No
     doc["exit_code"] = decision.exit_code
     (out_dir / "report.md").write_text(render_markdown(doc))
     (out_dir / "junit.xml").write_text(render_junit(doc))
-    partial = out_dir / f".verdict.json.{os.getpid()}.partial"  # a kill mid-write never leaves half a verdict
+    _write_json(doc, out_dir / "verdict.json")
+
+
+def _write_json(doc: dict[str, Any], path: Path) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")  # a kill mid-write never leaves half of it
     partial.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(partial, out_dir / "verdict.json")
+    os.replace(partial, path)
 
 
 def finalize(source: Path, *, target: str | None = None, scenario: str | None = None, ordered: bool = False,
@@ -252,9 +256,8 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = read_manifest(run_dir)
     _clear_verdict(out_dir, run_dir, source)
-    judged = record(_ledger_files(source), out_dir)  # before reading: what this verdict is about
-    if _parquet_source(source) is not None and not _same_file(out_dir, run_dir) and judged:
-        judged[0]["path"] = "ledger.parquet"  # copied beside the verdict below, byte for byte: it travels with it
+    judged = record(_ledger_files(source), out_dir)  # before reading: what this verdict is about (and, once the
+    # reports are written, every ledger file beside it too: the copy or conversion that travels with the folder)
     try:
         parquet, analysis, load, split_error = _read(source, meta, target, scenario, ordered, out_dir, partition,
                                                      parts)
@@ -300,4 +303,8 @@ def finalize(source: Path, *, target: str | None = None, scenario: str | None = 
             shutil.copyfile(parquet, out_dir / "ledger.parquet")
     elif not load.frame.empty:
         write_parquet(load.frame, out_dir / "ledger.parquet")
+    beside = ledgers_in(out_dir)  # what a check of this folder reads: the source or its copy, written above
+    beside += [f for f in _ledger_files(source) if f.parent.resolve() == out_dir.resolve() and f not in beside]
+    doc["ledger_files"] = record(beside or _ledger_files(source), out_dir)
+    _write_json(doc, out_dir / "verdict.json")
     return doc

@@ -88,3 +88,37 @@ def test_a_verdict_in_another_folder_names_the_copy_that_travels_with_it(tmp_pat
     assert harness("gate", str(out)).returncode == 0
     (out / "ledger.parquet").write_bytes(source.read_bytes())
     assert harness("gate", str(out)).returncode == 3
+
+
+def test_gate_sees_every_ledger_file_a_check_of_the_folder_would_read(tmp_path: Path) -> None:
+    """A JSON Lines run folder also holds the Parquet conversion, and a check of the folder reads every
+    ledger*.jsonl: a lossy ledger.parquet copied over the conversion, or a new part beside the others, must not
+    leave the old PASS gating (both passed: only the part that was read had been recorded)."""
+    import json as json_
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "ledger.jsonl").write_text("".join(json_.dumps(r) + "\n" for r in _ledger().rows))
+    doc = finalize(run, html=False)
+    assert sorted(f["path"] for f in doc["ledger_files"]) == ["ledger.jsonl", "ledger.parquet"]
+    assert harness("gate", str(run)).returncode == 0
+    conversion = (run / "ledger.parquet").read_bytes()
+    write_parquet(_ledger(lost=3).frame(), run / "ledger.parquet")
+    assert harness("gate", str(run)).returncode == 3
+    (run / "ledger.parquet").write_bytes(conversion)
+    assert harness("gate", str(run)).returncode == 0
+    (run / "ledger-extra.jsonl").write_text((run / "ledger.jsonl").read_text())
+    gate = harness("gate", str(run))
+    assert gate.returncode == 3 and "(ledger-extra.jsonl)" in gate.stderr, gate.stderr
+
+
+def test_a_json_lines_ledger_checked_into_another_folder_gates_on_its_conversion(tmp_path: Path) -> None:
+    import json as json_
+
+    source, out = tmp_path / "src" / "ledger.jsonl", tmp_path / "out"
+    source.parent.mkdir()
+    source.write_text("".join(json_.dumps(r) + "\n" for r in _ledger().rows))
+    doc = finalize(source, out_dir=out, html=False)
+    assert [f["path"] for f in doc["ledger_files"]] == ["ledger.parquet"]
+    write_parquet(_ledger(lost=3).frame(), out / "ledger.parquet")
+    assert harness("gate", str(out)).returncode == 3
