@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import LedgerDamaged
 from harness.ledger.format import COLUMNS, _read_parquet, to_frame
-from harness.ledger.parquet_rules import RuleTally, add_table, check_data_shape, check_schema
+from harness.ledger.parquet_rules import RuleTally, add_table, check_data, check_schema
 from harness.ledger.schema import INTEGER_COLUMNS
 
 __all__ = ["PART_COLUMNS", "NotPartitionable", "Split", "parquet_rows", "split_ledger", "read_partition",
@@ -204,7 +204,7 @@ def split_ledger(source: Path, folder: Path, parts: int, batch_rows: int = 1 << 
             numbers = np.arange(row, row + n, dtype=np.int64)
             add_table(tally, table, numbers)
             if "data" in names:  # the global rows' data is decoded when they are read; the others' only here
-                check_data_shape(table.column("data").filter(p2p), source, numbers[_flags(p2p)])
+                check_data(table.column("data").filter(p2p), source, numbers[_flags(p2p)])
             rows_of = pa.array(numbers)
             others = table.append_column("_row", rows_of).filter(pc.invert(p2p))
             if others.num_rows:

@@ -240,18 +240,30 @@ def test_a_partitioned_check_names_the_ledger_and_its_row_not_the_partition(wher
     assert str(caught.value) == want  # and the one-pass check's
 
 
-def test_a_partitioned_check_rejects_receipt_data_that_is_not_an_object(tmp_path: Path) -> None:
-    """Only the split sees a receipt's data in a partitioned check (the partitions carry no data column)."""
+@pytest.mark.parametrize(("text", "words"), [
+    ("[1]", "is a JSON list, not an object"),
+    ("{not json at all}", "is not JSON text (Expecting property name enclosed in double quotes"),
+    ("[" * 100_000 + "]" * 100_000, "is JSON nested too deeply to read"),
+])
+def test_a_partitioned_check_rejects_receipt_data_as_one_pass_does(text: str, words: str, tmp_path: Path) -> None:
+    """Only the split sees a receipt's data in a partitioned check (the partitions carry no data column): it must
+    say what the one-pass check says (a '{not json}' receipt was a PASS in partitions, unknown in one pass)."""
     h = _three_lost(rooms=False)
     at = next(i for i, r in enumerate(h.rows) if r["f"] == "recv")
-    h.rows[at]["data"] = {"resent": True}
+    for row in h.rows:
+        if row["f"] == "recv":
+            row["data"] = {"resent": True, "emit_id": 7 if row is h.rows[at] else "x"}  # mixed types: still fine
     path = tmp_path / "ledger.parquet"
     write_parquet(to_frame(h.rows), path)
+    assert finalize(path, out_dir=tmp_path / "fine", partition="always", parts=2, html=False)["valid"] is False
     data = pq.read_table(path).column("data").to_pylist()
-    data[at] = "[1]"
+    data[at] = text
     _parquet(h, path, data=pa.array(data, pa.string()))
-    with pytest.raises(LedgerDamaged, match=re.escape(f"{path}: data at row {at + 1} is not a JSON object: '[1]'")):
-        finalize(path, out_dir=tmp_path / "out", partition="always", parts=2, html=False)
+    want = f"{path}: data at row {at + 1} {words}"
+    for partition in ("always", "never"):
+        with pytest.raises(LedgerDamaged, match=f"^{re.escape(want)}"):
+            finalize(path, out_dir=tmp_path / partition, partition=partition,  # type: ignore[arg-type]
+                     parts=2, html=False)
 
 
 def test_string_views_and_null_typed_columns_get_the_same_verdict_in_partitions(tmp_path: Path) -> None:
