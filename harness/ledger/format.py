@@ -94,6 +94,8 @@ def _check_row(row: Any) -> str | None:
         return f"type must be one of {sorted(OP_TYPES)}, got {row.get('type')!r}"
     if row.get("f") not in FUNCTIONS:
         return f"f must be one of {sorted(FUNCTIONS)}, got {row.get('f')!r}"
+    if (row["f"] == "send" and row["type"] == "event") or (row["f"] == "recv" and row["type"] != "ok"):
+        return f"a {row['f']} row cannot have type {row['type']!r} (send: invoke, ok, fail or info; recv: ok)"
     if row["f"] in ("send", "recv") and not isinstance(row.get("msg_id"), str):
         return "send and recv rows need a string msg_id"
     if row["f"] in ("join", "leave") and not isinstance(row.get("room"), str):

@@ -97,6 +97,7 @@ _RULES: tuple[tuple[str, str | None], ...] = (
     ("send or recv row(s) without a msg_id", None),
     ("join or leave row(s) without a room", None),
     ("row(s) without a t_ns", None),
+    ("send row(s) of type event, or recv row(s) of a type other than ok", "type"),
 )
 """Each rule's words, and the column whose value the message shows for the first row breaking it."""
 
@@ -148,7 +149,10 @@ def check_rows(frame: pd.DataFrame, where: object, rows: np.ndarray | None = Non
     tally.add((~_flags(frame["type"].isin(OP_TYPES)), ~_flags(f.isin(FUNCTIONS)),
                _flags(f.isin(("send", "recv"))) & _flags(frame["msg_id"].isna()),
                _flags(f.isin(("join", "leave"))) & _flags(frame["room"].isna()),
-               _flags(frame["t_ns"].isna())), rows, lambda column, at: frame[column].iloc[at])
+               _flags(frame["t_ns"].isna()),
+               (_flags(f == "send") & _flags(frame["type"] == "event"))
+               | (_flags(f == "recv") & ~_flags(frame["type"] == "ok"))),
+              rows, lambda column, at: frame[column].iloc[at])
     tally.check(where)
 
 
@@ -172,7 +176,9 @@ def add_table(tally: RuleTally, table: pa.Table, rows: np.ndarray) -> None:
     tally.add((~_arrow_flags(pc.is_in(type_, value_set=pa.array(sorted(OP_TYPES)))), ~in_f(sorted(FUNCTIONS)),
                in_f(["send", "recv"]) & _arrow_flags(pc.is_null(column("msg_id", pa.string()))),
                in_f(["join", "leave"]) & _arrow_flags(pc.is_null(column("room", pa.string()))),
-               _arrow_flags(pc.is_null(column("t_ns", pa.int64())))),
+               _arrow_flags(pc.is_null(column("t_ns", pa.int64()))),
+               (in_f(["send"]) & _arrow_flags(pc.equal(type_, "event")))
+               | (in_f(["recv"]) & ~_arrow_flags(pc.equal(type_, "ok")))),
               rows, lambda name, at: column(name, pa.string())[at].as_py())
 
 

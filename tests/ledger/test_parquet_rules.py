@@ -53,6 +53,7 @@ DAMAGE = {  # column, value put on the lost messages' ok rows (or on the join's 
     "f 'SEND'": ("f", "SEND", "3 row(s) whose f is not one of"),
     "f null": ("f", None, "3 row(s) whose f is not one of"),
     "t_ns null": ("t_ns", None, "3 row(s) without a t_ns"),
+    "type event on sends": ("type", "event", "3 send row(s) of type event, or recv row(s) of a type other than ok"),
 }
 
 
@@ -317,3 +318,24 @@ def test_checking_a_run_folder_leaves_its_parquet_ledger_as_it_was(tmp_path: Pat
     assert path.read_bytes() == before
     finalize(tmp_path, out_dir=tmp_path / "elsewhere", html=False)
     assert (tmp_path / "elsewhere" / "ledger.parquet").read_bytes() == before
+
+
+def test_a_receipt_that_is_not_ok_is_refused_in_every_path(tmp_path: Path) -> None:
+    """The checker counts only ``ok`` receipts: one of another type would vanish, so it breaks the format."""
+    h = _three_lost(rooms=False)
+    at = [i for i, r in enumerate(h.rows) if r["f"] == "recv"][:2]
+    for i in at:
+        h.rows[i]["type"] = "info"
+    path = tmp_path / "ledger.parquet"
+    write_parquet(to_frame(h.rows), path)
+    want = (f"{path}: 2 row(s) break the ledger format: 2 send row(s) of type event, or recv row(s) of a type other "
+            f"than ok (the first: row {at[0] + 1}, type 'info') (docs/ledger.md)")
+    for partition in ("never", "always"):
+        with pytest.raises(LedgerDamaged) as caught:
+            finalize(path, out_dir=tmp_path / partition, partition=partition,  # type: ignore[arg-type]
+                     parts=2, html=False)
+        assert str(caught.value) == want
+    _write_jsonl(h.rows, tmp_path / "ledger.jsonl")
+    bad = read_ledger(tmp_path / "ledger.jsonl").bad_lines
+    assert [(b.line, b.reason) for b in bad] == [
+        (i + 1, "a recv row cannot have type 'info' (send: invoke, ok, fail or info; recv: ok)") for i in at]
