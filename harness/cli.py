@@ -460,7 +460,12 @@ def gate_command(
         max_lost=max_lost, max_unexpected=max_unexpected, max_duplicated_ratio=max_duplicated_ratio,
         max_reordered=max_reordered, max_p99_delivery_ms=max_p99_delivery_ms,
         max_p99_redelivery_ms=max_p99_redelivery_ms)})
-    result = apply_gate(doc, policy)
+    try:
+        result = apply_gate(doc, policy)
+    except (AttributeError, TypeError, ValueError) as exc:  # counts, latency or details of the wrong shape
+        _fail(f"verdict unknown: {path} is not a verdict harness check wrote ({type(exc).__name__}: {exc}); run "
+              "`harness check` on the ledger again", 3)
+        return
     for check_ in result.checks:
         typer.echo(f"{'ok  ' if check_.passed else 'FAIL'} {check_.name}: {check_.observed} (limit {check_.limit})")
     typer.echo(f"gate: exit {result.exit_code}" + (f" — {'; '.join(result.reasons)}" if result.reasons else ""))

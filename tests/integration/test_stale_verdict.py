@@ -122,3 +122,14 @@ def test_a_json_lines_ledger_checked_into_another_folder_gates_on_its_conversion
     assert [f["path"] for f in doc["ledger_files"]] == ["ledger.parquet"]
     write_parquet(_ledger(lost=3).frame(), out / "ledger.parquet")
     assert harness("gate", str(out)).returncode == 3
+
+
+@pytest.mark.parametrize("doc", [{"valid": True, "counts": "x"}, {"valid": True, "latency_ms": {"delivery": 5}}])
+def test_gate_on_a_verdict_of_the_wrong_shape_is_unknown_without_a_traceback(doc: dict[str, object],
+                                                                             tmp_path: Path) -> None:
+    (tmp_path / "verdict.json").write_text(json.dumps(doc))
+    gate = harness("gate", str(tmp_path))
+    assert gate.returncode == 3, gate.stdout + gate.stderr
+    assert "Traceback" not in gate.stderr
+    assert gate.stderr.startswith(f"error: verdict unknown: {tmp_path / 'verdict.json'} is not a verdict harness "
+                                  "check wrote (")
