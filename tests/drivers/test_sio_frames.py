@@ -198,3 +198,38 @@ def test_frame_reader_takes_over_what_websocket_clients_own_recv_read_ahead() ->
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_drained_gevent_socket_is_waited_on_before_it_is_read_and_times_out_as_websocket_client_does() -> None:
+    import gevent
+    import pytest
+    import websocket
+    from gevent import socket as gsocket
+
+    from harness.drivers.sio_frames import FrameReader
+
+    ours, theirs = gsocket.socketpair()
+    try:
+        ws = _reading_ahead(ours)
+        ws.settimeout(0.3)
+        reader = FrameReader(ws)
+        theirs.sendall(_frame(1, b"42first"))
+        assert reader.recv() == "42first"
+        assert reader._drained  # a short read: the next one waits first
+
+        def later() -> None:
+            gevent.sleep(0.05)
+            theirs.sendall(_frame(1, b"42second"))
+
+        sender = gevent.spawn(later)
+        assert reader.recv() == "42second"
+        sender.join()
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            reader.recv()
+        theirs.sendall(_frame(1, b"42third"))  # the connection goes on after a timeout, as before
+        assert reader.recv() == "42third"
+        theirs.close()
+        with pytest.raises(websocket.WebSocketConnectionClosedException):
+            reader.recv()
+    finally:
+        ours.close()
