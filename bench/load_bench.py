@@ -18,7 +18,7 @@ the Locust process's voluntary context switches per second in that window (each 
 project's VMs).
 
 Run: .venv/bin/python bench/load_bench.py [throughput artillery connections] [--users 50] [--rate 60]
-     [--duration 25] [--connections 15000] [--json bench/results/load.json]
+     [--duration 25] [--connections 15000] [--repeat N] [--json bench/results/load.json]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import json
 import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -366,41 +367,72 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=15000)
     parser.add_argument("--hold", type=float, default=30.0, help="seconds to hold the connections")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of all parts, back to back; prints each ratio's median and range")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="load-bench-"))
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count()}
     try:
-        if "throughput" in args.parts:
-            on = run_ours(True, args.users, args.rate, args.duration, work)
-            print(json.dumps(on), flush=True)
-            off = run_ours(False, args.users, args.rate, args.duration, work)
-            print(json.dumps(off), flush=True)
-            overhead = None
-            if on["verified_per_cpu_s"] and off["verified_per_cpu_s"]:
-                overhead = round(100 * (off["verified_per_cpu_s"] / on["verified_per_cpu_s"] - 1), 1)
-            results["throughput"] = {"ledger_on": on, "ledger_off": off, "ledger_cpu_overhead_pct": overhead}
-            print(f"ledger overhead: {overhead} % more CPU per verified message", flush=True)
-        if "lean" in args.parts:  # the experimental hand-framed client, ledger on
-            lean = run_ours(True, args.users, args.rate, args.duration, work, driver="socketio-lean")
-            results["lean"] = lean
-            print(json.dumps(lean), flush=True)
-        if "artillery" in args.parts:
-            art = run_artillery(args.users, args.duration, work)
-            results["artillery"] = art
-            print(json.dumps(art), flush=True)
-            ours = results.get("throughput", {}).get("ledger_on", {}).get("verified_per_cpu_s")
-            if ours and art["emits_per_cpu_s"]:
-                results["ratio_ours_to_artillery"] = round(ours / art["emits_per_cpu_s"], 2)
-                print(f"ours / artillery per CPU-second: {results['ratio_ours_to_artillery']}", flush=True)
-        if "connections" in args.parts:
-            held = run_connections(args.connections, args.hold, work)
-            results["connections"] = held
-            print(json.dumps(held), flush=True)
+        if args.repeat <= 1:
+            results.update(one_round(args, work))
+        else:  # rounds back to back: each ratio compares runs minutes apart, the spread shows the machine's drift
+            rounds: list[dict[str, Any]] = []
+            results["rounds"] = rounds  # an interrupted repeat still writes the rounds it finished
+            for k in range(args.repeat):
+                print(f"-- round {k + 1} of {args.repeat}", flush=True)
+                rounds.append(one_round(args, work / f"round-{k + 1}"))
+                results["ratios"] = summarize_ratios(rounds)
+            print(json.dumps({"ratios": results["ratios"]}), flush=True)
     finally:
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(results, indent=2) + "\n")
         shutil.rmtree(work, ignore_errors=True)
+
+
+def one_round(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Each asked-for part once, in order, with the ratios of ours to Artillery per CPU-second."""
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    if "throughput" in args.parts:
+        on = run_ours(True, args.users, args.rate, args.duration, work)
+        print(json.dumps(on), flush=True)
+        off = run_ours(False, args.users, args.rate, args.duration, work)
+        print(json.dumps(off), flush=True)
+        overhead = None
+        if on["verified_per_cpu_s"] and off["verified_per_cpu_s"]:
+            overhead = round(100 * (off["verified_per_cpu_s"] / on["verified_per_cpu_s"] - 1), 1)
+        results["throughput"] = {"ledger_on": on, "ledger_off": off, "ledger_cpu_overhead_pct": overhead}
+        print(f"ledger overhead: {overhead} % more CPU per verified message", flush=True)
+    if "lean" in args.parts:  # the experimental hand-framed client, ledger on
+        lean = run_ours(True, args.users, args.rate, args.duration, work, driver="socketio-lean")
+        results["lean"] = lean
+        print(json.dumps(lean), flush=True)
+    if "artillery" in args.parts:
+        art = run_artillery(args.users, args.duration, work)
+        results["artillery"] = art
+        print(json.dumps(art), flush=True)
+        for key, ours in (("ratio_ours_to_artillery", results.get("throughput", {}).get("ledger_on", {})),
+                          ("ratio_lean_to_artillery", results.get("lean", {}))):
+            if ours.get("verified_per_cpu_s") and art["emits_per_cpu_s"]:
+                results[key] = round(ours["verified_per_cpu_s"] / art["emits_per_cpu_s"], 2)
+                print(f"{key}: {results[key]}", flush=True)
+    if "connections" in args.parts:
+        held = run_connections(args.connections, args.hold, work)
+        results["connections"] = held
+        print(json.dumps(held), flush=True)
+    return results
+
+
+def summarize_ratios(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Median, lowest and highest of each ratio over the rounds that measured it."""
+    summary = {}
+    for key in ("ratio_ours_to_artillery", "ratio_lean_to_artillery"):
+        values = sorted(r[key] for r in rounds if r.get(key) is not None)
+        if values:
+            summary[key] = {"median": round(statistics.median(values), 2), "min": values[0], "max": values[-1],
+                            "rounds": len(values)}
+    return summary
 
 
 if __name__ == "__main__":
