@@ -304,14 +304,23 @@ class DeliveryUser(User):
         )
 
     # -- the send loop ---------------------------------------------------------------------------------------
+    _pause_s = 0.05
+    """How long the user waits before its next ``send_next``: set by each ``send_next``, returned by ``wait_time``."""
+
+    def wait_time(self) -> float:
+        """Locust's wait between tasks is the send loop's pacing: one sleep per message (Locust's default, a zero
+        wait after every task, is a second trip through the event loop), and a stopping user is stopped while it
+        waits, not after it."""
+        return self._pause_s
+
     @task
     def send_next(self) -> None:
         ctx = self.ctx
         if ctx is None or self.slot is None or not ctx.sending or not self.is_open():
-            gevent.sleep(0.05)
+            self._pause_s = 0.05
             return
         if self.sent >= ctx.scenario.load.max_messages_per_user or self.listens_only:
-            gevent.sleep(0.2)
+            self._pause_s = 0.2
             return
         if not _gc_tuned:
             _tune_gc_once()
@@ -333,7 +342,7 @@ class DeliveryUser(User):
             self.transmit(msg_id, {"id": msg_id, **address, "seq": seq, "sent_ns": invoked_ns})
         except Exception as exc:  # never left this process: definitely not delivered
             self.completed(msg_id, "fail", f"send failed before leaving the client: {exc}")
-        gevent.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        self._pause_s = max(0.0, self.interval - (time.monotonic() - started))
 
     def _sweep_ack_timeouts(self) -> None:
         """Runs only while sends are pending (idle users cost no wake-ups), waking at the oldest deadline;
