@@ -121,10 +121,12 @@ def _wait_readable(sock: Any) -> None:
     nothing is there (as after a read that emptied it: half of all reads in a run), takes the error, waits and asks
     again: one system call and one exception more per message received. The wait is gevent's own, on the socket's
     own watcher and timeout; a timeout raises websocket-client's ``WebSocketTimeoutException``, as its ``recv``
-    does. Any other socket (not gevent's, or non-blocking) is read as before."""
+    does. Any other socket (not gevent's, or non-blocking) is read as before, and so is a TLS socket (``wss://``):
+    the TLS layer may already hold the next record, read off the wire with the last one, so an empty wire does not
+    mean nothing is left to read (waiting on it would stall the connection until its timeout)."""
     wait = getattr(sock, "_wait", None)
     watcher = getattr(sock, "_read_event", None)
-    if wait is None or watcher is None or sock.timeout == 0.0:
+    if wait is None or watcher is None or sock.timeout == 0.0 or hasattr(sock, "pending"):
         return
     try:
         wait(watcher)

@@ -233,3 +233,19 @@ def test_a_drained_gevent_socket_is_waited_on_before_it_is_read_and_times_out_as
             reader.recv()
     finally:
         ours.close()
+
+
+def test_a_tls_socket_is_never_waited_on_its_tls_layer_may_hold_the_next_record() -> None:
+    from harness.drivers.sio_frames import _wait_readable
+
+    class TlsLike:  # gevent's SSLSocket has the same three attributes, and pending()
+        timeout = 5.0
+        _read_event = object()
+
+        def _wait(self, watcher: object) -> None:
+            raise AssertionError("waited on the wire of a TLS socket")
+
+        def pending(self) -> int:
+            return 0
+
+    _wait_readable(TlsLike())
