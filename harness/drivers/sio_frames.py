@@ -122,8 +122,8 @@ def _wait_readable(sock: Any) -> None:
     again: one system call and one exception more per message received. The wait is gevent's own, on the socket's
     own watcher and timeout; a timeout raises websocket-client's ``WebSocketTimeoutException``, as its ``recv``
     does. Any other socket (not gevent's, or non-blocking) is read as before, and so is a TLS socket (``wss://``):
-    the TLS layer may already hold the next record, read off the wire with the last one, so an empty wire does not
-    mean nothing is left to read (waiting on it would stall the connection until its timeout)."""
+    what its TLS layer holds is not on the wire, and an empty wire with bytes left in the TLS layer (read ahead)
+    would stall the connection until its timeout; kept to plain sockets, the wait needs no such reasoning."""
     wait = getattr(sock, "_wait", None)
     watcher = getattr(sock, "_read_event", None)
     if wait is None or watcher is None or sock.timeout == 0.0 or hasattr(sock, "pending"):
