@@ -6,6 +6,8 @@ Parts (each prints its figures and adds them to the JSON written with --json):
                then the same with the ledger's send/receive rows not written (bench/ledger_off_locustfile.py)
   artillery    npm artillery 2.0.21 (installed into bench/.artillery on first use), 50 VUs emitting with an
                ack to the same kind of target behind the same proxy
+  artillery-paced  the same, each VU pausing 1/rate − 3 ms after each ack: about the rate our users offer, so
+               both tools are compared per CPU-second at the same load (Artillery alone runs flat out)
   lean         the same as throughput's ledger-on run with the experimental lean driver (socketio-lean)
   connections  how many Socket.IO connections one Locust process holds with light traffic
                (bench/connections_locustfile.py; users connect to the target directly)
@@ -51,6 +53,8 @@ from targets.auth import sign  # noqa: E402
 
 PYTHON = sys.executable
 ARTILLERY_DIR = ROOT / "bench" / ".artillery"
+PACED_ACK_S = 0.003
+"""Artillery's ack round trip at our rate (p50 2.9 ms at 3,468 emits/s): a paced VU thinks 1/rate minus this."""
 ARTILLERY_VERSION = "2.0.21"
 
 
@@ -261,9 +265,10 @@ def artillery_bin() -> Path:
     return binary
 
 
-def run_artillery(users: int, duration: float, work: Path) -> dict[str, Any]:
+def run_artillery(users: int, duration: float, work: Path, think_s: float | None = None) -> dict[str, Any]:
+    """Artillery's VUs emitting as fast as acks come back, or (``think_s``) pausing that long after each ack."""
     binary = artillery_bin()
-    out = work / "artillery"
+    out = work / ("artillery" if think_s is None else "artillery-paced")
     out.mkdir(parents=True)
     scenario = load_scenario(write_scenario(work, users, 1.0, duration))
     secret = secrets.token_hex(16)
@@ -274,13 +279,17 @@ def run_artillery(users: int, duration: float, work: Path) -> dict[str, Any]:
         # One VU = one socket emitting "send" with an ack, one in flight at a time, to a user that exists, so
         # the server does the same work as for our users (validate, route, emit, ack). Bounded by count.
         per_vu = int(os.environ.get("BENCH_ARTILLERY_COUNT", duration * 150))
+        emit = {"emit": {"channel": "send", "data": {"id": "bench", "to": "art-0", "seq": 1}}, "acknowledge": {}}
+        flow: list[dict[str, Any]] = [{"loop": [emit], "count": per_vu}]
+        if think_s is not None:  # paced: about as many emits per second as our users offer. Artillery 2.0.21's
+            # Socket.IO engine ignores a think inside a loop, so the flow is unrolled (think works at its top level)
+            per_vu = int(duration / (think_s + PACED_ACK_S))
+            flow = [emit, {"think": f"{think_s * 1000:.2f}ms"}] * per_vu  # a bare fraction would be milliseconds
         script = {
             "config": {"target": stack.cohort_url("a"), "socketio": {"transports": ["websocket"],
                                                                       "auth": {"token": token}},
                        "phases": [{"duration": 1, "arrivalCount": users}]},
-            "scenarios": [{"engine": "socketio", "flow": [{"loop": [{
-                "emit": {"channel": "send", "data": {"id": "bench", "to": "art-0", "seq": 1}},
-                "acknowledge": {}}], "count": per_vu}]}],
+            "scenarios": [{"engine": "socketio", "flow": flow}],
         }
         (out / "script.json").write_text(json.dumps(script, indent=2))
         with (out / "artillery.log").open("wb") as log:
@@ -304,7 +313,7 @@ def run_artillery(users: int, duration: float, work: Path) -> dict[str, Any]:
     t1 = max(p["lastMetricAt"] for p in full) / 1000
     cpu = samples.at(t1) - samples.at(t0)
     summary = report["aggregate"]["summaries"].get("socketio.response_time", {})
-    return {"tool": f"artillery {ARTILLERY_VERSION}", "users": users, "window_s": round(t1 - t0, 2),
+    return {"tool": f"artillery {ARTILLERY_VERSION}", "users": users, "think_s": think_s, "window_s": round(t1 - t0, 2),
             "emits_per_s": round(emits / (t1 - t0)), "cpu_pct": round(100 * cpu / (t1 - t0)),
             "emits_per_cpu_s": round(emits / cpu) if cpu > 0 else None,
             "ack_p50_ms": summary.get("median"), "ack_p99_ms": summary.get("p99"),
@@ -417,6 +426,15 @@ def one_round(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             if ours.get("verified_per_cpu_s") and art["emits_per_cpu_s"]:
                 results[key] = round(ours["verified_per_cpu_s"] / art["emits_per_cpu_s"], 2)
                 print(f"{key}: {results[key]}", flush=True)
+    if "artillery-paced" in args.parts:  # the same offered rate as ours: per CPU-second at equal load
+        paced = run_artillery(args.users, args.duration, work, think_s=max(0.0, 1 / args.rate - PACED_ACK_S))
+        results["artillery_paced"] = paced
+        print(json.dumps(paced), flush=True)
+        for key, ours in (("ratio_ours_to_paced_artillery", results.get("throughput", {}).get("ledger_on", {})),
+                          ("ratio_lean_to_paced_artillery", results.get("lean", {}))):
+            if ours.get("verified_per_cpu_s") and paced["emits_per_cpu_s"]:
+                results[key] = round(ours["verified_per_cpu_s"] / paced["emits_per_cpu_s"], 2)
+                print(f"{key}: {results[key]}", flush=True)
     if "connections" in args.parts:
         held = run_connections(args.connections, args.hold, work)
         results["connections"] = held
@@ -427,7 +445,8 @@ def one_round(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def summarize_ratios(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Median, lowest and highest of each ratio over the rounds that measured it."""
     summary = {}
-    for key in ("ratio_ours_to_artillery", "ratio_lean_to_artillery"):
+    for key in ("ratio_ours_to_artillery", "ratio_lean_to_artillery", "ratio_ours_to_paced_artillery",
+                "ratio_lean_to_paced_artillery"):
         values = sorted(r[key] for r in rounds if r.get(key) is not None)
         if values:
             summary[key] = {"median": round(statistics.median(values), 2), "min": values[0], "max": values[-1],
