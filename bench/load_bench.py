@@ -421,25 +421,27 @@ def one_round(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         art = run_artillery(args.users, args.duration, work)
         results["artillery"] = art
         print(json.dumps(art), flush=True)
-        for key, ours in (("ratio_ours_to_artillery", results.get("throughput", {}).get("ledger_on", {})),
-                          ("ratio_lean_to_artillery", results.get("lean", {}))):
-            if ours.get("verified_per_cpu_s") and art["emits_per_cpu_s"]:
-                results[key] = round(ours["verified_per_cpu_s"] / art["emits_per_cpu_s"], 2)
-                print(f"{key}: {results[key]}", flush=True)
+        add_ratios(results, art, "artillery")
     if "artillery-paced" in args.parts:  # the same offered rate as ours: per CPU-second at equal load
         paced = run_artillery(args.users, args.duration, work, think_s=max(0.0, 1 / args.rate - PACED_ACK_S))
         results["artillery_paced"] = paced
         print(json.dumps(paced), flush=True)
-        for key, ours in (("ratio_ours_to_paced_artillery", results.get("throughput", {}).get("ledger_on", {})),
-                          ("ratio_lean_to_paced_artillery", results.get("lean", {}))):
-            if ours.get("verified_per_cpu_s") and paced["emits_per_cpu_s"]:
-                results[key] = round(ours["verified_per_cpu_s"] / paced["emits_per_cpu_s"], 2)
-                print(f"{key}: {results[key]}", flush=True)
+        add_ratios(results, paced, "paced_artillery")
     if "connections" in args.parts:
         held = run_connections(args.connections, args.hold, work)
         results["connections"] = held
         print(json.dumps(held), flush=True)
     return results
+
+
+def add_ratios(results: dict[str, Any], artillery: dict[str, Any], name: str) -> None:
+    """``ratio_ours_to_<name>`` and ``ratio_lean_to_<name>``: our verified messages per CPU-second over Artillery's
+    emits per CPU-second, for the runs of ours this round has."""
+    for key, ours in ((f"ratio_ours_to_{name}", results.get("throughput", {}).get("ledger_on", {})),
+                      (f"ratio_lean_to_{name}", results.get("lean", {}))):
+        if ours.get("verified_per_cpu_s") and artillery["emits_per_cpu_s"]:
+            results[key] = round(ours["verified_per_cpu_s"] / artillery["emits_per_cpu_s"], 2)
+            print(f"{key}: {results[key]}", flush=True)
 
 
 def summarize_ratios(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
