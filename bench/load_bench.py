@@ -281,8 +281,8 @@ def run_artillery(users: int, duration: float, work: Path, think_s: float | None
         per_vu = int(os.environ.get("BENCH_ARTILLERY_COUNT", duration * 150))
         emit = {"emit": {"channel": "send", "data": {"id": "bench", "to": "art-0", "seq": 1}}, "acknowledge": {}}
         flow: list[dict[str, Any]] = [{"loop": [emit], "count": per_vu}]
-        if think_s is not None:  # paced: about as many emits per second as our users offer. Artillery 2.0.21's
-            # Socket.IO engine ignores a think inside a loop, so the flow is unrolled (think works at its top level)
+        if think_s is not None:  # paced: about as many emits per second as our users offer. The flow is unrolled:
+            # its top level is where the Socket.IO engine takes think steps itself (a think inside a loop: not tried)
             per_vu = int(duration / (think_s + PACED_ACK_S))
             flow = [emit, {"think": f"{think_s * 1000:.2f}ms"}] * per_vu  # a bare fraction would be milliseconds
         script = {
