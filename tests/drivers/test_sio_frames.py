@@ -201,6 +201,8 @@ def test_frame_reader_takes_over_what_websocket_clients_own_recv_read_ahead() ->
 
 
 def test_a_drained_gevent_socket_is_waited_on_before_it_is_read_and_times_out_as_websocket_client_does() -> None:
+    import socket
+
     import gevent
     import pytest
     import websocket
@@ -208,10 +210,22 @@ def test_a_drained_gevent_socket_is_waited_on_before_it_is_read_and_times_out_as
 
     from harness.drivers.sio_frames import FrameReader
 
-    ours, theirs = gsocket.socketpair()
+    calls: list[str] = []
+
+    class Recording(gsocket.socket):  # type: ignore[misc]  # gevent's socket, recording its reads and waits
+        def recv(self, *args: Any) -> Any:
+            calls.append("recv")
+            return super().recv(*args)
+
+        def _wait(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append("wait")
+            return super()._wait(*args, **kwargs)
+
+    plain_ours, theirs = socket.socketpair()
+    ours = Recording(fileno=plain_ours.detach())
     try:
         ws = _reading_ahead(ours)
-        ws.settimeout(0.3)
+        ws.settimeout(10)
         reader = FrameReader(ws)
         theirs.sendall(_frame(1, b"42first"))
         assert reader.recv() == "42first"
@@ -221,11 +235,15 @@ def test_a_drained_gevent_socket_is_waited_on_before_it_is_read_and_times_out_as
             gevent.sleep(0.05)
             theirs.sendall(_frame(1, b"42second"))
 
+        calls.clear()
         sender = gevent.spawn(later)
         assert reader.recv() == "42second"
         sender.join()
+        assert calls == ["wait", "recv"]  # gevent alone reads first, takes EAGAIN, then waits: recv, wait, recv
+        ws.settimeout(0.2)
         with pytest.raises(websocket.WebSocketTimeoutException):
             reader.recv()
+        ws.settimeout(10)
         theirs.sendall(_frame(1, b"42third"))  # the connection goes on after a timeout, as before
         assert reader.recv() == "42third"
         theirs.close()
@@ -233,19 +251,26 @@ def test_a_drained_gevent_socket_is_waited_on_before_it_is_read_and_times_out_as
             reader.recv()
     finally:
         ours.close()
+        theirs.close()
 
 
-def test_a_tls_socket_is_never_waited_on_its_tls_layer_may_hold_the_next_record() -> None:
+def test_a_tls_socket_is_never_waited_on_its_tls_layer_may_hold_bytes_the_wire_does_not_show() -> None:
+    import time
+
+    from gevent import socket as gsocket
+    from gevent import ssl
+
     from harness.drivers.sio_frames import _wait_readable
 
-    class TlsLike:  # gevent's SSLSocket has the same three attributes, and pending()
-        timeout = 5.0
-        _read_event = object()
-
-        def _wait(self, watcher: object) -> None:
-            raise AssertionError("waited on the wire of a TLS socket")
-
-        def pending(self) -> int:
-            return 0
-
-    _wait_readable(TlsLike())
+    ours, theirs = gsocket.socketpair()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    tls = context.wrap_socket(ours, do_handshake_on_connect=False)  # gevent's SSLSocket, nothing on the wire
+    try:
+        tls.settimeout(3)
+        began = time.monotonic()
+        _wait_readable(tls)  # a wait on the empty wire would raise WebSocketTimeoutException after 3 s
+        assert time.monotonic() - began < 2.5
+    finally:
+        tls.close()
+        theirs.close()
