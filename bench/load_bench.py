@@ -447,8 +447,7 @@ def add_ratios(results: dict[str, Any], artillery: dict[str, Any], name: str) ->
 def summarize_ratios(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Median, lowest and highest of each ratio over the rounds that measured it."""
     summary = {}
-    for key in ("ratio_ours_to_artillery", "ratio_lean_to_artillery", "ratio_ours_to_paced_artillery",
-                "ratio_lean_to_paced_artillery"):
+    for key in sorted({key for r in rounds for key in r if key.startswith("ratio_")}):  # as add_ratios named them
         values = sorted(r[key] for r in rounds if r.get(key) is not None)
         if values:
             summary[key] = {"median": round(statistics.median(values), 2), "min": values[0], "max": values[-1],
